@@ -1,0 +1,273 @@
+// sessionkit/janitor.hpp — the background coroutine that ends idle sessions.
+//
+// Each sweep: (1) warns sessions whose deadline is inside the warning
+// window (timeout_warning, once per deadline); (2) claims expired sessions
+// in small batches — the store hands each to exactly one janitor, however
+// many run — stops their workers, marks them terminated with the reason
+// (idle or lifetime) and emits `expired`; (3) purges finished sessions
+// older than the history retention. Sweeps start at a jittered interval so
+// that janitors on many hosts do not fire together.
+#pragma once
+
+#include <sessionkit/concepts.hpp>
+#include <sessionkit/id.hpp>
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sessionkit {
+
+struct janitor_options {
+    /// Time between the starts of two sweeps.
+    milliseconds interval = std::chrono::seconds{10};
+    /// Each wait is interval × (1 ± jitter), uniformly.
+    double jitter = 0.1;
+    /// Sessions claimed per store round trip.
+    std::size_t batch_size = 100;
+    /// Batches per sweep at most, so one sweep never runs unbounded.
+    std::size_t max_batches = 100;
+    /// Claimed sessions finished (worker stopped, record written) at once.
+    std::size_t concurrency = 8;
+    /// timeout_warning goes out this long before a deadline (zero: never).
+    milliseconds warning_window = std::chrono::minutes{1};
+    /// A claimed session that its janitor did not finish within this is
+    /// claimed again (the janitor died or its store write failed).
+    milliseconds claim_lease = std::chrono::minutes{1};
+    /// Finished sessions stay readable as history this long.
+    milliseconds history_retention = std::chrono::hours{1};
+    /// Where problems are reported, one line each; default: a JSON line on
+    /// stderr.
+    std::function<void(std::string_view)> log;
+};
+
+struct sweep_report {
+    std::size_t warned = 0;
+    std::size_t expired = 0;
+    std::size_t purged = 0;
+    std::size_t failed = 0;  ///< claimed sessions that could not be finished
+    std::chrono::steady_clock::duration duration{};
+};
+
+template <class Registry>
+class janitor {
+public:
+    explicit janitor(Registry& registry, janitor_options options = {})
+        : registry_(registry), options_(std::move(options)) {
+        if (options_.interval <= milliseconds::zero())
+            throw_error(error::invalid_argument, "janitor_options.interval must be positive");
+        if (options_.batch_size == 0 || options_.max_batches == 0 || options_.concurrency == 0)
+            throw_error(error::invalid_argument,
+                        "janitor_options.batch_size, max_batches and concurrency must be at least 1");
+        if (options_.jitter < 0 || options_.jitter >= 1)
+            throw_error(error::invalid_argument, "janitor_options.jitter must be in [0, 1)");
+        if (!options_.log) options_.log = [](std::string_view line) {
+            std::fprintf(stderr, "%.*s\n", static_cast<int>(line.size()), line.data());
+        };
+    }
+
+    /// One sweep, now. Deterministic with a manual_clock: tests call this.
+    awaitable<sweep_report> sweep_once() {
+        const auto started = std::chrono::steady_clock::now();
+        auto& store = registry_.store();
+        sweep_report report;
+        const time_point now = registry_.clock().now();
+
+        if (options_.warning_window > milliseconds::zero()) {
+            for (std::size_t b = 0; b < options_.max_batches; ++b) {
+                auto due = co_await store.claim_warnings(now, now + options_.warning_window,
+                                                         options_.batch_size);
+                for (const auto& s : due)
+                    registry_.emit(event_type::timeout_warning, s,
+                                   {{"deadline", to_unix_ms(s.idle_deadline)},
+                                    {"reason", s.lifetime_bound() ? "lifetime" : "idle"},
+                                    {"remaining_ms", std::chrono::duration_cast<milliseconds>(
+                                                         s.idle_deadline - now).count()}});
+                report.warned += due.size();
+                if (due.size() < options_.batch_size) break;
+            }
+        }
+
+        for (std::size_t b = 0; b < options_.max_batches; ++b) {
+            auto claimed = co_await store.claim_expired(now, options_.batch_size, options_.claim_lease);
+            co_await finish_all(claimed, now, report);
+            if (claimed.size() < options_.batch_size) break;
+        }
+
+        for (std::size_t b = 0; b < options_.max_batches; ++b) {
+            auto n = co_await store.purge_ended(now - options_.history_retention, options_.batch_size);
+            report.purged += n;
+            if (n < options_.batch_size) break;
+        }
+        report.duration = std::chrono::steady_clock::now() - started;
+        co_return report;
+    }
+
+    /// Sweeps until cancelled (through the cancellation slot of the
+    /// co_spawn that runs it) or stop(). An exception in one sweep is
+    /// logged and the next sweep runs as planned.
+    awaitable<void> run() {
+        auto executor = co_await boost::asio::this_coro::executor;
+        boost::asio::steady_timer timer(executor);
+        {
+            std::lock_guard lock(mutex_);
+            timer_ = &timer;
+        }
+        struct forget_timer {
+            janitor* self;
+            ~forget_timer() {
+                std::lock_guard lock(self->mutex_);
+                self->timer_ = nullptr;
+            }
+        } forget{this};
+
+        while (!stop_requested_.load()) {
+            std::string failure;
+            try {
+                auto report = co_await sweep_once();
+                if (on_sweep) on_sweep(report);
+            } catch (const std::exception& e) {
+                failure = e.what();
+            }
+            if (!failure.empty()) {
+                if (cancelled(co_await boost::asio::this_coro::cancellation_state)) co_return;
+                log_error("sweep failed", failure);
+            }
+            if (stop_requested_.load()) break;
+            timer.expires_after(next_wait());
+            try {
+                co_await timer.async_wait(boost::asio::use_awaitable);
+            } catch (const boost::system::system_error&) {
+                co_return;  // cancelled or stopped
+            }
+        }
+    }
+
+    /// Asks run() to return after the sweep in progress, if any. Thread-safe.
+    void stop() {
+        stop_requested_.store(true);
+        std::lock_guard lock(mutex_);
+        if (timer_)
+            boost::asio::post(timer_->get_executor(), [this] {
+                std::lock_guard inner(mutex_);
+                if (timer_) timer_->cancel();
+            });
+    }
+
+    /// Called after each successful sweep of run() (metrics hook).
+    std::function<void(const sweep_report&)> on_sweep;
+
+    const janitor_options& options() const noexcept { return options_; }
+
+private:
+    awaitable<void> finish_all(const std::vector<session>& claimed, time_point now, sweep_report& report) {
+        if (claimed.empty()) co_return;
+        const std::size_t workers = std::min(options_.concurrency, claimed.size());
+        if (workers == 1) {
+            for (const auto& s : claimed) co_await finish_one(s, now, report);
+            co_return;
+        }
+        // `workers` coroutines pull from one shared cursor; the parallel group
+        // waits for all of them.
+        shared_batch batch{claimed, now};
+        auto executor = co_await boost::asio::this_coro::executor;
+        using op_type = decltype(boost::asio::co_spawn(executor, drain(batch), boost::asio::deferred));
+        std::vector<op_type> ops;
+        ops.reserve(workers);
+        for (std::size_t w = 0; w < workers; ++w)
+            ops.push_back(boost::asio::co_spawn(executor, drain(batch), boost::asio::deferred));
+        auto [order, errors] = co_await boost::asio::experimental::make_parallel_group(std::move(ops))
+                                   .async_wait(boost::asio::experimental::wait_for_all(),
+                                               boost::asio::use_awaitable);
+        report.expired += batch.report.expired;
+        report.failed += batch.report.failed;
+        (void)order;
+        for (auto& e : errors)
+            if (e) std::rethrow_exception(e);
+    }
+
+    struct shared_batch {
+        const std::vector<session>& claimed;
+        time_point now;
+        std::atomic<std::size_t> next{0};
+        std::mutex mutex;
+        sweep_report report;
+    };
+
+    awaitable<void> drain(shared_batch& batch) {
+        sweep_report mine;
+        for (std::size_t i; (i = batch.next.fetch_add(1)) < batch.claimed.size();)
+            co_await finish_one(batch.claimed[i], batch.now, mine);
+        std::lock_guard lock(batch.mutex);
+        batch.report.expired += mine.expired;
+        batch.report.failed += mine.failed;
+    }
+
+    // Ends one claimed session. Failures are logged and counted, not thrown:
+    // the claim's lease runs out and a later sweep tries again.
+    awaitable<void> finish_one(const session& claimed, time_point now, sweep_report& report) {
+        try {
+            if (claimed.worker)
+                co_await registry_.spawner().stop(*claimed.worker, registry_.options().stop_grace);
+            session done = claimed;
+            done.status = session_status::terminated;
+            done.ended_at = now;
+            auto r = co_await registry_.store().update(done, claimed.version);
+            if (r == update_result::updated) {
+                done.version = claimed.version + 1;
+                registry_.emit(event_type::expired, done,
+                               {{"reason", done.end_reason},
+                                {"last_active", to_unix_ms(done.last_active)}});
+                ++report.expired;
+            }
+            // Otherwise someone else ended it first (terminate, or a janitor
+            // that re-claimed it after our lease): theirs is the event.
+        } catch (const std::exception& e) {
+            ++report.failed;
+            log_error("could not end session '" + claimed.id + "'", e.what());
+        }
+    }
+
+    static bool cancelled(const boost::asio::cancellation_state& st) {
+        return st.cancelled() != boost::asio::cancellation_type::none;
+    }
+
+    std::chrono::steady_clock::duration next_wait() {
+        thread_local std::minstd_rand rng{std::random_device{}()};
+        std::uniform_real_distribution<double> spread(1.0 - options_.jitter, 1.0 + options_.jitter);
+        auto base = std::chrono::duration<double, std::milli>(options_.interval);
+        return std::chrono::duration_cast<std::chrono::steady_clock::duration>(base * spread(rng));
+    }
+
+    void log_error(std::string_view what, std::string_view detail) {
+        boost::json::object line{{"level", "error"}, {"component", "janitor"},
+                                 {"msg", what}, {"error", detail}};
+        options_.log(boost::json::serialize(line));
+    }
+
+    Registry& registry_;
+    janitor_options options_;
+    std::atomic<bool> stop_requested_{false};
+    std::mutex mutex_;
+    boost::asio::steady_timer* timer_ = nullptr;
+};
+
+} // namespace sessionkit

@@ -1,0 +1,346 @@
+// sessionkit/registry.hpp — the session registry: the API applications use.
+//
+// session_registry<Store, Clock, Sink, Spawner> composes the parts: the
+// store keeps the state, the clock sets deadlines, the sink hears every
+// lifecycle event, the spawner gives each session its worker. The registry
+// itself is stateless apart from its options, so any number of registries
+// (threads, processes, hosts) may share one store.
+#pragma once
+
+#include <sessionkit/clock.hpp>
+#include <sessionkit/concepts.hpp>
+#include <sessionkit/error.hpp>
+#include <sessionkit/id.hpp>
+#include <sessionkit/sink/null.hpp>
+#include <sessionkit/spawner/none.hpp>
+#include <sessionkit/status.hpp>
+
+#include <boost/json.hpp>
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+namespace sessionkit {
+
+struct registry_options {
+    /// Idle timeout of a new session unless acquire says otherwise.
+    milliseconds idle_timeout = std::chrono::minutes{30};
+    /// Maximum lifetime of a new session (none: only the idle timeout ends it).
+    std::optional<milliseconds> max_lifetime;
+    /// How long a worker gets between the polite stop and the forced one.
+    milliseconds stop_grace = std::chrono::seconds{10};
+    /// How long a session may sit in `stopping` before a janitor takes over
+    /// (the instance that began stopping it may have died).
+    milliseconds stop_lease = std::chrono::seconds{60};
+    /// How many times a compare-and-swap is retried before error::contention.
+    int max_cas_attempts = 64;
+};
+
+/// Per-call settings of a new session (ignored when the session exists).
+///
+/// GCC 12 destroys an aggregate temporary twice when it is brace-initialised
+/// inside a co_await expression (`co_await reg.acquire(id, {.owner = "a"})`),
+/// so name the options first on that compiler; see doc/decisions.md. This is
+/// also why no coroutine here takes a defaulted aggregate argument.
+struct acquire_options {
+    std::string owner;
+    boost::json::object attributes;
+    std::optional<milliseconds> idle_timeout;
+    std::optional<milliseconds> max_lifetime;
+};
+
+struct acquire_result {
+    session record;
+    bool created = false;
+};
+
+/// What modify() did; `record` is the stored session afterwards (or the
+/// current one on a conflict), nullopt when there is none.
+struct modify_outcome {
+    update_result result = update_result::not_found;
+    std::optional<session> record;
+};
+
+namespace detail {
+template <class P>
+constexpr bool spawns_workers() {
+    if constexpr (requires { P::spawns_workers; }) return P::spawns_workers;
+    else return true;
+}
+} // namespace detail
+
+template <session_store Store, session_clock Clock = system_clock_policy,
+          event_sink Sink = null_sink, spawner Spawner = no_spawner>
+class session_registry {
+public:
+    using store_type = Store;
+    using clock_type = Clock;
+    using sink_type = Sink;
+    using spawner_type = Spawner;
+
+    explicit session_registry(Store& store, registry_options options = {}, Clock clock = {},
+                              Sink sink = {}, Spawner spawner = {})
+        : store_(store), options_(std::move(options)), clock_(std::move(clock)),
+          sink_(std::move(sink)), spawner_(std::move(spawner)) {
+        if (options_.idle_timeout <= milliseconds::zero())
+            throw_error(error::invalid_argument, "registry_options.idle_timeout must be positive");
+        if (options_.max_lifetime && *options_.max_lifetime <= milliseconds::zero())
+            throw_error(error::invalid_argument, "registry_options.max_lifetime must be positive");
+    }
+
+    /// Get-or-create: returns the live session `id`, touched, or creates
+    /// it. However many callers acquire one id at once, in however many
+    /// processes, exactly one creates it (and emits `created`). A session
+    /// being stopped is returned as it is (status stopping).
+    awaitable<acquire_result> acquire(std::string_view id) { return acquire(id, acquire_options()); }
+    awaitable<acquire_result> acquire(std::string_view id, acquire_options opts) {
+        check_id(id);
+        check_durations(opts);
+        for (int attempt = 0; attempt < options_.max_cas_attempts; ++attempt) {
+            // Reuse is the common case: one round trip.
+            if (auto live = co_await store_.touch(id, clock_.now()); live && !is_final(live->status))
+                co_return acquire_result{std::move(*live), false};
+            auto made = co_await store_.create(new_record(id, opts));
+            if (!made.created) continue;  // another caller won: touch theirs
+            emit(event_type::created, made.record, {{"owner", made.record.owner}});
+            if constexpr (detail::spawns_workers<Spawner>())
+                co_return acquire_result{co_await start_worker(std::move(made.record)), true};
+            else
+                co_return acquire_result{std::move(made.record), true};
+        }
+        contention("acquire", id);
+    }
+
+    /// Creates a session under a fresh random id.
+    awaitable<session> create() { return create(acquire_options()); }
+    awaitable<session> create(acquire_options opts) {
+        auto made = co_await acquire(generate_id(), std::move(opts));
+        co_return std::move(made.record);
+    }
+
+    awaitable<std::optional<session>> get(std::string_view id) {
+        check_id(id);
+        co_return co_await store_.get(id);
+    }
+
+    /// Marks the session used now, sliding its idle deadline (never past its
+    /// max lifetime). nullopt when there is no such session; a stopping or
+    /// finished session is returned unchanged.
+    awaitable<std::optional<session>> touch(std::string_view id) {
+        check_id(id);
+        co_return co_await store_.touch(id, clock_.now());
+    }
+
+    /// Read-modify-write with compare-and-swap. `mutate` edits a copy of the
+    /// stored record; a status change must follow the transition table (else
+    /// error::invalid_transition naming both states); id, owner, version and
+    /// times set by the store are kept. With `expected_version`, a stored
+    /// version that differs is a version_conflict; without, conflicts are
+    /// retried with a fresh read. Emits status_changed when the status moved.
+    awaitable<modify_outcome> modify(std::string_view id, std::function<void(session&)> mutate,
+                                     std::optional<std::uint64_t> expected_version = {}) {
+        check_id(id);
+        for (int attempt = 0; attempt < options_.max_cas_attempts; ++attempt) {
+            auto current = co_await store_.get(id);
+            if (!current) co_return modify_outcome{update_result::not_found, std::nullopt};
+            if (is_final(current->status))
+                co_return modify_outcome{update_result::final_state, std::move(current)};
+            if (expected_version && current->version != *expected_version)
+                co_return modify_outcome{update_result::version_conflict, std::move(current)};
+            session next = *current;
+            mutate(next);
+            restore_store_fields(next, *current);
+            check_transition(id, current->status, next.status);
+            if (is_final(next.status) && !next.ended_at) {
+                next.ended_at = clock_.now();
+                if (next.end_reason.empty()) next.end_reason = "requested";
+            }
+            auto r = co_await store_.update(next, current->version);
+            if (r == update_result::updated) {
+                next.version = current->version + 1;
+                if (next.status != current->status) emit_status_change(*current, next);
+                co_return modify_outcome{r, std::move(next)};
+            }
+            if (r != update_result::version_conflict || expected_version)
+                co_return modify_outcome{r, co_await store_.get(id)};
+        }
+        contention("modify", id);
+    }
+
+    /// Moves a session to `status` (transition table enforced: an invalid
+    /// change is error::invalid_transition naming both states; a missing
+    /// session is error::not_found). Returns the updated record.
+    awaitable<session> set_status(std::string_view id, session_status status) {
+        auto out = co_await modify(id, [status](session& s) { s.status = status; });
+        switch (out.result) {
+        case update_result::updated: co_return std::move(*out.record);
+        case update_result::not_found: throw_error(error::not_found, "set_status: session '" + std::string(id) + "'");
+        case update_result::final_state:
+            if (out.record->status == status) co_return std::move(*out.record);
+            check_transition(id, out.record->status, status);
+            break;
+        case update_result::version_conflict: break;
+        }
+        contention("set_status", id);
+    }
+
+    /// Ends a session on request: stops its worker, marks it terminated
+    /// with `reason`, emits `terminated`. Idempotent: ending a finished
+    /// session changes nothing and emits nothing. Returns the final record,
+    /// nullopt when there is no such session.
+    awaitable<std::optional<session>> terminate(std::string_view id, std::string reason = "deleted") {
+        check_id(id);
+        if (reason.empty()) reason = "deleted";
+        for (int attempt = 0; attempt < options_.max_cas_attempts; ++attempt) {
+            auto current = co_await store_.get(id);
+            if (!current || is_final(current->status)) co_return current;
+            session next = *current;
+            const time_point now = clock_.now();
+            if (current->worker) {
+                // Record the intent first, so that if we die while stopping
+                // the worker, a janitor finishes the job after the lease.
+                if (current->status != session_status::stopping) {
+                    next.status = session_status::stopping;
+                    next.idle_deadline = now + options_.stop_lease;
+                    next.end_reason = reason;
+                    if (co_await store_.update(next, current->version) != update_result::updated) continue;
+                    next.version = current->version + 1;
+                    emit_status_change(*current, next);
+                }
+                co_await spawner_.stop(*current->worker, options_.stop_grace);
+            }
+            session done = next;
+            done.status = session_status::terminated;
+            done.ended_at = now;
+            if (current->status != session_status::stopping || done.end_reason.empty())
+                done.end_reason = reason;
+            auto r = co_await store_.update(done, next.version);
+            if (r == update_result::updated) {
+                done.version = next.version + 1;
+                emit(event_type::terminated, done,
+                     {{"reason", done.end_reason}, {"from", to_string(current->status)}});
+                co_return done;
+            }
+            // Lost a race: read again; it may be final by now.
+        }
+        contention("terminate", id);
+    }
+
+    awaitable<session_page> list(list_query query) {
+        if (query.limit == 0 || query.limit > max_page_size)
+            throw_error(error::invalid_argument, "list: limit must be between 1 and " +
+                                                     std::to_string(max_page_size) + ", got " +
+                                                     std::to_string(query.limit));
+        co_return co_await store_.list(query);
+    }
+
+    awaitable<store_stats> stats() { co_return co_await store_.stats(); }
+    awaitable<void> ping() { co_await store_.ping(); }
+
+    Store& store() noexcept { return store_; }
+    Clock& clock() noexcept { return clock_; }
+    Sink& sink() noexcept { return sink_; }
+    Spawner& spawner() noexcept { return spawner_; }
+    const registry_options& options() const noexcept { return options_; }
+
+    /// Emits an event about `s` through the sink (also used by the janitor).
+    void emit(event_type type, const session& s, boost::json::object data = {}) noexcept {
+        try {
+            sink_.emit(make_event(type, s.id, clock_.now(), std::move(data)));
+        } catch (...) {
+            // Building the event ran out of memory: events never fail a
+            // session operation.
+        }
+    }
+
+private:
+    session new_record(std::string_view id, const acquire_options& opts) const {
+        const time_point now = clock_.now();
+        session s;
+        s.id = std::string(id);
+        s.owner = opts.owner;
+        s.status = detail::spawns_workers<Spawner>() ? session_status::initializing
+                                                     : session_status::active;
+        s.created_at = now;
+        s.last_active = now;
+        s.idle_timeout = opts.idle_timeout.value_or(options_.idle_timeout);
+        if (auto life = opts.max_lifetime ? opts.max_lifetime : options_.max_lifetime)
+            s.absolute_deadline = now + *life;
+        s.idle_deadline = sliding_deadline(s, now);
+        s.attributes = opts.attributes;
+        return s;
+    }
+
+    awaitable<session> start_worker(session s) {
+        std::optional<worker_ref> worker;
+        try {
+            worker = co_await spawner_.spawn(s);
+        } catch (const std::exception& e) {
+            session failed = s;
+            failed.status = session_status::failed;
+            failed.ended_at = clock_.now();
+            failed.end_reason = "spawn_failed";
+            if (co_await store_.update(failed, s.version) == update_result::updated)
+                emit(event_type::status_changed, failed,
+                     {{"from", to_string(s.status)}, {"to", "failed"}, {"error", e.what()}});
+            throw;
+        }
+        session next = s;
+        next.worker = worker;
+        next.status = session_status::active;
+        if (co_await store_.update(next, s.version) == update_result::updated) {
+            next.version = s.version + 1;
+            if (worker)
+                emit(event_type::worker_started, next, {{"kind", worker->kind}, {"worker", worker->id}});
+            emit_status_change(s, next);
+            co_return next;
+        }
+        // Someone ended it while the worker started: do not leak the worker.
+        if (worker) co_await spawner_.stop(*worker, options_.stop_grace);
+        auto now_stored = co_await store_.get(s.id);
+        co_return now_stored ? std::move(*now_stored) : std::move(s);
+    }
+
+    void emit_status_change(const session& from, const session& to) noexcept {
+        emit(event_type::status_changed, to,
+             {{"from", to_string(from.status)}, {"to", to_string(to.status)}});
+    }
+
+    static void restore_store_fields(session& next, const session& current) {
+        next.id = current.id;
+        next.owner = current.owner;
+        next.version = current.version;
+        next.created_at = current.created_at;
+    }
+
+    void check_durations(const acquire_options& o) const {
+        if (o.idle_timeout && *o.idle_timeout <= milliseconds::zero())
+            throw_error(error::invalid_argument, "acquire: idle_timeout must be positive");
+        if (o.max_lifetime && *o.max_lifetime <= milliseconds::zero())
+            throw_error(error::invalid_argument, "acquire: max_lifetime must be positive");
+    }
+
+    [[noreturn]] void contention(std::string_view op, std::string_view id) const {
+        throw_error(error::contention, "registry." + std::string(op) + ": session '" +
+                                           std::string(id) + "' changed " +
+                                           std::to_string(options_.max_cas_attempts) +
+                                           " times while we tried to update it");
+    }
+
+    Store& store_;
+    registry_options options_;
+    Clock clock_;
+    Sink sink_;
+    Spawner spawner_;
+};
+
+/// The common composition: system clock, no events, no workers.
+template <session_store Store>
+using basic_registry = session_registry<Store>;
+
+} // namespace sessionkit
