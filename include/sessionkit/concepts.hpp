@@ -46,16 +46,16 @@ concept session_store = requires(S& s, const session& rec, std::string_view id,
     { s.get(id) } -> std::same_as<awaitable<std::optional<session>>>;
     /// touch(id, now): last_active = now; idle_deadline = now + idle_timeout
     /// capped at absolute_deadline; warning_sent = false; version + 1.
-    /// A stopping or final record is returned unchanged (never revived).
+    /// A stopping or final record is reported unchanged (never revived).
     /// nullopt when absent.
-    { s.touch(id, now) } -> std::same_as<awaitable<std::optional<session>>>;
+    { s.touch(id, now) } -> std::same_as<awaitable<std::optional<touch_result>>>;
     /// update(rec, v): replace the record with rec if its stored version is
     /// v; the stored version becomes v + 1. A final record is never updated.
     { s.update(rec, version) } -> std::same_as<awaitable<update_result>>;
     /// erase(id): remove the record and every index entry; false if absent.
     { s.erase(id) } -> std::same_as<awaitable<bool>>;
     /// claim_expired(now, limit, lease): atomically hand over up to `limit`
-    /// non-final records whose idle_deadline <= now, earliest first, each to
+    /// non-final records whose idle_deadline <= now (roughly earliest first), each to
     /// exactly one caller: status becomes stopping, end_reason "idle" or
     /// "lifetime" (kept if already set), idle_deadline = now + lease (so a
     /// claim whose janitor died is claimed again later), version + 1.

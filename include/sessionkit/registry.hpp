@@ -102,11 +102,15 @@ public:
         check_id(id);
         check_durations(opts);
         for (int attempt = 0; attempt < options_.max_cas_attempts; ++attempt) {
-            // Reuse is the common case: one round trip.
-            if (auto live = co_await store_.touch(id, clock_.now()); live && !is_final(live->status))
-                co_return acquire_result{std::move(*live), false};
+            // Create-if-absent first: one round trip makes a new session, and
+            // otherwise returns the live one, which a touch then marks used.
             auto made = co_await store_.create(new_record(id, opts));
-            if (!made.created) continue;  // another caller won: touch theirs
+            if (!made.created) {
+                auto touched = co_await store_.touch(id, clock_.now());
+                if (!touched || is_final(touched->status)) continue;  // ended meanwhile: create anew
+                touched->apply_to(made.record);
+                co_return acquire_result{std::move(made.record), false};
+            }
             emit(event_type::created, made.record, {{"owner", made.record.owner}});
             if constexpr (detail::spawns_workers<Spawner>())
                 co_return acquire_result{co_await start_worker(std::move(made.record)), true};
@@ -130,8 +134,8 @@ public:
 
     /// Marks the session used now, sliding its idle deadline (never past its
     /// max lifetime). nullopt when there is no such session; a stopping or
-    /// finished session is returned unchanged.
-    awaitable<std::optional<session>> touch(std::string_view id) {
+    /// finished session is reported unchanged.
+    awaitable<std::optional<touch_result>> touch(std::string_view id) {
         check_id(id);
         co_return co_await store_.touch(id, clock_.now());
     }

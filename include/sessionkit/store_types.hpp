@@ -21,6 +21,33 @@ struct create_result {
     session record;
 };
 
+/// What touch() reports: whether the session lives, and until when. Not the
+/// whole record: touch is the hottest operation, and a few fixed-size fields
+/// cost no allocation in memory and a handful of bytes on a network.
+struct touch_result {
+    session_status status = session_status::active;
+    time_point last_active{};
+    time_point idle_deadline{};
+    std::optional<time_point> absolute_deadline;
+    std::uint64_t version = 0;
+
+    bool lifetime_bound() const noexcept {
+        return absolute_deadline && idle_deadline >= *absolute_deadline;
+    }
+    /// Writes what a touch changed into a full record read before it.
+    void apply_to(session& s) const {
+        s.status = status;
+        s.last_active = last_active;
+        s.idle_deadline = idle_deadline;
+        s.version = version;
+        if (!is_final(status) && status != session_status::stopping) s.warning_sent = false;
+    }
+};
+
+inline touch_result touch_result_of(const session& s) {
+    return {s.status, s.last_active, s.idle_deadline, s.absolute_deadline, s.version};
+}
+
 /// What a compare-and-swap update() did.
 enum class update_result {
     updated,           ///< written; the stored version is now expected + 1

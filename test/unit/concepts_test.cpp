@@ -38,7 +38,7 @@ struct no_list_spawner {
 struct full_store {
     awaitable<create_result> create(const session&);
     awaitable<std::optional<session>> get(std::string_view);
-    awaitable<std::optional<session>> touch(std::string_view, time_point);
+    awaitable<std::optional<touch_result>> touch(std::string_view, time_point);
     awaitable<update_result> update(const session&, std::uint64_t);
     awaitable<bool> erase(std::string_view);
     awaitable<std::vector<session>> claim_expired(time_point, std::size_t, milliseconds);
@@ -59,7 +59,7 @@ struct bool_update_store : full_store {
 struct no_claim_store {
     awaitable<create_result> create(const session&);
     awaitable<std::optional<session>> get(std::string_view);
-    awaitable<std::optional<session>> touch(std::string_view, time_point);
+    awaitable<std::optional<touch_result>> touch(std::string_view, time_point);
     awaitable<update_result> update(const session&, std::uint64_t);
     awaitable<bool> erase(std::string_view);
     awaitable<session_page> list(const list_query&);
@@ -70,6 +70,10 @@ struct no_claim_store {
 };
 struct untimed_touch_store : full_store {
     awaitable<std::optional<session>> touch(std::string_view);  // reads its own clock
+};
+
+struct record_touch_store : full_store {
+    awaitable<std::optional<session>> touch(std::string_view, time_point);  // wrong result type
 };
 
 } // namespace near_miss
@@ -98,6 +102,7 @@ static_assert(!session_store<near_miss::sync_get_store>);
 static_assert(!session_store<near_miss::bool_update_store>);
 static_assert(!session_store<near_miss::no_claim_store>);
 static_assert(!session_store<near_miss::untimed_touch_store>);
+static_assert(!session_store<near_miss::record_touch_store>);
 
 // A registry composes over the archetype store without instantiating bodies.
 static_assert(sizeof(session_registry<near_miss::full_store>) > 0);

@@ -3,12 +3,20 @@
 // One Boost.MultiIndex container holds each record once, with five
 // indexes over it: hashed by id (get, touch), ordered by id (paging), by
 // (owner, id) and (status, id) (filtered paging), and an expiry index
-// (see expiry_key) that lets claim_expired, claim_warnings and
+// (see expiry_key_of) that lets claim_expired, claim_warnings and
 // purge_ended visit only the records they act on: O(k log n), never a
 // scan. A single mutex makes each operation atomic; it is never held
 // across a suspension point, so the store is safe on a multi-threaded
 // io_context. Nothing survives the process: this is the default for
 // single-instance daemons and the reference model in tests.
+//
+// Touch is the hot path, and it changes no index key: the expiry index is
+// ordered by `check_at`, a time at or before the real deadline. A touch
+// moves the deadline later and leaves check_at where it was; a claim that
+// reaches an entry whose deadline has moved re-files it at the new
+// deadline instead of claiming it. That keeps touch O(1) after the hash
+// lookup (no tree is rebalanced) and costs one re-file per idle period of
+// a busy session (doc/decisions.md, "lazy expiry index").
 #pragma once
 
 #include <sessionkit/concepts.hpp>
@@ -16,7 +24,6 @@
 #include <sessionkit/id.hpp>
 
 #include <boost/multi_index/hashed_index.hpp>
-#include <boost/multi_index/member.hpp>
 #include <boost/multi_index/ordered_index.hpp>
 #include <boost/multi_index/tag.hpp>
 #include <boost/multi_index_container.hpp>
@@ -42,24 +49,45 @@ namespace mi = boost::multi_index;
 /// (purge_ended reads only those).
 enum class expiry_class : std::uint8_t { live_unwarned, live_other, ended };
 
+inline expiry_class class_of(const session& s) noexcept {
+    if (is_final(s.status)) return expiry_class::ended;
+    if (s.warning_sent || s.status == session_status::stopping) return expiry_class::live_other;
+    return expiry_class::live_unwarned;
+}
+
+/// The time a record is filed under: its deadline, or for a finished one
+/// its end time.
+inline time_point due_time(const session& s) noexcept {
+    return is_final(s.status) ? s.ended_at.value_or(s.idle_deadline) : s.idle_deadline;
+}
+
+/// One stored record. `record` is mutable so that touch can update the
+/// fields no index reads (last_active, idle_deadline, version) in place;
+/// everything an index reads changes only through modify()/replace().
+struct node {
+    explicit node(session s) : record(std::move(s)), check_at(due_time(record)) {}
+    mutable session record;
+    time_point check_at;  ///< <= due_time(record) while live (see header)
+};
+
+struct id_of {
+    using result_type = std::string_view;
+    result_type operator()(const node& n) const noexcept { return n.record.id; }
+};
+
 struct expiry_key_of {
     using result_type = std::pair<expiry_class, time_point>;
-    result_type operator()(const session& s) const noexcept {
-        if (is_final(s.status)) return {expiry_class::ended, s.ended_at.value_or(s.idle_deadline)};
-        if (s.warning_sent || s.status == session_status::stopping)
-            return {expiry_class::live_other, s.idle_deadline};
-        return {expiry_class::live_unwarned, s.idle_deadline};
-    }
+    result_type operator()(const node& n) const noexcept { return {class_of(n.record), n.check_at}; }
 };
 
 struct owner_key_of {
     using result_type = std::pair<std::string_view, std::string_view>;
-    result_type operator()(const session& s) const noexcept { return {s.owner, s.id}; }
+    result_type operator()(const node& n) const noexcept { return {n.record.owner, n.record.id}; }
 };
 
 struct status_key_of {
     using result_type = std::pair<session_status, std::string_view>;
-    result_type operator()(const session& s) const noexcept { return {s.status, s.id}; }
+    result_type operator()(const node& n) const noexcept { return {n.record.status, n.record.id}; }
 };
 
 // std::hash<std::string> and std::hash<std::string_view> agree, so lookups
@@ -80,12 +108,10 @@ struct by_status {};
 struct by_expiry {};
 
 using table = mi::multi_index_container<
-    session,
+    node,
     mi::indexed_by<
-        mi::hashed_unique<mi::tag<by_id_hash>, mi::member<session, std::string, &session::id>,
-                          id_hash, id_equal>,
-        mi::ordered_unique<mi::tag<by_id>, mi::member<session, std::string, &session::id>,
-                           std::less<>>,
+        mi::hashed_unique<mi::tag<by_id_hash>, id_of, id_hash, id_equal>,
+        mi::ordered_unique<mi::tag<by_id>, id_of>,
         mi::ordered_unique<mi::tag<by_owner>, owner_key_of>,
         mi::ordered_unique<mi::tag<by_status>, status_key_of>,
         mi::ordered_non_unique<mi::tag<by_expiry>, expiry_key_of>>>;
@@ -105,7 +131,7 @@ public:
 
     awaitable<create_result> create(const session& rec) { co_return create_now(rec); }
     awaitable<std::optional<session>> get(std::string_view id) { co_return get_now(id); }
-    awaitable<std::optional<session>> touch(std::string_view id, time_point now) {
+    awaitable<std::optional<touch_result>> touch(std::string_view id, time_point now) {
         co_return touch_now(id, now);
     }
     awaitable<update_result> update(const session& rec, std::uint64_t expected_version) {
@@ -139,20 +165,19 @@ public:
     create_result create_now(const session& rec) {
         check_id(rec.id);
         std::lock_guard lock(mutex_);
-        auto& by_hash = table_.get<detail::memory::by_id_hash>();
-        auto it = by_hash.find(std::string_view{rec.id}, detail::memory::id_hash{},
-                               detail::memory::id_equal{});
+        auto it = find(rec.id);
         session fresh = rec;
-        if (it != by_hash.end()) {
-            if (!is_final(it->status)) return {false, *it};
+        if (it != table_.end()) {
+            const session& old = it->record;
+            if (!is_final(old.status)) return {false, old};
             // A finished session's id is reused by a new one: continue the
             // version sequence so a stale CAS on the old one cannot land.
-            fresh.version = it->version + 1;
-            count(it->status, -1);
-            by_hash.replace(it, fresh);
+            fresh.version = old.version + 1;
+            count(old.status, -1);
+            table_.replace(it, detail::memory::node(fresh));
         } else {
             fresh.version = 1;
-            by_hash.insert(fresh);
+            table_.insert(detail::memory::node(fresh));
         }
         count(fresh.status, +1);
         ++created_total_;
@@ -163,35 +188,46 @@ public:
         std::lock_guard lock(mutex_);
         auto it = find(id);
         if (it == table_.end()) return std::nullopt;
-        return *it;
+        return it->record;
     }
 
-    std::optional<session> touch_now(std::string_view id, time_point now) {
+    std::optional<touch_result> touch_now(std::string_view id, time_point now) {
         std::lock_guard lock(mutex_);
         auto it = find(id);
         if (it == table_.end()) return std::nullopt;
-        if (is_final(it->status) || it->status == session_status::stopping) return *it;
-        table_.modify(it, [now](session& s) {
+        session& s = it->record;
+        if (is_final(s.status) || s.status == session_status::stopping) return touch_result_of(s);
+        const time_point deadline = sliding_deadline(s, now);
+        if (!s.warning_sent && deadline >= it->check_at) {
+            // No index key changes: update in place (see the header comment).
             s.last_active = now;
-            s.idle_deadline = sliding_deadline(s, now);
-            s.warning_sent = false;
+            s.idle_deadline = deadline;
             ++s.version;
+            return touch_result_of(s);
+        }
+        table_.modify(it, [&](detail::memory::node& n) {
+            n.record.last_active = now;
+            n.record.idle_deadline = deadline;
+            n.record.warning_sent = false;
+            ++n.record.version;
+            n.check_at = deadline;
         });
-        return *it;
+        return touch_result_of(it->record);
     }
 
     update_result update_now(const session& rec, std::uint64_t expected_version) {
         std::lock_guard lock(mutex_);
         auto it = find(rec.id);
         if (it == table_.end()) return update_result::not_found;
-        if (is_final(it->status)) return update_result::final_state;
-        if (it->version != expected_version) return update_result::version_conflict;
+        const session& old = it->record;
+        if (is_final(old.status)) return update_result::final_state;
+        if (old.version != expected_version) return update_result::version_conflict;
         session next = rec;
         next.version = expected_version + 1;
-        count(it->status, -1);
+        count(old.status, -1);
         count(next.status, +1);
         if (is_final(next.status)) ++terminated_total_;
-        table_.replace(it, std::move(next));
+        table_.replace(it, detail::memory::node(std::move(next)));
         return update_result::updated;
     }
 
@@ -199,7 +235,7 @@ public:
         std::lock_guard lock(mutex_);
         auto it = find(id);
         if (it == table_.end()) return false;
-        count(it->status, -1);
+        count(it->record.status, -1);
         table_.erase(it);
         return true;
     }
@@ -208,33 +244,35 @@ public:
         using detail::memory::expiry_class;
         std::lock_guard lock(mutex_);
         auto& idx = table_.get<detail::memory::by_expiry>();
-        // Two runs of the index hold due live records (unwarned, and warned or
-        // stopping); merge them so the earliest deadlines go first.
-        auto a = idx.lower_bound(std::pair{expiry_class::live_unwarned, time_point::min()});
-        auto a_end = idx.upper_bound(std::pair{expiry_class::live_unwarned, now});
-        auto b = idx.lower_bound(std::pair{expiry_class::live_other, time_point::min()});
-        auto b_end = idx.upper_bound(std::pair{expiry_class::live_other, now});
-        std::vector<decltype(a)> due;
-        while (due.size() < limit && (a != a_end || b != b_end)) {
-            if (b == b_end || (a != a_end && a->idle_deadline <= b->idle_deadline)) due.push_back(a++);
-            else due.push_back(b++);
-        }
         std::vector<session> claimed;
-        claimed.reserve(due.size());
-        for (auto it : due) {
-            bool first_claim = it->status != session_status::stopping;
-            if (first_claim) {
-                ++expired_total_;
-                count(it->status, -1);
-                count(session_status::stopping, +1);
+        // Both live classes are visited (unwarned, then warned or stopping),
+        // each in check_at order. Entries whose session was touched since
+        // they were filed are re-filed at the real deadline, not claimed.
+        for (auto cls : {expiry_class::live_unwarned, expiry_class::live_other}) {
+            auto it = idx.lower_bound(std::pair{cls, time_point::min()});
+            auto end = idx.upper_bound(std::pair{cls, now});
+            std::vector<decltype(it)> due, refile;
+            for (; it != end && due.size() + claimed.size() < limit; ++it)
+                (it->record.idle_deadline <= now ? due : refile).push_back(it);
+            for (auto r : refile)
+                idx.modify(r, [](detail::memory::node& n) { n.check_at = n.record.idle_deadline; });
+            for (auto d : due) {
+                const bool first_claim = d->record.status != session_status::stopping;
+                if (first_claim) {
+                    ++expired_total_;
+                    count(d->record.status, -1);
+                    count(session_status::stopping, +1);
+                }
+                idx.modify(d, [&](detail::memory::node& n) {
+                    session& s = n.record;
+                    if (s.end_reason.empty()) s.end_reason = s.lifetime_bound() ? "lifetime" : "idle";
+                    s.status = session_status::stopping;
+                    s.idle_deadline = now + lease;
+                    ++s.version;
+                    n.check_at = s.idle_deadline;
+                });
+                claimed.push_back(d->record);
             }
-            idx.modify(it, [&](session& s) {
-                if (s.end_reason.empty()) s.end_reason = s.lifetime_bound() ? "lifetime" : "idle";
-                s.status = session_status::stopping;
-                s.idle_deadline = now + lease;
-                ++s.version;
-            });
-            claimed.push_back(*it);
         }
         return claimed;
     }
@@ -243,18 +281,26 @@ public:
         using detail::memory::expiry_class;
         std::lock_guard lock(mutex_);
         auto& idx = table_.get<detail::memory::by_expiry>();
-        auto it = idx.upper_bound(std::pair{expiry_class::live_unwarned, now});
+        auto it = idx.lower_bound(std::pair{expiry_class::live_unwarned, time_point::min()});
         auto end = idx.upper_bound(std::pair{expiry_class::live_unwarned, horizon});
-        std::vector<decltype(it)> due;
-        for (; it != end && due.size() < limit; ++it) due.push_back(it);
+        std::vector<decltype(it)> due, refile;
+        for (; it != end && due.size() < limit; ++it) {
+            const time_point deadline = it->record.idle_deadline;
+            if (deadline > horizon) refile.push_back(it);        // touched: not near its end
+            else if (deadline > now) due.push_back(it);          // inside the window
+            // else: already due; claim_expired takes it, no warning
+        }
+        for (auto r : refile)
+            idx.modify(r, [](detail::memory::node& n) { n.check_at = n.record.idle_deadline; });
         std::vector<session> warned;
         warned.reserve(due.size());
         for (auto d : due) {
-            idx.modify(d, [](session& s) {
-                s.warning_sent = true;
-                ++s.version;
+            idx.modify(d, [](detail::memory::node& n) {
+                n.record.warning_sent = true;
+                ++n.record.version;
+                n.check_at = n.record.idle_deadline;
             });
-            warned.push_back(*d);
+            warned.push_back(d->record);
         }
         return warned;
     }
@@ -267,7 +313,7 @@ public:
         auto end = idx.upper_bound(std::pair{expiry_class::ended, before});
         std::size_t n = 0;
         while (it != end && n < limit) {
-            count(it->status, -1);
+            count(it->record.status, -1);
             it = idx.erase(it);
             ++n;
         }
@@ -284,25 +330,26 @@ public:
         session_page page;
         auto take = [&](auto it, auto end, auto&& matches) {
             for (; it != end && page.sessions.size() < limit; ++it)
-                if (matches(*it)) page.sessions.push_back(*it);
+                if (matches(it->record)) page.sessions.push_back(it->record);
             if (it != end && page.sessions.size() == limit) page.next_cursor = page.sessions.back().id;
         };
         // A cursor is the last id returned: the next page starts strictly
         // after it, so concurrent inserts and erases never repeat or skip a
-        // session that exists throughout.
+        // session that exists throughout. "\x7f" sorts after every id byte.
         std::string_view after = q.cursor;
+        constexpr std::string_view past_every_id{"\x7f"};
         if (q.owner) {
             auto& idx = table_.get<detail::memory::by_owner>();
             std::string_view owner = *q.owner;
             auto first = after.empty() ? idx.lower_bound(std::pair{owner, std::string_view{}})
                                        : idx.upper_bound(std::pair{owner, after});
-            auto last = idx.lower_bound(std::pair{owner, std::string_view{"\x7f"}});
+            auto last = idx.lower_bound(std::pair{owner, past_every_id});
             take(first, last, [&](const session& s) { return !q.status || s.status == *q.status; });
         } else if (q.status) {
             auto& idx = table_.get<detail::memory::by_status>();
             auto first = after.empty() ? idx.lower_bound(std::pair{*q.status, std::string_view{}})
                                        : idx.upper_bound(std::pair{*q.status, after});
-            auto last = idx.lower_bound(std::pair{*q.status, std::string_view{"\x7f"}});
+            auto last = idx.lower_bound(std::pair{*q.status, past_every_id});
             take(first, last, [](const session&) { return true; });
         } else {
             auto& idx = table_.get<detail::memory::by_id>();
