@@ -54,10 +54,18 @@ private:
 };
 static_assert(session_clock<manual_clock>);
 
+/// The latest time a record may carry, in ms since the epoch: the range of
+/// time_point (nanoseconds in int64) ends in 2262; we stop a century earlier
+/// so that adding any allowed duration cannot overflow.
+inline constexpr std::int64_t max_unix_ms = 5'000'000'000'000;  // 2128-06
+/// The longest idle timeout or lifetime: 100 years.
+inline constexpr milliseconds max_duration{3'155'760'000'000};
+
 /// Milliseconds since the Unix epoch: the unit of every time on the wire.
 inline std::int64_t to_unix_ms(time_point t) noexcept {
     return std::chrono::duration_cast<milliseconds>(t.time_since_epoch()).count();
 }
+/// Precondition: |ms| <= max_unix_ms (record readers check it first).
 inline time_point from_unix_ms(std::int64_t ms) noexcept {
     return time_point{std::chrono::duration_cast<time_point::duration>(milliseconds{ms})};
 }

@@ -60,7 +60,8 @@ inline boost::system::error_code make_error_code(error e) noexcept {
     return {static_cast<int>(e), error_category()};
 }
 
-/// Throws a system_error whose what() is "<what>: <category message>".
+/// Throws a system_error whose what() is "<what>: <category message>"
+/// (Boost appends " [sessionkit:N]").
 /// `what` must name the backend/operation/key, e.g.
 /// "memory_store.update: session 'abc'".
 [[noreturn]] inline void throw_error(error e, const std::string& what) {

@@ -19,12 +19,13 @@ namespace sessionkit {
 
 enum class event_type : std::uint8_t {
     created,          ///< a session was created (data: owner)
-    status_changed,   ///< data: from, to
-    terminated,       ///< ended on request (data: reason, status)
-    expired,          ///< ended by a janitor (data: reason = idle|lifetime)
-    timeout_warning,  ///< its deadline is near (data: deadline, reason)
+    status_changed,   ///< data: from, to (and error, when a spawn failed)
+    terminated,       ///< ended on request (data: reason, from, status)
+    expired,          ///< ended by a janitor (data: reason = idle|lifetime, or the
+                      ///< reason of a terminate that died midway; last_active)
+    timeout_warning,  ///< its deadline is near (data: deadline, reason, remaining_ms)
     worker_started,   ///< data: kind, worker
-    worker_exited,    ///< data: kind, worker, exit_code
+    worker_exited,    ///< reserved for the spawners: data: kind, worker, exit_code
 };
 
 constexpr std::string_view to_string(event_type t) noexcept {

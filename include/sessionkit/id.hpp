@@ -89,7 +89,7 @@ inline void random_bytes(std::byte* out, std::size_t n) {
 }
 
 /// A new 128-bit random id: 26 characters of RFC 4648 base32, lower case,
-/// unpadded (e.g. "k3v7q2m9x4c8b6n1p5r0t2w4yz").
+/// unpadded (e.g. "qammyvoi6x6wwkdkyp62hupeae").
 inline std::string generate_id() {
     static constexpr char alphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
     std::array<std::byte, 16> raw;

@@ -15,6 +15,8 @@
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/experimental/concurrent_channel.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -37,9 +39,10 @@
 namespace sessionkit {
 
 struct janitor_options {
-    /// Time between the starts of two sweeps.
+    /// Pause after each sweep (the first sweep runs after a random part of
+    /// `jitter × interval`, so janitors started together spread out).
     milliseconds interval = std::chrono::seconds{10};
-    /// Each wait is interval × (1 ± jitter), uniformly.
+    /// Each pause is interval × (1 ± jitter), uniformly.
     double jitter = 0.1;
     /// Sessions claimed per store round trip.
     std::size_t batch_size = 100;
@@ -77,8 +80,13 @@ public:
         if (options_.batch_size == 0 || options_.max_batches == 0 || options_.concurrency == 0)
             throw_error(error::invalid_argument,
                         "janitor_options.batch_size, max_batches and concurrency must be at least 1");
-        if (options_.jitter < 0 || options_.jitter >= 1)
+        if (!(options_.jitter >= 0 && options_.jitter < 1))
             throw_error(error::invalid_argument, "janitor_options.jitter must be in [0, 1)");
+        if (options_.claim_lease <= milliseconds::zero())
+            throw_error(error::invalid_argument, "janitor_options.claim_lease must be positive");
+        if (options_.warning_window < milliseconds::zero() || options_.history_retention < milliseconds::zero())
+            throw_error(error::invalid_argument,
+                        "janitor_options.warning_window and history_retention must not be negative");
         if (!options_.log) options_.log = [](std::string_view line) {
             std::fprintf(stderr, "%.*s\n", static_cast<int>(line.size()), line.data());
         };
@@ -123,53 +131,55 @@ public:
 
     /// Sweeps until cancelled (through the cancellation slot of the
     /// co_spawn that runs it) or stop(). An exception in one sweep is
-    /// logged and the next sweep runs as planned.
+    /// logged and the next sweep runs as planned. One run() at a time.
     awaitable<void> run() {
+        using namespace boost::asio::experimental::awaitable_operators;
         auto executor = co_await boost::asio::this_coro::executor;
         boost::asio::steady_timer timer(executor);
-        {
-            std::lock_guard lock(mutex_);
-            timer_ = &timer;
-        }
-        struct forget_timer {
+        struct reset_on_exit {
             janitor* self;
-            ~forget_timer() {
-                std::lock_guard lock(self->mutex_);
-                self->timer_ = nullptr;
+            ~reset_on_exit() {  // a later run() starts afresh
+                self->stop_requested_.store(false);
+                self->wake_.reset();
             }
-        } forget{this};
+        } reset{this};
 
+        bool first = true;
         while (!stop_requested_.load()) {
+            timer.expires_after(first ? first_wait() : next_wait());
+            first = false;
+            try {
+                // Whichever comes first: the pause ends, or stop() wakes us.
+                co_await (timer.async_wait(boost::asio::use_awaitable) ||
+                          wake_.async_receive(boost::asio::use_awaitable));
+            } catch (...) {
+                // A timer wait or a channel receive fails only when cancelled
+                // (both at once arrive as asio::multiple_exceptions).
+                co_return;
+            }
+            if (stop_requested_.load()) break;
+
+            bool failed = false;
             std::string failure;
             try {
                 auto report = co_await sweep_once();
                 if (on_sweep) on_sweep(report);
             } catch (const std::exception& e) {
+                failed = true;
                 failure = e.what();
             }
-            if (!failure.empty()) {
+            if (failed) {
                 if (cancelled(co_await boost::asio::this_coro::cancellation_state)) co_return;
                 log_error("sweep failed", failure);
-            }
-            if (stop_requested_.load()) break;
-            timer.expires_after(next_wait());
-            try {
-                co_await timer.async_wait(boost::asio::use_awaitable);
-            } catch (const boost::system::system_error&) {
-                co_return;  // cancelled or stopped
             }
         }
     }
 
-    /// Asks run() to return after the sweep in progress, if any. Thread-safe.
+    /// Asks run() to return; a sweep in progress finishes first. Safe from
+    /// any thread; must not outlive the janitor.
     void stop() {
         stop_requested_.store(true);
-        std::lock_guard lock(mutex_);
-        if (timer_)
-            boost::asio::post(timer_->get_executor(), [this] {
-                std::lock_guard inner(mutex_);
-                if (timer_) timer_->cancel();
-            });
+        wake_.try_send(boost::system::error_code{});
     }
 
     /// Called after each successful sweep of run() (metrics hook).
@@ -250,6 +260,13 @@ private:
         return st.cancelled() != boost::asio::cancellation_type::none;
     }
 
+    std::chrono::steady_clock::duration first_wait() {
+        thread_local std::minstd_rand rng{std::random_device{}()};
+        std::uniform_real_distribution<double> part(0.0, options_.jitter);
+        auto base = std::chrono::duration<double, std::milli>(options_.interval);
+        return std::chrono::duration_cast<std::chrono::steady_clock::duration>(base * part(rng));
+    }
+
     std::chrono::steady_clock::duration next_wait() {
         thread_local std::minstd_rand rng{std::random_device{}()};
         std::uniform_real_distribution<double> spread(1.0 - options_.jitter, 1.0 + options_.jitter);
@@ -266,8 +283,10 @@ private:
     Registry& registry_;
     janitor_options options_;
     std::atomic<bool> stop_requested_{false};
-    std::mutex mutex_;
-    boost::asio::steady_timer* timer_ = nullptr;
+    // stop()'s wake-up call: a thread-safe channel that run() awaits beside
+    // its timer, so stopping needs no access to the timer from other threads.
+    boost::asio::experimental::concurrent_channel<void(boost::system::error_code)> wake_{
+        boost::asio::system_executor{}, 1};
 };
 
 } // namespace sessionkit

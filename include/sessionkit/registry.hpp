@@ -44,9 +44,10 @@ struct registry_options {
 /// Per-call settings of a new session (ignored when the session exists).
 ///
 /// GCC 12 destroys an aggregate temporary twice when it is brace-initialised
-/// inside a co_await expression (`co_await reg.acquire(id, {.owner = "a"})`),
-/// so name the options first on that compiler; see doc/decisions.md. This is
-/// also why no coroutine here takes a defaulted aggregate argument.
+/// inside a co_await expression (`co_await reg.acquire(id, {.owner = "a"})`,
+/// `co_await reg.list({...})`): on that compiler, name acquire_options and
+/// list_query variables before awaiting; see doc/decisions.md. This is also
+/// why no coroutine here takes a defaulted aggregate argument.
 struct acquire_options {
     std::string owner;
     boost::json::object attributes;
@@ -87,10 +88,12 @@ public:
                               Sink sink = {}, Spawner spawner = {})
         : store_(store), options_(std::move(options)), clock_(std::move(clock)),
           sink_(std::move(sink)), spawner_(std::move(spawner)) {
-        if (options_.idle_timeout <= milliseconds::zero())
-            throw_error(error::invalid_argument, "registry_options.idle_timeout must be positive");
-        if (options_.max_lifetime && *options_.max_lifetime <= milliseconds::zero())
-            throw_error(error::invalid_argument, "registry_options.max_lifetime must be positive");
+        check_duration("registry_options.idle_timeout", options_.idle_timeout);
+        check_duration("registry_options.max_lifetime", options_.max_lifetime);
+        check_duration("registry_options.stop_grace", options_.stop_grace);
+        check_duration("registry_options.stop_lease", options_.stop_lease);
+        if (options_.max_cas_attempts < 1)
+            throw_error(error::invalid_argument, "registry_options.max_cas_attempts must be at least 1");
     }
 
     /// Get-or-create: returns the live session `id`, touched, or creates
@@ -100,7 +103,8 @@ public:
     awaitable<acquire_result> acquire(std::string_view id) { return acquire(id, acquire_options()); }
     awaitable<acquire_result> acquire(std::string_view id, acquire_options opts) {
         check_id(id);
-        check_durations(opts);
+        check_duration("acquire: idle_timeout", opts.idle_timeout);
+        check_duration("acquire: max_lifetime", opts.max_lifetime);
         for (int attempt = 0; attempt < options_.max_cas_attempts; ++attempt) {
             // Create-if-absent first: one round trip makes a new session, and
             // otherwise returns the live one, which a touch then marks used.
@@ -123,8 +127,12 @@ public:
     /// Creates a session under a fresh random id.
     awaitable<session> create() { return create(acquire_options()); }
     awaitable<session> create(acquire_options opts) {
-        auto made = co_await acquire(generate_id(), std::move(opts));
-        co_return std::move(made.record);
+        // 128 random bits do not collide in practice; if they ever did, the
+        // existing session is someone else's: draw again.
+        for (;;) {
+            auto made = co_await acquire(generate_id(), opts);
+            if (made.created) co_return std::move(made.record);
+        }
     }
 
     awaitable<std::optional<session>> get(std::string_view id) {
@@ -141,11 +149,14 @@ public:
     }
 
     /// Read-modify-write with compare-and-swap. `mutate` edits a copy of the
-    /// stored record; a status change must follow the transition table (else
-    /// error::invalid_transition naming both states); id, owner, version and
-    /// times set by the store are kept. With `expected_version`, a stored
-    /// version that differs is a version_conflict; without, conflicts are
-    /// retried with a fresh read. Emits status_changed when the status moved.
+    /// stored record and may change its status (to a live one, following the
+    /// transition table: else error::invalid_transition naming both states),
+    /// its attributes and its unknown fields; every other field is the
+    /// registry's and is kept. Ending a session is terminate()'s job (it
+    /// stops the worker): a final status here is error::invalid_argument.
+    /// With `expected_version`, a stored version that differs is a
+    /// version_conflict; without, conflicts are retried with a fresh read.
+    /// Emits status_changed when the status moved.
     awaitable<modify_outcome> modify(std::string_view id, std::function<void(session&)> mutate,
                                      std::optional<std::uint64_t> expected_version = {}) {
         check_id(id);
@@ -156,14 +167,17 @@ public:
                 co_return modify_outcome{update_result::final_state, std::move(current)};
             if (expected_version && current->version != *expected_version)
                 co_return modify_outcome{update_result::version_conflict, std::move(current)};
+            session edited = *current;
+            mutate(edited);
+            check_transition(id, current->status, edited.status);
+            if (is_final(edited.status))
+                throw_error(error::invalid_argument,
+                            "modify: session '" + std::string(id) + "': use terminate() to make it " +
+                                std::string(to_string(edited.status)));
             session next = *current;
-            mutate(next);
-            restore_store_fields(next, *current);
-            check_transition(id, current->status, next.status);
-            if (is_final(next.status) && !next.ended_at) {
-                next.ended_at = clock_.now();
-                if (next.end_reason.empty()) next.end_reason = "requested";
-            }
+            next.status = edited.status;
+            next.attributes = std::move(edited.attributes);
+            next.extra = std::move(edited.extra);
             auto r = co_await store_.update(next, current->version);
             if (r == update_result::updated) {
                 next.version = current->version + 1;
@@ -178,18 +192,25 @@ public:
 
     /// Moves a session to `status` (transition table enforced: an invalid
     /// change is error::invalid_transition naming both states; a missing
-    /// session is error::not_found). Returns the updated record.
+    /// session is error::not_found). terminated and failed end the session
+    /// as terminate() does (reason "status_set"). Returns the updated record.
     awaitable<session> set_status(std::string_view id, session_status status) {
-        auto out = co_await modify(id, [status](session& s) { s.status = status; });
-        switch (out.result) {
-        case update_result::updated: co_return std::move(*out.record);
-        case update_result::not_found: throw_error(error::not_found, "set_status: session '" + std::string(id) + "'");
-        case update_result::final_state:
-            if (out.record->status == status) co_return std::move(*out.record);
-            check_transition(id, out.record->status, status);
-            break;
-        case update_result::version_conflict: break;
+        check_id(id);
+        if (is_final(status)) {
+            auto current = co_await store_.get(id);
+            if (!current) throw_error(error::not_found, "set_status: session '" + std::string(id) + "'");
+            if (current->status == status) co_return std::move(*current);
+            check_transition(id, current->status, status);
+            std::string reason = "status_set";  // named: see the GCC 12 note above
+            auto ended = co_await end_session(id, std::move(reason), status);
+            if (!ended) throw_error(error::not_found, "set_status: session '" + std::string(id) + "'");
+            if (ended->status != status) check_transition(id, ended->status, status);
+            co_return std::move(*ended);
         }
+        auto out = co_await modify(id, [status](session& s) { s.status = status; });
+        if (out.result == update_result::updated) co_return std::move(*out.record);
+        if (!out.record) throw_error(error::not_found, "set_status: session '" + std::string(id) + "'");
+        check_transition(id, out.record->status, status);  // final_state: names both states
         contention("set_status", id);
     }
 
@@ -197,43 +218,12 @@ public:
     /// with `reason`, emits `terminated`. Idempotent: ending a finished
     /// session changes nothing and emits nothing. Returns the final record,
     /// nullopt when there is no such session.
-    awaitable<std::optional<session>> terminate(std::string_view id, std::string reason = "deleted") {
+    awaitable<std::optional<session>> terminate(std::string_view id, std::string reason) {
         check_id(id);
         if (reason.empty()) reason = "deleted";
-        for (int attempt = 0; attempt < options_.max_cas_attempts; ++attempt) {
-            auto current = co_await store_.get(id);
-            if (!current || is_final(current->status)) co_return current;
-            session next = *current;
-            const time_point now = clock_.now();
-            if (current->worker) {
-                // Record the intent first, so that if we die while stopping
-                // the worker, a janitor finishes the job after the lease.
-                if (current->status != session_status::stopping) {
-                    next.status = session_status::stopping;
-                    next.idle_deadline = now + options_.stop_lease;
-                    next.end_reason = reason;
-                    if (co_await store_.update(next, current->version) != update_result::updated) continue;
-                    next.version = current->version + 1;
-                    emit_status_change(*current, next);
-                }
-                co_await spawner_.stop(*current->worker, options_.stop_grace);
-            }
-            session done = next;
-            done.status = session_status::terminated;
-            done.ended_at = now;
-            if (current->status != session_status::stopping || done.end_reason.empty())
-                done.end_reason = reason;
-            auto r = co_await store_.update(done, next.version);
-            if (r == update_result::updated) {
-                done.version = next.version + 1;
-                emit(event_type::terminated, done,
-                     {{"reason", done.end_reason}, {"from", to_string(current->status)}});
-                co_return done;
-            }
-            // Lost a race: read again; it may be final by now.
-        }
-        contention("terminate", id);
+        co_return co_await end_session(id, std::move(reason), session_status::terminated);
     }
+    awaitable<std::optional<session>> terminate(std::string_view id) { return terminate(id, "deleted"); }
 
     awaitable<session_page> list(list_query query) {
         if (query.limit == 0 || query.limit > max_page_size)
@@ -263,6 +253,47 @@ public:
     }
 
 private:
+    // terminate() and set_status(final): record the intent (stopping, with a
+    // lease) when a worker must be stopped, stop it, then write the final
+    // status with compare-and-swap. Only the writer whose CAS lands emits.
+    awaitable<std::optional<session>> end_session(std::string_view id, std::string reason,
+                                                  session_status final_status) {
+        for (int attempt = 0; attempt < options_.max_cas_attempts; ++attempt) {
+            auto current = co_await store_.get(id);
+            if (!current || is_final(current->status)) co_return current;
+            session next = *current;
+            const time_point now = clock_.now();
+            if (current->worker) {
+                // If we die while stopping the worker, a janitor finishes the
+                // job after the lease.
+                if (current->status != session_status::stopping) {
+                    next.status = session_status::stopping;
+                    next.idle_deadline = now + options_.stop_lease;
+                    next.end_reason = reason;
+                    if (co_await store_.update(next, current->version) != update_result::updated) continue;
+                    next.version = current->version + 1;
+                    emit_status_change(*current, next);
+                }
+                co_await spawner_.stop(*current->worker, options_.stop_grace);
+            }
+            session done = next;
+            done.status = final_status;
+            done.ended_at = now;
+            done.end_reason = reason;
+            auto r = co_await store_.update(done, next.version);
+            if (r == update_result::updated) {
+                done.version = next.version + 1;
+                emit(event_type::terminated, done,
+                     {{"reason", done.end_reason},
+                      {"from", to_string(current->status)},
+                      {"status", to_string(final_status)}});
+                co_return done;
+            }
+            // Lost a race: read again; it may be final by now.
+        }
+        contention("terminate", id);
+    }
+
     session new_record(std::string_view id, const acquire_options& opts) const {
         const time_point now = clock_.now();
         session s;
@@ -315,18 +346,11 @@ private:
              {{"from", to_string(from.status)}, {"to", to_string(to.status)}});
     }
 
-    static void restore_store_fields(session& next, const session& current) {
-        next.id = current.id;
-        next.owner = current.owner;
-        next.version = current.version;
-        next.created_at = current.created_at;
-    }
-
-    void check_durations(const acquire_options& o) const {
-        if (o.idle_timeout && *o.idle_timeout <= milliseconds::zero())
-            throw_error(error::invalid_argument, "acquire: idle_timeout must be positive");
-        if (o.max_lifetime && *o.max_lifetime <= milliseconds::zero())
-            throw_error(error::invalid_argument, "acquire: max_lifetime must be positive");
+    static void check_duration(std::string_view what, std::optional<milliseconds> d) {
+        if (d && (*d <= milliseconds::zero() || *d > max_duration))
+            throw_error(error::invalid_argument,
+                        std::string(what) + " must be positive and at most 100 years, got " +
+                            std::to_string(d->count()) + " ms");
     }
 
     [[noreturn]] void contention(std::string_view op, std::string_view id) const {

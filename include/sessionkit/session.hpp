@@ -126,6 +126,19 @@ public:
         return std::string(v->get_string());
     }
     std::int64_t integer(std::string_view key) const { return integer_of(key, need(key)); }
+    /// A time in ms since the epoch, within [0, max_unix_ms].
+    time_point time(std::string_view key) const { return time_of(key, integer(key)); }
+    std::optional<time_point> optional_time(std::string_view key) const {
+        auto v = optional_integer(key);
+        if (!v) return std::nullopt;
+        return time_of(key, *v);
+    }
+    time_point time_of(std::string_view key, std::int64_t ms) const {
+        if (ms < 0 || ms > max_unix_ms)
+            fail(key, "must be a time in ms since the Unix epoch between 0 and " +
+                          std::to_string(max_unix_ms) + ", got " + std::to_string(ms));
+        return from_unix_ms(ms);
+    }
     std::optional<std::int64_t> optional_integer(std::string_view key) const {
         auto* v = find(key);
         if (!v || v->is_null()) return std::nullopt;
@@ -141,8 +154,8 @@ public:
         switch (v.kind()) {
         case boost::json::kind::null: return "null";
         case boost::json::kind::bool_: return "a boolean";
-        case boost::json::kind::int64:
-        case boost::json::kind::uint64: return "an out-of-range integer";
+        case boost::json::kind::int64: return "an integer";
+        case boost::json::kind::uint64: return "an integer beyond the int64 range";
         case boost::json::kind::double_: return "a number with a fraction";
         case boost::json::kind::string: return "a string";
         case boost::json::kind::array: return "an array";
@@ -190,14 +203,16 @@ inline session session_from_json(const boost::json::value& v, std::string_view i
     auto status = parse_status(r.string("status"));
     if (!status) r.fail("status", "is not a known status");
     s.status = *status;
-    s.created_at = from_unix_ms(r.integer("created_at"));
-    s.last_active = from_unix_ms(r.integer("last_active"));
+    s.created_at = r.time("created_at");
+    s.last_active = r.time("last_active");
     auto timeout = r.integer("idle_timeout_ms");
-    if (timeout < 0) r.fail("idle_timeout_ms", "must not be negative");
+    if (timeout < 0 || timeout > max_duration.count())
+        r.fail("idle_timeout_ms", "must be between 0 and " + std::to_string(max_duration.count()) +
+                                      " (100 years), got " + std::to_string(timeout));
     s.idle_timeout = milliseconds{timeout};
-    s.idle_deadline = from_unix_ms(r.integer("idle_deadline"));
-    if (auto a = r.optional_integer("absolute_deadline")) s.absolute_deadline = from_unix_ms(*a);
-    if (auto e = r.optional_integer("ended_at")) s.ended_at = from_unix_ms(*e);
+    s.idle_deadline = r.time("idle_deadline");
+    s.absolute_deadline = r.optional_time("absolute_deadline");
+    s.ended_at = r.optional_time("ended_at");
     s.end_reason = r.string("end_reason", false);
     auto version = r.integer("version");
     if (version < 0) r.fail("version", "must not be negative");
@@ -211,7 +226,7 @@ inline session session_from_json(const boost::json::value& v, std::string_view i
             r.fail("worker", "must be an object with string fields kind and id");
         }
     }
-    if (auto* w = r.find("warning_sent")) {
+    if (auto* w = r.find("warning_sent"); w && !w->is_null()) {
         if (!w->is_bool()) r.fail("warning_sent", "must be a boolean");
         s.warning_sent = w->get_bool();
     }
@@ -226,7 +241,7 @@ inline session session_from_json(const boost::json::value& v, std::string_view i
 }
 
 /// Parses a record from its text form; malformed JSON is error::corrupt_record
-/// naming the session and the byte offset.
+/// naming the session and what the parser found wrong.
 inline session parse_session(std::string_view text, std::string_view id_hint) {
     boost::system::error_code ec;
     boost::json::parse_options opts;

@@ -172,6 +172,13 @@ BOOST_AUTO_TEST_CASE(corrupt_records_are_errors_naming_session_and_field) {
     expect_error([&] { session_from_json(with("version", -1), "k8"); }, error::corrupt_record, {"'version'"});
     expect_error([&] { session_from_json(with("created_at", 1.5), "k9"); }, error::corrupt_record,
                  {"'created_at'", "fraction"});
+    expect_error([&] { session_from_json(with("idle_deadline", 17'000'000'091'000), "k9"); },
+                 error::corrupt_record, {"'idle_deadline'", "between 0 and"});
+    expect_error([&] { session_from_json(with("ended_at", -5), "k9"); }, error::corrupt_record, {"'ended_at'"});
+    expect_error([&] { session_from_json(with("idle_timeout_ms", INT64_MAX), "k9"); }, error::corrupt_record,
+                 {"'idle_timeout_ms'", "100 years"});
+    expect_error([&] { session_from_json(with("owner", 5), "k9"); }, error::corrupt_record,
+                 {"'owner'", "must be a string, got an integer"});
     expect_error([] { session_from_json(boost::json::array{}, "k10"); }, error::corrupt_record,
                  {"'k10'", "must be a JSON object"});
     expect_error([] { parse_session("{\"v\":1,", "k11"); }, error::corrupt_record, {"'k11'", "not valid JSON"});

@@ -127,6 +127,39 @@ BOOST_AUTO_TEST_CASE(terminate_is_idempotent_and_final) {
     BOOST_TEST(fresh.record.version > done->version);
 }
 
+BOOST_AUTO_TEST_CASE(set_status_to_a_final_status_ends_the_session_like_terminate) {
+    sync_wait(registry.acquire("r7"));
+    auto failed = sync_wait(registry.set_status("r7", session_status::failed));
+    BOOST_TEST(to_string(failed.status) == "failed");
+    BOOST_TEST(failed.end_reason == "status_set");
+    BOOST_TEST(failed.ended_at.has_value());
+    auto ev = events.events().back();
+    BOOST_TEST(to_string(ev.type) == "terminated");
+    BOOST_TEST(ev.data.at("status") == "failed");
+    // Re-stating it is fine; changing it is not.
+    BOOST_TEST(to_string(sync_wait(registry.set_status("r7", session_status::failed)).status) == "failed");
+    try {
+        sync_wait(registry.set_status("r7", session_status::terminated));
+        BOOST_FAIL("expected invalid_transition");
+    } catch (const boost::system::system_error& e) {
+        BOOST_TEST(std::string(e.what()).find("from failed to terminated") != std::string::npos);
+    }
+    // modify() does not end sessions: that is terminate()'s job.
+    sync_wait(registry.acquire("r8"));
+    BOOST_CHECK_EXCEPTION(
+        sync_wait(registry.modify("r8", [](session& s) { s.status = session_status::terminated; })),
+        boost::system::system_error, [](const auto& e) { return has_code(e, error::invalid_argument); });
+}
+
+BOOST_AUTO_TEST_CASE(durations_out_of_range_are_rejected) {
+    acquire_options huge;
+    huge.idle_timeout = std::chrono::hours{24 * 365 * 200};
+    BOOST_CHECK_EXCEPTION(sync_wait(registry.acquire("r9", huge)), boost::system::system_error,
+                          [](const auto& e) { return has_code(e, error::invalid_argument); });
+    BOOST_CHECK_THROW((registry_t{store, registry_options{.idle_timeout = -1s}, clock, events}),
+                      boost::system::system_error);
+}
+
 BOOST_AUTO_TEST_CASE(modify_with_an_expected_version_is_compare_and_swap) {
     auto s = sync_wait(registry.acquire("r6")).record;
     auto ok = sync_wait(registry.modify("r6", [](session& x) { x.attributes["n"] = 1; }, s.version));
@@ -136,8 +169,15 @@ BOOST_AUTO_TEST_CASE(modify_with_an_expected_version_is_compare_and_swap) {
     BOOST_TEST(to_string(stale.result) == "version_conflict");
     BOOST_TEST(stale.record->attributes.at("n") == 1);
     // Fields the store owns cannot be rewritten through modify.
-    auto sneaky = sync_wait(registry.modify("r6", [](session& x) { x.owner = "mallory"; x.version = 999; }));
+    auto sneaky = sync_wait(registry.modify("r6", [](session& x) {
+        x.owner = "mallory";
+        x.version = 999;
+        x.idle_deadline += std::chrono::hours{24};
+        x.worker = worker_ref{"docker", "someone-elses"};
+    }));
     BOOST_TEST(sneaky.record->owner.empty());
+    BOOST_TEST((sneaky.record->idle_deadline == s.idle_deadline));
+    BOOST_TEST(!sneaky.record->worker.has_value());
     BOOST_TEST(sneaky.record->version == s.version + 2);
 }
 

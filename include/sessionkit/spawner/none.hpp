@@ -6,7 +6,7 @@
 namespace sessionkit {
 
 struct no_spawner {
-    /// Lets the registry skip the spawn step (and its lock) entirely.
+    /// Lets the registry skip the spawn step entirely (sessions start active).
     static constexpr bool spawns_workers = false;
 
     std::string_view kind() const noexcept { return "none"; }

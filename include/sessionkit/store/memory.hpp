@@ -242,6 +242,10 @@ public:
 
     std::vector<session> claim_expired_now(time_point now, std::size_t limit, milliseconds lease) {
         using detail::memory::expiry_class;
+        // A claim must move its session past `now`, or the same call (or the
+        // next) would hand it out again.
+        if (lease <= milliseconds::zero())
+            throw_error(error::invalid_argument, "memory_store.claim_expired: lease must be positive");
         std::lock_guard lock(mutex_);
         auto& idx = table_.get<detail::memory::by_expiry>();
         std::vector<session> claimed;
@@ -281,14 +285,16 @@ public:
         using detail::memory::expiry_class;
         std::lock_guard lock(mutex_);
         auto& idx = table_.get<detail::memory::by_expiry>();
-        auto it = idx.lower_bound(std::pair{expiry_class::live_unwarned, time_point::min()});
+        // Entries filed at or before `now` are due (claim_expired takes them,
+        // with no warning) or touched since (claim_expired re-files them, and
+        // a later sweep warns): skipping them keeps a backlog from being
+        // walked twice per sweep.
+        auto it = idx.upper_bound(std::pair{expiry_class::live_unwarned, now});
         auto end = idx.upper_bound(std::pair{expiry_class::live_unwarned, horizon});
         std::vector<decltype(it)> due, refile;
         for (; it != end && due.size() < limit; ++it) {
-            const time_point deadline = it->record.idle_deadline;
-            if (deadline > horizon) refile.push_back(it);        // touched: not near its end
-            else if (deadline > now) due.push_back(it);          // inside the window
-            // else: already due; claim_expired takes it, no warning
+            if (it->record.idle_deadline > horizon) refile.push_back(it);  // touched: not near its end
+            else due.push_back(it);
         }
         for (auto r : refile)
             idx.modify(r, [](detail::memory::node& n) { n.check_at = n.record.idle_deadline; });
@@ -324,7 +330,7 @@ public:
         if (!q.cursor.empty() && !is_valid_id(q.cursor))
             throw_error(error::invalid_argument,
                         "memory_store.list: cursor '" + detail::printable(q.cursor) +
-                            "' is not one this store returned");
+                            "' is not a valid cursor (pass back next_cursor unchanged)");
         const std::size_t limit = std::clamp<std::size_t>(q.limit, 1, max_page_size);
         std::lock_guard lock(mutex_);
         session_page page;

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs this build into a temporary prefix, then configures, builds and
+# runs test/cmake/consumer against it with find_package(sessionkit ...
+# COMPONENTS core). Also checks that asking for an unknown component fails.
+set -euo pipefail
+build_dir=$1
+source_dir=$2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+cmake --install "$build_dir" --prefix "$work/prefix" >/dev/null
+cmake -S "$source_dir/test/cmake/consumer" -B "$work/build" -G Ninja \
+  -DCMAKE_PREFIX_PATH="$work/prefix" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$work/build" >/dev/null
+"$work/build/consumer"
+
+# A component that does not exist must make find_package fail.
+sed 's/COMPONENTS core)/COMPONENTS core no_such_component)/' \
+  "$source_dir/test/cmake/consumer/CMakeLists.txt" >"$work/CMakeLists.txt"
+cp "$source_dir/test/cmake/consumer/main.cpp" "$work/"
+if cmake -S "$work" -B "$work/bad" -G Ninja -DCMAKE_PREFIX_PATH="$work/prefix" >"$work/bad.log" 2>&1; then
+  echo "FAIL: find_package accepted an unknown component"; exit 1
+fi
+grep -q "no_such_component" "$work/bad.log" || { echo "FAIL: the error does not name the component"; cat "$work/bad.log"; exit 1; }
+echo "install + find_package: ok"
