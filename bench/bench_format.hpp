@@ -1,5 +1,5 @@
 // bench/bench_format.hpp — the one output format of every benchmark
-// (DESIGN.md, "Benchmarks speak one format"): one JSON object per line.
+// (doc/benchmarks.md, "One format"): one JSON object per line.
 #pragma once
 
 #include <boost/json.hpp>

@@ -14,10 +14,8 @@
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/deferred.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/experimental/concurrent_channel.hpp>
-#include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -136,13 +134,10 @@ public:
         using namespace boost::asio::experimental::awaitable_operators;
         auto executor = co_await boost::asio::this_coro::executor;
         boost::asio::steady_timer timer(executor);
-        struct reset_on_exit {
-            janitor* self;
-            ~reset_on_exit() {  // a later run() starts afresh
-                self->stop_requested_.store(false);
-                self->wake_.reset();
-            }
-        } reset{this};
+        // stop() ends the run in progress; one from before this run began
+        // (or left over from the last one) does not end this one.
+        stop_requested_.store(false);
+        wake_.reset();
 
         bool first = true;
         while (!stop_requested_.load()) {
@@ -175,8 +170,9 @@ public:
         }
     }
 
-    /// Asks run() to return; a sweep in progress finishes first. Safe from
-    /// any thread; must not outlive the janitor.
+    /// Asks the run() in progress to return; a sweep in progress finishes
+    /// first. Safe from any thread. A stop() before run() starts has no
+    /// effect on it.
     void stop() {
         stop_requested_.store(true);
         wake_.try_send(boost::system::error_code{});
@@ -195,26 +191,33 @@ private:
             for (const auto& s : claimed) co_await finish_one(s, now, report);
             co_return;
         }
-        // `workers` coroutines pull from one shared cursor; the parallel group
-        // waits for all of them.
+        // `workers` coroutines pull from one shared cursor. Each reports its
+        // end on a thread-safe channel and we wait for all of them there.
+        // (Asio 1.81's ranged parallel_group resumed the waiter inline on the
+        // thread of the last child; ThreadSanitizer reported a race on the
+        // frames under a multi-threaded io_context, so we do not use it.)
         shared_batch batch{claimed, now};
         auto executor = co_await boost::asio::this_coro::executor;
-        using op_type = decltype(boost::asio::co_spawn(executor, drain(batch), boost::asio::deferred));
-        std::vector<op_type> ops;
-        ops.reserve(workers);
+        done_channel done(executor, workers);
         for (std::size_t w = 0; w < workers; ++w)
-            ops.push_back(boost::asio::co_spawn(executor, drain(batch), boost::asio::deferred));
-        auto [order, errors] = co_await boost::asio::experimental::make_parallel_group(std::move(ops))
-                                   .async_wait(boost::asio::experimental::wait_for_all(),
-                                               boost::asio::use_awaitable);
+            boost::asio::co_spawn(executor, drain(batch), [&done](std::exception_ptr e) {
+                done.try_send(boost::system::error_code{}, e);
+            });
+        std::exception_ptr first_error;
+        for (std::size_t w = 0; w < workers; ++w) {
+            auto e = co_await done.async_receive(boost::asio::use_awaitable);
+            if (e && !first_error) first_error = e;
+        }
         report.expired += batch.report.expired;
         report.failed += batch.report.failed;
-        (void)order;
-        for (auto& e : errors)
-            if (e) std::rethrow_exception(e);
+        if (first_error) std::rethrow_exception(first_error);
     }
 
+    using done_channel =
+        boost::asio::experimental::concurrent_channel<void(boost::system::error_code, std::exception_ptr)>;
+
     struct shared_batch {
+        shared_batch(const std::vector<session>& c, time_point t) : claimed(c), now(t) {}
         const std::vector<session>& claimed;
         time_point now;
         std::atomic<std::size_t> next{0};

@@ -18,6 +18,7 @@
 #include <boost/json.hpp>
 
 #include <chrono>
+#include <exception>
 #include <functional>
 #include <optional>
 #include <string>
@@ -108,7 +109,8 @@ public:
         for (int attempt = 0; attempt < options_.max_cas_attempts; ++attempt) {
             // Create-if-absent first: one round trip makes a new session, and
             // otherwise returns the live one, which a touch then marks used.
-            auto made = co_await store_.create(new_record(id, opts));
+            const session fresh = new_record(id, opts);
+            auto made = co_await store_.create(fresh);
             if (!made.created) {
                 auto touched = co_await store_.touch(id, clock_.now());
                 if (!touched || is_final(touched->status)) continue;  // ended meanwhile: create anew
@@ -116,10 +118,14 @@ public:
                 co_return acquire_result{std::move(made.record), false};
             }
             emit(event_type::created, made.record, {{"owner", made.record.owner}});
-            if constexpr (detail::spawns_workers<Spawner>())
-                co_return acquire_result{co_await start_worker(std::move(made.record)), true};
-            else
+            if constexpr (detail::spawns_workers<Spawner>()) {
+                // Named, not awaited inside the braces: GCC 12 mishandles
+                // co_await within an aggregate initialiser.
+                session started = co_await start_worker(std::move(made.record));
+                co_return acquire_result{std::move(started), true};
+            } else {
                 co_return acquire_result{std::move(made.record), true};
+            }
         }
         contention("acquire", id);
     }
@@ -170,10 +176,12 @@ public:
             session edited = *current;
             mutate(edited);
             check_transition(id, current->status, edited.status);
-            if (is_final(edited.status))
+            if (edited.status != current->status &&
+                (is_final(edited.status) || edited.status == session_status::stopping))
                 throw_error(error::invalid_argument,
-                            "modify: session '" + std::string(id) + "': use terminate() to make it " +
-                                std::string(to_string(edited.status)));
+                            "modify: session '" + std::string(id) + "': " +
+                                std::string(to_string(edited.status)) +
+                                " is set by terminate() and the janitor, which also stop the worker");
             session next = *current;
             next.status = edited.status;
             next.attributes = std::move(edited.attributes);
@@ -184,8 +192,10 @@ public:
                 if (next.status != current->status) emit_status_change(*current, next);
                 co_return modify_outcome{r, std::move(next)};
             }
-            if (r != update_result::version_conflict || expected_version)
-                co_return modify_outcome{r, co_await store_.get(id)};
+            if (r != update_result::version_conflict || expected_version) {
+                auto now_stored = co_await store_.get(id);
+                co_return modify_outcome{r, std::move(now_stored)};
+            }
         }
         contention("modify", id);
     }
@@ -202,12 +212,17 @@ public:
             if (current->status == status) co_return std::move(*current);
             check_transition(id, current->status, status);
             std::string reason = "status_set";  // named: see the GCC 12 note above
-            auto ended = co_await end_session(id, std::move(reason), status);
+            auto ended = co_await end_session(id, std::move(reason), status, "set_status");
             if (!ended) throw_error(error::not_found, "set_status: session '" + std::string(id) + "'");
             if (ended->status != status) check_transition(id, ended->status, status);
             co_return std::move(*ended);
         }
-        auto out = co_await modify(id, [status](session& s) { s.status = status; });
+        if (status == session_status::stopping)
+            throw_error(error::invalid_argument,
+                        "set_status: session '" + std::string(id) +
+                            "': stopping is set by terminate() and the janitor, which also stop the worker");
+        std::function<void(session&)> change = [status](session& s) { s.status = status; };
+        auto out = co_await modify(id, std::move(change));
         if (out.result == update_result::updated) co_return std::move(*out.record);
         if (!out.record) throw_error(error::not_found, "set_status: session '" + std::string(id) + "'");
         check_transition(id, out.record->status, status);  // final_state: names both states
@@ -221,7 +236,7 @@ public:
     awaitable<std::optional<session>> terminate(std::string_view id, std::string reason) {
         check_id(id);
         if (reason.empty()) reason = "deleted";
-        co_return co_await end_session(id, std::move(reason), session_status::terminated);
+        co_return co_await end_session(id, std::move(reason), session_status::terminated, "terminate");
     }
     awaitable<std::optional<session>> terminate(std::string_view id) { return terminate(id, "deleted"); }
 
@@ -257,7 +272,7 @@ private:
     // lease) when a worker must be stopped, stop it, then write the final
     // status with compare-and-swap. Only the writer whose CAS lands emits.
     awaitable<std::optional<session>> end_session(std::string_view id, std::string reason,
-                                                  session_status final_status) {
+                                                  session_status final_status, const char* op) {
         for (int attempt = 0; attempt < options_.max_cas_attempts; ++attempt) {
             auto current = co_await store_.get(id);
             if (!current || is_final(current->status)) co_return current;
@@ -279,7 +294,9 @@ private:
             session done = next;
             done.status = final_status;
             done.ended_at = now;
-            done.end_reason = reason;
+            // Whoever began ending it first names the reason: a session a
+            // janitor already claimed as idle stays "idle".
+            if (done.end_reason.empty()) done.end_reason = reason;
             auto r = co_await store_.update(done, next.version);
             if (r == update_result::updated) {
                 done.version = next.version + 1;
@@ -291,7 +308,7 @@ private:
             }
             // Lost a race: read again; it may be final by now.
         }
-        contention("terminate", id);
+        contention(op, id);
     }
 
     session new_record(std::string_view id, const acquire_options& opts) const {
@@ -313,17 +330,24 @@ private:
 
     awaitable<session> start_worker(session s) {
         std::optional<worker_ref> worker;
+        std::exception_ptr spawn_error;
+        std::string spawn_message;
         try {
             worker = co_await spawner_.spawn(s);
         } catch (const std::exception& e) {
+            spawn_error = std::current_exception();
+            spawn_message = e.what();
+        }
+        if (spawn_error) {
+            // No half-made session: it is failed, with the spawner's words.
             session failed = s;
             failed.status = session_status::failed;
             failed.ended_at = clock_.now();
             failed.end_reason = "spawn_failed";
             if (co_await store_.update(failed, s.version) == update_result::updated)
                 emit(event_type::status_changed, failed,
-                     {{"from", to_string(s.status)}, {"to", "failed"}, {"error", e.what()}});
-            throw;
+                     {{"from", to_string(s.status)}, {"to", "failed"}, {"error", spawn_message}});
+            std::rethrow_exception(spawn_error);
         }
         session next = s;
         next.worker = worker;

@@ -3,8 +3,8 @@
 //
 //   struct my_factory {
 //       using store_type = my_store;
-//       static constexpr const char* name = "my_store";
-//       std::unique_ptr<my_store> make();  // a fresh, empty store (namespace)
+//       std::unique_ptr<my_store> make();  // a fresh store with no sessions
+//                                          // (e.g. a new key prefix on a shared server)
 //   };
 //   using conformance_factories = std::tuple<my_factory>;
 //   #include "conformance/store_conformance.hpp"

@@ -9,7 +9,6 @@
 namespace {
 struct memory_store_factory {
     using store_type = sessionkit::memory_store;
-    static constexpr const char* name = "memory_store";
     std::unique_ptr<sessionkit::memory_store> make() { return std::make_unique<sessionkit::memory_store>(); }
 };
 } // namespace
