@@ -11,7 +11,7 @@ trap 'rm -f "$out" "$err"' EXIT
 
 # Generous margins: demo-1 is touched every 1.5 s against a 3 s timeout, so a
 # loaded CI machine does not expire it by accident.
-"$sessiond" --demo 3 --idle-timeout 3 --janitor-interval 0.2 --warning-window 2 --run-for 6 >"$out" 2>"$err"
+"$sessiond" --listen 127.0.0.1:0 --events - --demo 3 --idle-timeout 3 --janitor-interval 0.2 --warning-window 2 --run-for 6 >"$out" 2>"$err"
 
 count() { grep -c "\"type\":\"$1\",\"session_id\":\"$2\"" "$out" || true; }
 fail() { echo "FAIL: $*"; echo "--- events"; cat "$out"; echo "--- log"; cat "$err"; exit 1; }

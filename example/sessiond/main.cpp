@@ -1,12 +1,17 @@
-// sessiond — a session daemon on the embedded default: memory store, janitor,
-// events as JSON lines. (The HTTP API arrives in the next step; until then
-// `--demo N` shows the whole lifecycle: sessions are created, one is kept
-// alive, the others get a timeout_warning and expire.)
+// sessiond — the session service: an HTTP JSON API over a session_registry,
+// with a janitor that ends idle sessions and lifecycle events as JSON lines.
+// Runs on the in-memory store with nothing else installed.
 //
-//   sessiond [--idle-timeout S] [--max-lifetime S] [--janitor-interval S]
-//            [--warning-window S] [--events PATH|-] [--demo N] [--run-for S]
+//   sessiond [--listen 127.0.0.1:8080] [--idle-timeout S] [--token T] ...
+//   sessiond --help
 //
-// SIGINT/SIGTERM stop the janitor and exit 0.
+// Every flag can also come from the environment as SESSIOND_<FLAG> (upper
+// case, '-' as '_'), and the token as SESSIONKIT_TOKEN. SIGINT/SIGTERM stop
+// accepting, let requests in flight finish, stop the janitor, exit 0.
+// doc/sessiond.md documents every endpoint, flag and metric.
+#include <sessionkit/http/handler.hpp>
+#include <sessionkit/http/metrics.hpp>
+#include <sessionkit/http/server.hpp>
 #include <sessionkit/sessionkit.hpp>
 
 #include <boost/asio/co_spawn.hpp>
@@ -19,10 +24,13 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
+#include <vector>
 
 namespace asio = boost::asio;
 namespace po = boost::program_options;
@@ -31,27 +39,54 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr const char* version = "sessiond 0.1.0 (sessionkit core, memory store)";
+constexpr const char* version = "sessiond 0.2.0 (sessionkit; stores: memory)";
 
 struct config {
+    std::string listen = "127.0.0.1:8080";
+    int threads = 1;
+    std::string store = "memory";
     double idle_timeout_s = 1800;
     double max_lifetime_s = 0;
     double janitor_interval_s = 10;
     double warning_window_s = 60;
-    std::string events = "-";
+    double history_s = 3600;
+    std::string events;
+    std::string token;
+    std::size_t body_limit = 1 << 20;
+    std::size_t max_connections = 1024;
+    double header_timeout_s = 10;
+    double keepalive_timeout_s = 60;
     int demo = 0;
     double run_for_s = 0;
 };
 
 milliseconds to_ms(double seconds) { return milliseconds{static_cast<std::int64_t>(std::llround(seconds * 1000))}; }
 
-void need_positive(const char* flag, double v, bool zero_ok = false) {
-    if (!std::isfinite(v) || v < 0 || (!zero_ok && v == 0)) {
+void need_seconds(const char* flag, double v, bool zero_ok = false) {
+    if (!std::isfinite(v) || v < 0 || (!zero_ok && v == 0) || v > 3'155'760'000.0) {
         char shown[32];
         std::snprintf(shown, sizeof shown, "%g", v);
         throw po::error(std::string("--") + flag + " must be a " + (zero_ok ? "non-negative" : "positive") +
-                        " number of seconds, got " + shown);
+                        " number of seconds (at most 100 years), got " + shown);
     }
+}
+
+asio::ip::tcp::endpoint parse_listen(const std::string& text) {
+    auto colon = text.rfind(':');
+    if (colon == std::string::npos) throw po::error("--listen must be HOST:PORT, got '" + text + "'");
+    std::string host = text.substr(0, colon);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    if (host.empty() || host == "*") host = "0.0.0.0";
+    if (host == "localhost") host = "127.0.0.1";
+    boost::system::error_code ec;
+    auto address = asio::ip::make_address(host, ec);
+    if (ec) throw po::error("--listen: '" + host + "' is not an IP address");
+    const std::string port_text = text.substr(colon + 1);
+    char* end = nullptr;
+    long port = std::strtol(port_text.c_str(), &end, 10);
+    if (port_text.empty() || *end != '\0' || port < 0 || port > 65535)
+        throw po::error("--listen: '" + port_text + "' is not a port number (0-65535)");
+    return {address, static_cast<unsigned short>(port)};
 }
 
 std::optional<config> parse(int argc, char** argv) {
@@ -60,24 +95,49 @@ std::optional<config> parse(int argc, char** argv) {
     opts.add_options()
         ("help,h", "show this help")
         ("version", "print the version")
+        ("listen", po::value(&c.listen)->default_value(c.listen), "HOST:PORT to serve HTTP on (port 0: any free port)")
+        ("threads", po::value(&c.threads)->default_value(c.threads), "threads running the server")
+        ("store", po::value(&c.store)->default_value(c.store), "session store: memory")
         ("idle-timeout", po::value(&c.idle_timeout_s)->default_value(c.idle_timeout_s),
-         "seconds without use before a session expires")
+         "default seconds without use before a session expires")
         ("max-lifetime", po::value(&c.max_lifetime_s)->default_value(c.max_lifetime_s),
-         "maximum session lifetime in seconds (0: none)")
+         "default maximum session lifetime in seconds (0: none)")
         ("janitor-interval", po::value(&c.janitor_interval_s)->default_value(c.janitor_interval_s),
          "seconds between janitor sweeps")
         ("warning-window", po::value(&c.warning_window_s)->default_value(c.warning_window_s),
          "seconds before expiry when timeout_warning is sent (0: never)")
+        ("history", po::value(&c.history_s)->default_value(c.history_s),
+         "seconds that ended sessions stay readable")
         ("events", po::value(&c.events)->default_value(c.events),
-         "where events go as JSON lines: a file path, or - for stdout")
+         "lifecycle events as JSON lines: a file path, - for stdout, empty for none")
+        ("token", po::value(&c.token), "bearer token required on /api/ (also SESSIONKIT_TOKEN)")
+        ("body-limit", po::value(&c.body_limit)->default_value(c.body_limit), "largest request body, bytes")
+        ("max-connections", po::value(&c.max_connections)->default_value(c.max_connections),
+         "open connections at most; more are answered 503")
+        ("header-timeout", po::value(&c.header_timeout_s)->default_value(c.header_timeout_s),
+         "seconds to receive a whole request once it began")
+        ("keepalive-timeout", po::value(&c.keepalive_timeout_s)->default_value(c.keepalive_timeout_s),
+         "seconds an idle keep-alive connection stays open")
         ("demo", po::value(&c.demo)->default_value(c.demo),
-         "create N demo sessions; demo-1 is kept alive, the rest expire")
+         "create N demo sessions at start; demo-1 is kept alive, the rest expire")
         ("run-for", po::value(&c.run_for_s)->default_value(c.run_for_s),
-         "exit after this many seconds (0: run until SIGINT/SIGTERM)");
+         "exit after this many seconds (0: until SIGINT/SIGTERM)");
     po::variables_map vm;
     po::store(po::parse_command_line(argc, argv, opts), vm);
+    // SESSIOND_IDLE_TIMEOUT=60 is --idle-timeout 60; SESSIONKIT_TOKEN is --token.
+    po::store(po::parse_environment(opts,
+                                    [&opts](const std::string& env) -> std::string {
+                                        if (env == "SESSIONKIT_TOKEN") return "token";
+                                        if (env.rfind("SESSIOND_", 0) != 0) return {};
+                                        std::string name = env.substr(9);
+                                        for (auto& ch : name) ch = ch == '_' ? '-' : static_cast<char>(std::tolower(ch));
+                                        if (name == "help" || name == "version") return {};
+                                        return opts.find_nothrow(name, false) ? name : std::string{};
+                                    }),
+              vm);
     if (vm.count("help")) {
-        std::cout << "usage: sessiond [options]\n" << opts << '\n';
+        std::cout << "usage: sessiond [options]\n" << opts << "\nEvery option can also be set as SESSIOND_<OPTION> "
+                     "in the environment (e.g. SESSIOND_IDLE_TIMEOUT=600).\n";
         return std::nullopt;
     }
     if (vm.count("version")) {
@@ -85,12 +145,21 @@ std::optional<config> parse(int argc, char** argv) {
         return std::nullopt;
     }
     po::notify(vm);
-    need_positive("idle-timeout", c.idle_timeout_s);
-    need_positive("max-lifetime", c.max_lifetime_s, true);
-    need_positive("janitor-interval", c.janitor_interval_s);
-    need_positive("warning-window", c.warning_window_s, true);
-    need_positive("run-for", c.run_for_s, true);
+    need_seconds("idle-timeout", c.idle_timeout_s);
+    need_seconds("max-lifetime", c.max_lifetime_s, true);
+    need_seconds("janitor-interval", c.janitor_interval_s);
+    need_seconds("warning-window", c.warning_window_s, true);
+    need_seconds("history", c.history_s, true);
+    need_seconds("header-timeout", c.header_timeout_s);
+    need_seconds("keepalive-timeout", c.keepalive_timeout_s);
+    need_seconds("run-for", c.run_for_s, true);
+    if (c.threads < 1 || c.threads > 256) throw po::error("--threads must be between 1 and 256");
     if (c.demo < 0 || c.demo > 100000) throw po::error("--demo must be between 0 and 100000");
+    if (c.body_limit == 0) throw po::error("--body-limit must be at least 1 byte");
+    if (c.max_connections == 0) throw po::error("--max-connections must be at least 1");
+    if (c.store != "memory")
+        throw po::error("--store '" + c.store + "' is not available in this build (available: memory)");
+    parse_listen(c.listen);  // validate now, bind later
     return c;
 }
 
@@ -98,10 +167,22 @@ void log_line(std::string_view level, std::string_view msg, boost::json::object 
     fields["level"] = level;
     fields["msg"] = msg;
     fields["time"] = to_unix_ms(std::chrono::system_clock::now());
-    std::clog << boost::json::serialize(fields) << std::endl;
+    std::string line = boost::json::serialize(fields);
+    line += '\n';
+    std::fwrite(line.data(), 1, line.size(), stderr);
 }
 
-using registry_t = session_registry<memory_store, system_clock_policy, jsonl_sink>;
+/// A sink that writes nowhere or to a jsonl_sink, chosen at run time.
+struct optional_jsonl_sink {
+    std::shared_ptr<jsonl_sink> sink;
+    void emit(const event& e) noexcept {
+        if (sink) sink->emit(e);
+    }
+};
+static_assert(event_sink<optional_jsonl_sink>);
+
+using registry_t = session_registry<memory_store, system_clock_policy, optional_jsonl_sink>;
+using handler_t = http_api::api_handler<registry_t>;
 
 awaitable<void> keep_alive(registry_t& registry, std::string id, milliseconds every) {
     asio::steady_timer timer(co_await asio::this_coro::executor);
@@ -118,7 +199,8 @@ awaitable<void> run_demo(registry_t& registry, int sessions, milliseconds idle) 
         acquire_options opts;
         opts.owner = "demo";
         opts.attributes = {{"demo", true}, {"n", i}};
-        co_await registry.acquire("demo-" + std::to_string(i), std::move(opts));
+        std::string id = "demo-" + std::to_string(i);
+        co_await registry.acquire(id, std::move(opts));
     }
     if (sessions > 0) co_await keep_alive(registry, "demo-1", idle / 2);
 }
@@ -136,28 +218,66 @@ int main(int argc, char** argv) {
     if (!cfg) return 0;
 
     try {
-        std::unique_ptr<jsonl_sink> sink = cfg->events == "-" ? std::make_unique<jsonl_sink>(std::cout)
-                                                              : std::make_unique<jsonl_sink>(cfg->events);
+        optional_jsonl_sink sink;
+        if (cfg->events == "-") sink.sink = std::make_shared<jsonl_sink>(std::cout);
+        else if (!cfg->events.empty()) sink.sink = std::make_shared<jsonl_sink>(cfg->events);
+
         memory_store store;
         registry_options ropts;
         ropts.idle_timeout = to_ms(cfg->idle_timeout_s);
         if (cfg->max_lifetime_s > 0) ropts.max_lifetime = to_ms(cfg->max_lifetime_s);
-        registry_t registry(store, ropts, {}, *sink);
+        registry_t registry(store, ropts, {}, sink);
 
+        http_api::api_metrics metrics;
         janitor_options jopts;
         jopts.interval = to_ms(cfg->janitor_interval_s);
         jopts.warning_window = to_ms(cfg->warning_window_s);
-        jopts.log = [](std::string_view line) { std::clog << line << std::endl; };
+        jopts.history_retention = to_ms(cfg->history_s);
+        jopts.log = [](std::string_view line) {
+            std::string l(line);
+            l += '\n';
+            std::fwrite(l.data(), 1, l.size(), stderr);
+        };
         janitor jan(registry, jopts);
+        jan.on_sweep = [&metrics](const sweep_report& r) { metrics.record_sweep(r); };
+        jan.on_sweep_error = [&metrics](std::string_view) { metrics.record_sweep_failure(); };
 
-        asio::io_context ctx;
-        asio::co_spawn(ctx, jan.run(), asio::detached);
+        http_api::router_config rcfg;
+        rcfg.token = cfg->token;
+        handler_t handler(registry, rcfg, metrics);
+        handler.log = jopts.log;
+        http_api::server_options sopts;
+        sopts.body_limit = cfg->body_limit;
+        sopts.max_connections = cfg->max_connections;
+        sopts.header_timeout = to_ms(cfg->header_timeout_s);
+        sopts.idle_timeout = to_ms(cfg->keepalive_timeout_s);
+
+        asio::io_context ctx(cfg->threads);
+        http_api::http_server<handler_t> server(ctx.get_executor(), handler, sopts);
+        server.listen(parse_listen(cfg->listen));
+        const auto where = server.local_endpoint();
+
+        std::atomic<int> running{2};  // server and janitor
+        auto finished = [&](std::exception_ptr e) {
+            if (e) {
+                try {
+                    std::rethrow_exception(e);
+                } catch (const std::exception& ex) {
+                    log_line("error", "a service loop failed", {{"error", ex.what()}});
+                }
+            }
+            if (--running == 0) ctx.stop();
+        };
+        asio::co_spawn(ctx, server.run(), finished);
+        asio::co_spawn(ctx, jan.run(), finished);
         if (cfg->demo > 0) asio::co_spawn(ctx, run_demo(registry, cfg->demo, ropts.idle_timeout), asio::detached);
 
+        std::atomic<bool> stopping{false};
         auto stop = [&](std::string_view why) {
+            if (stopping.exchange(true)) return;
             log_line("info", "stopping", {{"reason", why}});
+            server.stop();
             jan.stop();
-            ctx.stop();
         };
         asio::signal_set signals(ctx, SIGINT, SIGTERM);
         signals.async_wait([&](auto ec, int sig) {
@@ -171,13 +291,23 @@ int main(int argc, char** argv) {
             });
         }
         log_line("info", "sessiond started",
-                 {{"store", "memory"}, {"idle_timeout_s", cfg->idle_timeout_s},
-                  {"janitor_interval_s", cfg->janitor_interval_s}, {"demo_sessions", cfg->demo}});
+                 {{"listen", where.address().to_string() + ":" + std::to_string(where.port())},
+                  {"port", where.port()},
+                  {"store", cfg->store},
+                  {"threads", cfg->threads},
+                  {"auth", cfg->token.empty() ? "none" : "bearer"},
+                  {"idle_timeout_s", cfg->idle_timeout_s}});
+
+        std::vector<std::thread> pool;
+        for (int t = 1; t < cfg->threads; ++t) pool.emplace_back([&ctx] { ctx.run(); });
         ctx.run();
+        for (auto& t : pool) t.join();
+
         auto st = store.stats_now();
         log_line("info", "sessiond stopped",
                  {{"sessions", st.sessions}, {"created_total", st.created_total},
-                  {"expired_total", st.expired_total}, {"events_dropped", sink->dropped()}});
+                  {"expired_total", st.expired_total},
+                  {"events_dropped", sink.sink ? sink.sink->dropped() : 0}});
         return 0;
     } catch (const std::exception& e) {
         log_line("error", "sessiond failed", {{"error", e.what()}});

@@ -166,6 +166,7 @@ public:
             if (failed) {
                 if (cancelled(co_await boost::asio::this_coro::cancellation_state)) co_return;
                 log_error("sweep failed", failure);
+                if (on_sweep_error) on_sweep_error(failure);
             }
         }
     }
@@ -180,6 +181,8 @@ public:
 
     /// Called after each successful sweep of run() (metrics hook).
     std::function<void(const sweep_report&)> on_sweep;
+    /// Called after each failed sweep of run(), with the error text.
+    std::function<void(std::string_view)> on_sweep_error;
 
     const janitor_options& options() const noexcept { return options_; }
 

@@ -1,4 +1,5 @@
 // Built against the installed package: create a session, expire it.
+#include <sessionkit/http/router.hpp>
 #include <sessionkit/sessionkit.hpp>
 
 #include <boost/asio/co_spawn.hpp>
@@ -23,5 +24,9 @@ int main() {
     ctx.run();
     auto expired = done.get();
     std::cout << "expired " << expired << '\n';
-    return expired == 1 ? 0 : 1;
+    // The http component: route one request.
+    sessionkit::http_api::request req{boost::beast::http::verb::get, "/api/v1/sessions/consumer-1", 11};
+    bool routed = std::holds_alternative<sessionkit::http_api::routed>(sessionkit::http_api::route(req));
+    std::cout << "routed " << routed << '\n';
+    return expired == 1 && routed ? 0 : 1;
 }

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The README's curl walk-through, run as written against a real sessiond
+# (only the address changes: a free port instead of 8080), then SIGTERM:
+# the daemon must exit 0 after logging a clean stop.
+set -euo pipefail
+sessiond=$1
+readme=$2
+work=$(mktemp -d)
+pid=""
+cleanup() {
+  [[ -z "$pid" ]] || kill -9 "$pid" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; echo "--- output"; cat "$work/out" 2>/dev/null; echo "--- log"; cat "$work/log"; exit 1; }
+
+"$sessiond" --listen 127.0.0.1:0 --events "$work/events.jsonl" 2>"$work/log" &
+pid=$!
+for _ in $(seq 100); do
+  port=$(grep -o '"port":[0-9]*' "$work/log" | head -1 | cut -d: -f2 || true)
+  [[ -n "$port" ]] && break
+  sleep 0.05
+done
+[[ -n "${port:-}" ]] || fail "sessiond did not report its port"
+
+awk '/^```sh$/{f=1;next} /^```$/{if(f){exit}} f' "$readme" | sed "s/localhost:8080/127.0.0.1:$port/g" >"$work/walk.sh"
+[[ $(grep -c curl "$work/walk.sh") -ge 8 ]] || fail "the README walk-through was not found"
+bash -euo pipefail "$work/walk.sh" >"$work/out" || fail "the walk-through failed"
+
+lines=$(wc -l <"$work/out")
+[[ $lines -eq 8 ]] || fail "expected 8 JSON replies, got $lines lines"
+python3 - "$work/out" <<'PY' || fail "replies are not what the README promises"
+import json, sys
+r = [json.loads(l) for l in open(sys.argv[1])]
+assert r[0]["id"] == "alice-notebook" and r[0]["status"] == "active", r[0]
+assert r[1]["owner"] == "alice", r[1]
+assert r[2]["idle_deadline"] >= r[0]["idle_deadline"], r[2]
+assert r[3]["status"] == "idle" and r[3]["attributes"]["kernel"] == "c++20", r[3]
+assert [s["id"] for s in r[4]["sessions"]] == ["alice-notebook"] and r[4]["next_cursor"] is None, r[4]
+assert r[5]["by_status"]["idle"] == 1, r[5]
+assert r[6]["status"] == "terminated" and r[6]["end_reason"] == "logout", r[6]
+assert r[7]["error"] == "invalid_id" and "no spaces" in r[7]["message"], r[7]
+PY
+grep -q '"type":"created","session_id":"alice-notebook"' "$work/events.jsonl" || fail "no created event"
+grep -q '"type":"terminated","session_id":"alice-notebook"' "$work/events.jsonl" || fail "no terminated event"
+
+kill -TERM "$pid"
+status=0
+wait "$pid" || status=$?
+pid=""
+[[ $status -eq 0 ]] || fail "sessiond exited $status on SIGTERM"
+grep -q '"msg":"sessiond stopped"' "$work/log" || fail "no clean stop logged"
+echo "README walk-through: ok"

@@ -1,0 +1,370 @@
+// sessiond's HTTP API end to end over a real socket: an in-process server
+// (the same http_server + api_handler that sessiond runs) on a loopback
+// port, and a Beast client. Covers every endpoint and every error status.
+#define BOOST_TEST_MODULE sessiond_e2e
+#include <sessionkit/http/handler.hpp>
+#include <sessionkit/http/server.hpp>
+#include <sessionkit/sessionkit.hpp>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <atomic>
+#include <map>
+#include <set>
+#include <thread>
+
+using namespace sessionkit;
+using namespace std::chrono_literals;
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+// A store whose backend can be switched off, to see 503s.
+struct switchable_store : memory_store {
+    std::atomic<bool> down{false};
+    void check(const char* op) {
+        if (down.load()) throw_error(error::backend_unavailable, std::string("switchable_store.") + op + ": switched off");
+    }
+    awaitable<void> ping() {
+        check("ping");
+        co_return;
+    }
+    awaitable<std::optional<session>> get(std::string_view id) {
+        check("get");
+        co_return get_now(id);
+    }
+};
+static_assert(session_store<switchable_store>);
+
+using registry_t = session_registry<switchable_store>;
+using handler_t = http_api::api_handler<registry_t>;
+
+struct reply {
+    unsigned status = 0;
+    boost::json::value json;
+    std::string body;
+    bhttp::fields headers;
+};
+
+// The server on its own thread, and a blocking client.
+struct fixture {
+    switchable_store store;
+    registry_t registry{store, registry_options{.idle_timeout = 60s}};
+    http_api::api_metrics metrics;
+    std::unique_ptr<handler_t> handler;
+    asio::io_context server_ctx;
+    std::unique_ptr<http_api::http_server<handler_t>> server;
+    std::thread server_thread;
+    unsigned short port = 0;
+
+    explicit fixture(std::string token, http_api::server_options sopts = small_limits()) {
+        handler = std::make_unique<handler_t>(registry, http_api::router_config{std::move(token)}, metrics);
+        server = std::make_unique<http_api::http_server<handler_t>>(server_ctx.get_executor(), *handler, sopts);
+        server->listen({asio::ip::make_address("127.0.0.1"), 0});
+        port = server->local_endpoint().port();
+        asio::co_spawn(server_ctx, server->run(), asio::detached);
+        server_thread = std::thread([this] { server_ctx.run(); });
+    }
+    fixture() : fixture(std::string{}) {}
+    ~fixture() {
+        server->stop();
+        server_thread.join();
+    }
+    static http_api::server_options small_limits() {
+        http_api::server_options o;
+        o.body_limit = 4096;
+        o.max_connections = 64;
+        o.idle_timeout = 5s;
+        o.header_timeout = 2s;
+        return o;
+    }
+
+    reply call(bhttp::verb method, const std::string& target, const std::string& body = {},
+               std::map<std::string, std::string> headers = {}) {
+        asio::io_context ctx;
+        beast::tcp_stream stream(ctx);
+        stream.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+        bhttp::request<bhttp::string_body> req{method, target, 11};
+        req.set(bhttp::field::host, "localhost");
+        bool typed = false;
+        for (auto& [k, v] : headers) {
+            req.set(k, v);
+            typed |= beast::iequals(k, "content-type");
+        }
+        if (!body.empty()) {
+            if (!typed) req.set(bhttp::field::content_type, "application/json");
+            req.body() = body;
+            req.prepare_payload();
+        } else if (method == bhttp::verb::post || method == bhttp::verb::patch) {
+            req.content_length(0);
+        }
+        bhttp::write(stream, req);
+        return read_reply(stream);
+    }
+
+    static reply read_reply(beast::tcp_stream& stream) {
+        beast::flat_buffer buf;
+        bhttp::response<bhttp::string_body> res;
+        bhttp::read(stream, buf, res);
+        reply r;
+        r.status = res.result_int();
+        r.body = res.body();
+        r.headers = res.base();
+        if (res[bhttp::field::content_type].starts_with("application/json")) r.json = boost::json::parse(r.body);
+        return r;
+    }
+
+    // Sends raw bytes and reads one response (or "" if the server closed).
+    std::string raw(const std::string& bytes) {
+        asio::io_context ctx;
+        tcp::socket s(ctx);
+        s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+        asio::write(s, asio::buffer(bytes));
+        std::string out;
+        boost::system::error_code ec;
+        char chunk[4096];
+        for (;;) {
+            auto n = s.read_some(asio::buffer(chunk), ec);
+            out.append(chunk, n);
+            if (ec) break;
+        }
+        return out;
+    }
+};
+
+std::string code_of(const reply& r) { return r.json.is_object() ? std::string(r.json.at("error").as_string()) : ""; }
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(endpoints, fixture)
+
+BOOST_AUTO_TEST_CASE(create_get_touch_patch_delete_round_trip) {
+    auto created = call(bhttp::verb::post, "/api/v1/sessions", R"({"id":"e1","owner":"ann","attributes":{"lang":"c++"}})");
+    BOOST_TEST(created.status == 201u);
+    BOOST_TEST(created.headers[bhttp::field::location] == "/api/v1/sessions/e1");
+    BOOST_TEST(created.json.at("status") == "active");
+    auto again = call(bhttp::verb::post, "/api/v1/sessions", R"({"id":"e1","owner":"bob"})");
+    BOOST_TEST(again.status == 200u);
+    BOOST_TEST(again.json.at("owner") == "ann");
+    auto generated = call(bhttp::verb::post, "/api/v1/sessions");
+    BOOST_TEST(generated.status == 201u);
+    BOOST_TEST(generated.json.at("id").as_string().size() == 26u);
+
+    auto got = call(bhttp::verb::get, "/api/v1/sessions/e1");
+    BOOST_TEST(got.status == 200u);
+    BOOST_TEST(got.json.at("attributes").at("lang") == "c++");
+    const auto version = got.json.at("version").to_number<std::uint64_t>();
+    BOOST_TEST(got.headers[bhttp::field::etag] == "\"" + std::to_string(version) + "\"");
+
+    auto touched = call(bhttp::verb::post, "/api/v1/sessions/e1/touch");
+    BOOST_TEST(touched.status == 200u);
+    BOOST_TEST(touched.json.at("idle_deadline").to_number<std::int64_t>() > 0);
+
+    auto patched = call(bhttp::verb::patch, "/api/v1/sessions/e1", R"({"status":"waiting_input","attributes":{"lang":null,"n":1}})");
+    BOOST_TEST(patched.status == 200u);
+    BOOST_TEST(patched.json.at("status") == "waiting_input");
+    BOOST_TEST(!patched.json.at("attributes").as_object().contains("lang"));
+    auto v = patched.json.at("version").to_number<std::uint64_t>();
+    auto stale = call(bhttp::verb::patch, "/api/v1/sessions/e1", R"({"attributes":{"n":2}})", {{"If-Match", std::to_string(v - 1)}});
+    BOOST_TEST(stale.status == 412u);
+    BOOST_TEST(code_of(stale) == "version_conflict");
+    auto fresh = call(bhttp::verb::patch, "/api/v1/sessions/e1", R"({"attributes":{"n":2}})", {{"If-Match", "\"" + std::to_string(v) + "\""}});
+    BOOST_TEST(fresh.status == 200u);
+    auto bad_move = call(bhttp::verb::patch, "/api/v1/sessions/e1", R"({"status":"initializing"})");
+    BOOST_TEST(bad_move.status == 409u);
+    BOOST_TEST(bad_move.json.at("message").as_string().find("from waiting_input to initializing") != std::string::npos);
+
+    auto deleted = call(bhttp::verb::delete_, "/api/v1/sessions/e1?reason=logout");
+    BOOST_TEST(deleted.status == 200u);
+    BOOST_TEST(deleted.json.at("status") == "terminated");
+    BOOST_TEST(deleted.json.at("end_reason") == "logout");
+    auto deleted_again = call(bhttp::verb::delete_, "/api/v1/sessions/e1");
+    BOOST_TEST(deleted_again.status == 200u);
+    BOOST_TEST(deleted_again.json.at("end_reason") == "logout");
+    auto late_touch = call(bhttp::verb::post, "/api/v1/sessions/e1/touch");
+    BOOST_TEST(late_touch.status == 409u);
+    auto late_patch = call(bhttp::verb::patch, "/api/v1/sessions/e1", R"({"status":"active"})");
+    BOOST_TEST(late_patch.status == 409u);
+}
+
+BOOST_AUTO_TEST_CASE(list_pages_and_filters) {
+    for (int i = 0; i < 7; ++i)
+        call(bhttp::verb::post, "/api/v1/sessions", R"({"id":"l)" + std::to_string(i) + R"(","owner":")" + (i % 2 ? "odd" : "even") + "\"}");
+    std::set<std::string> seen;
+    std::string cursor;
+    for (int page = 0; page < 10; ++page) {
+        auto r = call(bhttp::verb::get, "/api/v1/sessions?owner=even&limit=2" + (cursor.empty() ? "" : "&cursor=" + cursor));
+        BOOST_REQUIRE(r.status == 200u);
+        for (auto& s : r.json.at("sessions").as_array()) seen.insert(std::string(s.at("id").as_string()));
+        if (r.json.at("next_cursor").is_null()) break;
+        cursor = std::string(r.json.at("next_cursor").as_string());
+    }
+    BOOST_TEST(seen.size() == 4u);
+    auto bad = call(bhttp::verb::get, "/api/v1/sessions?status=napping");
+    BOOST_TEST(bad.status == 400u);
+    BOOST_TEST(code_of(bad) == "unknown_status");
+}
+
+BOOST_AUTO_TEST_CASE(stats_health_and_metrics) {
+    call(bhttp::verb::post, "/api/v1/sessions", R"({"id":"m1"})");
+    call(bhttp::verb::delete_, "/api/v1/sessions/m1");
+    auto st = call(bhttp::verb::get, "/api/v1/sessions/stats");
+    BOOST_TEST(st.status == 200u);
+    BOOST_TEST(st.json.at("created_total") == 1);
+    BOOST_TEST(st.json.at("terminated_total") == 1);
+    BOOST_TEST(st.json.at("by_status").at("terminated") == 1);
+    BOOST_TEST(call(bhttp::verb::get, "/healthz").status == 200u);
+    auto m = call(bhttp::verb::get, "/metrics");
+    BOOST_TEST(m.status == 200u);
+    BOOST_TEST(m.body.find("sessionkit_sessions{status=\"terminated\"} 1") != std::string::npos);
+    BOOST_TEST(m.body.find("sessionkit_sessions_created_total 1") != std::string::npos);
+    BOOST_TEST(m.body.find("sessionkit_http_request_duration_seconds_count{route=\"create\",code=\"201\"} 1") !=
+               std::string::npos);
+    BOOST_TEST(m.body.find("sessionkit_janitor_sweep_duration_seconds_count") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(every_error_status) {
+    BOOST_TEST(call(bhttp::verb::get, "/api/v1/sessions/a%20b").status == 400u);                           // invalid id
+    BOOST_TEST(code_of(call(bhttp::verb::post, "/api/v1/sessions", "{nope")) == "malformed_json");         // 400
+    BOOST_TEST(code_of(call(bhttp::verb::post, "/api/v1/sessions", R"({"owner":1})")) == "invalid_field"); // 400
+    BOOST_TEST(code_of(call(bhttp::verb::get, "/api/v1/sessions?status=zzz")) == "unknown_status");        // 400
+    auto missing = call(bhttp::verb::get, "/api/v1/sessions/ghost");
+    BOOST_TEST(missing.status == 404u);
+    BOOST_TEST(missing.json.at("message").as_string().find("'ghost'") != std::string::npos);
+    BOOST_TEST(call(bhttp::verb::post, "/api/v1/sessions/ghost/touch").status == 404u);
+    BOOST_TEST(call(bhttp::verb::delete_, "/api/v1/sessions/ghost").status == 404u);
+    auto wrong_method = call(bhttp::verb::put, "/api/v1/sessions/x");
+    BOOST_TEST(wrong_method.status == 405u);
+    BOOST_TEST(wrong_method.headers[bhttp::field::allow] == "GET, PATCH, DELETE");
+    call(bhttp::verb::post, "/api/v1/sessions", R"({"id":"io"})");
+    auto no_worker = call(bhttp::verb::post, "/api/v1/sessions/io/input", "hello", {{"Content-Type", "text/plain"}});
+    BOOST_TEST(no_worker.status == 409u);
+    BOOST_TEST(code_of(no_worker) == "no_worker");
+    BOOST_TEST(call(bhttp::verb::get, "/api/v1/sessions/io/output").status == 409u);
+    BOOST_TEST(call(bhttp::verb::post, "/api/v1/sessions", "x=1", {{"Content-Type", "text/plain"}}).status == 415u);
+    // 411: a PATCH with neither Content-Length nor chunked body.
+    auto no_length = raw("PATCH /api/v1/sessions/io HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    BOOST_TEST(no_length.starts_with("HTTP/1.1 411"));
+    // 413: a body over the limit (4096 here).
+    auto big = call(bhttp::verb::post, "/api/v1/sessions", std::string(5000, ' '));
+    BOOST_TEST(big.status == 413u);
+    // 400 for a request that is not HTTP.
+    BOOST_TEST(raw("NOT HTTP AT ALL\r\n\r\n").starts_with("HTTP/1.1 400"));
+    // 503 + Retry-After when the store is down.
+    store.down = true;
+    auto down = call(bhttp::verb::get, "/api/v1/sessions/io");
+    BOOST_TEST(down.status == 503u);
+    BOOST_TEST(down.headers[bhttp::field::retry_after] == "1");
+    BOOST_TEST(call(bhttp::verb::get, "/healthz").status == 503u);
+    store.down = false;
+    BOOST_TEST(call(bhttp::verb::get, "/healthz").status == 200u);
+}
+
+BOOST_AUTO_TEST_CASE(keep_alive_serves_many_requests_on_one_connection) {
+    asio::io_context ctx;
+    beast::tcp_stream stream(ctx);
+    stream.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+    for (int i = 0; i < 50; ++i) {
+        bhttp::request<bhttp::string_body> req{bhttp::verb::get, "/healthz", 11};
+        req.set(bhttp::field::host, "x");
+        bhttp::write(stream, req);
+        BOOST_REQUIRE(read_reply(stream).status == 200u);
+    }
+    BOOST_TEST(server->connections() == 1u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_CASE(a_configured_token_is_required) {
+    fixture f("t0ken");
+    auto none = f.call(bhttp::verb::get, "/api/v1/sessions/x");
+    BOOST_TEST(none.status == 401u);
+    BOOST_TEST(none.headers[bhttp::field::www_authenticate] == "Bearer");
+    BOOST_TEST(f.call(bhttp::verb::get, "/api/v1/sessions/x", {}, {{"Authorization", "Bearer wrong"}}).status == 401u);
+    BOOST_TEST(f.call(bhttp::verb::get, "/api/v1/sessions/x", {}, {{"Authorization", "Bearer t0ken"}}).status == 404u);
+    BOOST_TEST(f.call(bhttp::verb::get, "/healthz").status == 200u);
+}
+
+BOOST_AUTO_TEST_CASE(connections_over_the_limit_get_503) {
+    auto opts = fixture::small_limits();
+    opts.max_connections = 1;
+    fixture f({}, opts);
+    asio::io_context ctx;
+    beast::tcp_stream held(ctx);
+    held.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), f.port));
+    // The held connection is admitted once the server has accepted it.
+    bhttp::request<bhttp::string_body> req{bhttp::verb::get, "/healthz", 11};
+    bhttp::write(held, req);
+    BOOST_REQUIRE(fixture::read_reply(held).status == 200u);
+    auto refused = f.call(bhttp::verb::get, "/healthz");
+    BOOST_TEST(refused.status == 503u);
+    BOOST_TEST(code_of(refused) == "unavailable");
+}
+
+BOOST_AUTO_TEST_CASE(fifty_clients_of_two_hundred_requests_add_up) {
+    fixture f;
+    constexpr int clients = 50, per_client = 200;
+    std::atomic<int> unexpected{0}, creates{0}, deletes{0};
+    std::vector<std::thread> threads;
+    for (int c = 0; c < clients; ++c)
+        threads.emplace_back([&, c] {
+            asio::io_context ctx;
+            beast::tcp_stream stream(ctx);
+            stream.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), f.port));
+            for (int i = 0; i < per_client; ++i) {
+                // Each client owns ids c-0..c-9 and cycles create, get, touch, patch, delete.
+                std::string id = "c" + std::to_string(c) + "-" + std::to_string((i / 5) % 10);
+                bhttp::request<bhttp::string_body> req;
+                req.version(11);
+                req.set(bhttp::field::host, "x");
+                unsigned expected = 200;
+                switch (i % 5) {
+                case 0:
+                    req.method(bhttp::verb::post);
+                    req.target("/api/v1/sessions");
+                    req.set(bhttp::field::content_type, "application/json");
+                    req.body() = R"({"id":")" + id + R"(","owner":"c)" + std::to_string(c) + "\"}";
+                    expected = 201;
+                    break;
+                case 1: req.method(bhttp::verb::get); req.target("/api/v1/sessions/" + id); break;
+                case 2: req.method(bhttp::verb::post); req.target("/api/v1/sessions/" + id + "/touch"); break;
+                case 3:
+                    req.method(bhttp::verb::patch);
+                    req.target("/api/v1/sessions/" + id);
+                    req.set(bhttp::field::content_type, "application/json");
+                    req.body() = R"({"attributes":{"i":)" + std::to_string(i) + "}}";
+                    break;
+                default: req.method(bhttp::verb::delete_); req.target("/api/v1/sessions/" + id); break;
+                }
+                req.prepare_payload();
+                bhttp::write(stream, req);
+                auto r = fixture::read_reply(stream);
+                if (r.status != expected) ++unexpected;
+                if (i % 5 == 0 && r.status == 201) ++creates;
+                if (i % 5 == 4 && r.status == 200) ++deletes;
+            }
+        });
+    for (auto& t : threads) t.join();
+    BOOST_TEST(unexpected.load() == 0);
+    // Ids repeat after 10 rounds; each round's create makes a new session
+    // over the finished one, so every create is a real creation.
+    BOOST_TEST(creates.load() == clients * per_client / 5);
+    BOOST_TEST(deletes.load() == clients * per_client / 5);
+    auto st = f.call(bhttp::verb::get, "/api/v1/sessions/stats");
+    BOOST_TEST(st.json.at("created_total") == clients * per_client / 5);
+    BOOST_TEST(st.json.at("terminated_total") == clients * per_client / 5);
+    BOOST_TEST(st.json.at("by_status").at("active") == 0);
+    BOOST_TEST(st.json.at("sessions") == clients * 10);
+    auto m = f.call(bhttp::verb::get, "/metrics");
+    BOOST_TEST(m.body.find("sessionkit_http_request_duration_seconds_count{route=\"touch\",code=\"200\"} " +
+                           std::to_string(clients * per_client / 5)) != std::string::npos);
+}

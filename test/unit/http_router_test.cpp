@@ -1,0 +1,174 @@
+// The HTTP API's routing and validation, without a socket.
+#include <sessionkit/http/handler.hpp>
+#include <sessionkit/http/router.hpp>
+
+#include <boost/test/unit_test.hpp>
+
+using namespace sessionkit;
+using namespace sessionkit::http_api;
+namespace bhttp = boost::beast::http;
+
+namespace {
+
+request make(bhttp::verb method, std::string target, std::string body = {},
+             std::string content_type = "application/json") {
+    request req{method, target, 11};
+    if (!body.empty() || method == bhttp::verb::patch || method == bhttp::verb::post) {
+        req.body() = std::move(body);
+        if (!content_type.empty()) req.set(bhttp::field::content_type, content_type);
+        req.prepare_payload();
+    }
+    return req;
+}
+
+routed ok(const request& req, const router_config& cfg = {}) {
+    auto r = route(req, cfg);
+    if (auto* e = std::get_if<api_error>(&r)) BOOST_FAIL("unexpected " << e->status << " " << e->message);
+    return std::get<routed>(std::move(r));
+}
+
+api_error refused(const request& req, unsigned status, const router_config& cfg = {}) {
+    auto r = route(req, cfg);
+    BOOST_REQUIRE_MESSAGE(std::holds_alternative<api_error>(r), "expected an error " << status);
+    auto e = std::get<api_error>(std::move(r));
+    BOOST_TEST(e.status == status, "status " << e.status << ": " << e.message);
+    return e;
+}
+
+bool says(const api_error& e, std::string_view needle) { return e.message.find(needle) != std::string::npos; }
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(http_router)
+
+BOOST_AUTO_TEST_CASE(every_endpoint_routes) {
+    BOOST_TEST(ok(make(bhttp::verb::post, "/api/v1/sessions")).route == route_id::create);
+    BOOST_TEST(ok(make(bhttp::verb::get, "/api/v1/sessions?owner=a&status=idle&limit=5&cursor=x1")).route == route_id::list);
+    BOOST_TEST(ok(make(bhttp::verb::get, "/api/v1/sessions/stats")).route == route_id::stats);
+    BOOST_TEST(ok(make(bhttp::verb::get, "/api/v1/sessions/s1")).route == route_id::get);
+    BOOST_TEST(ok(make(bhttp::verb::patch, "/api/v1/sessions/s1", R"({"status":"idle"})")).route == route_id::patch);
+    BOOST_TEST(ok(make(bhttp::verb::delete_, "/api/v1/sessions/s1?reason=logout")).route == route_id::remove);
+    BOOST_TEST(ok(make(bhttp::verb::post, "/api/v1/sessions/s1/touch")).route == route_id::touch);
+    BOOST_TEST(ok(make(bhttp::verb::post, "/api/v1/sessions/s1/input", "ls\n", "text/plain")).route == route_id::input);
+    BOOST_TEST(ok(make(bhttp::verb::get, "/api/v1/sessions/s1/output?from=10")).route == route_id::output);
+    BOOST_TEST(ok(make(bhttp::verb::get, "/healthz")).route == route_id::healthz);
+    BOOST_TEST(ok(make(bhttp::verb::get, "/metrics")).route == route_id::metrics);
+}
+
+BOOST_AUTO_TEST_CASE(create_reads_and_checks_its_fields) {
+    auto r = ok(make(bhttp::verb::post, "/api/v1/sessions",
+                     R"({"id":"abc","owner":"ann","attributes":{"k":1},"idle_timeout_s":30,"max_lifetime_s":600})"));
+    auto& c = std::get<create_cmd>(r.cmd);
+    BOOST_TEST(*c.id == "abc");
+    BOOST_TEST(c.options.owner == "ann");
+    BOOST_TEST((c.options.idle_timeout == std::chrono::seconds{30}));
+    BOOST_TEST((c.options.max_lifetime == std::chrono::seconds{600}));
+    BOOST_TEST(c.options.attributes.at("k") == 1);
+    BOOST_TEST(!std::get<create_cmd>(ok(make(bhttp::verb::post, "/api/v1/sessions", "{}")).cmd).id);
+
+    BOOST_TEST(says(refused(make(bhttp::verb::post, "/api/v1/sessions", R"({"id":"a b"})"), 400), "'a b'"));
+    BOOST_TEST(says(refused(make(bhttp::verb::post, "/api/v1/sessions", R"({"id":7})"), 400), "'id' must be a string"));
+    BOOST_TEST(says(refused(make(bhttp::verb::post, "/api/v1/sessions", R"({"idle_timeout_s":"soon"})"), 400),
+                    "'idle_timeout_s'"));
+    BOOST_TEST(says(refused(make(bhttp::verb::post, "/api/v1/sessions", R"({"idle_timeout_s":0})"), 400), "between 1"));
+    BOOST_TEST(says(refused(make(bhttp::verb::post, "/api/v1/sessions", R"({"attributes":[1]})"), 400), "'attributes'"));
+    BOOST_TEST(says(refused(make(bhttp::verb::post, "/api/v1/sessions", R"({"idel_timeout_s":5})"), 400),
+                    "unknown field 'idel_timeout_s'"));
+    BOOST_TEST(says(refused(make(bhttp::verb::post, "/api/v1/sessions", R"({"id":)"), 400), "not valid JSON"));
+    BOOST_TEST(says(refused(make(bhttp::verb::post, "/api/v1/sessions", "[1,2]"), 400), "JSON object"));
+    auto e = refused(make(bhttp::verb::post, "/api/v1/sessions", "id=1", "application/x-www-form-urlencoded"), 415);
+    BOOST_TEST(e.code == "unsupported_media_type");
+    ok(make(bhttp::verb::post, "/api/v1/sessions", "{}", "application/json; charset=utf-8"));
+}
+
+BOOST_AUTO_TEST_CASE(ids_in_paths_are_decoded_and_checked) {
+    BOOST_TEST(refused(make(bhttp::verb::get, "/api/v1/sessions/a%20b"), 400).code == "invalid_id");
+    BOOST_TEST(says(refused(make(bhttp::verb::get, "/api/v1/sessions/a%0Ab"), 400), "a\\x0ab"));
+    BOOST_TEST(refused(make(bhttp::verb::get, "/api/v1/sessions/" + std::string(129, 'x')), 400).code == "invalid_id");
+    BOOST_TEST(refused(make(bhttp::verb::get, "/api/v1/sessions/%C3%A9"), 400).code == "invalid_id");
+    BOOST_TEST(std::get<get_cmd>(ok(make(bhttp::verb::get, "/api/v1/sessions/a%3Ab")).cmd).id == "a:b");
+}
+
+BOOST_AUTO_TEST_CASE(wrong_methods_and_paths) {
+    auto e = refused(make(bhttp::verb::put, "/api/v1/sessions/s1"), 405);
+    BOOST_TEST(e.allow == "GET, PATCH, DELETE");
+    BOOST_TEST(refused(make(bhttp::verb::get, "/api/v1/sessions/s1/touch"), 405).allow == "POST");
+    BOOST_TEST(refused(make(bhttp::verb::post, "/healthz"), 405).allow == "GET");
+    BOOST_TEST(refused(make(bhttp::verb::delete_, "/api/v1/sessions"), 405).allow == "GET, POST");
+    BOOST_TEST(refused(make(bhttp::verb::get, "/api/v2/sessions"), 404).code == "not_found");
+    BOOST_TEST(refused(make(bhttp::verb::get, "/api/v1/sessions/s1/nope"), 404).code == "not_found");
+    BOOST_TEST(refused(make(bhttp::verb::get, "/"), 404).code == "not_found");
+    BOOST_TEST(refused(make(bhttp::verb::get, "http://[bad"), 400).code == "invalid_target");
+}
+
+BOOST_AUTO_TEST_CASE(list_parameters_are_checked) {
+    auto l = std::get<list_cmd>(ok(make(bhttp::verb::get, "/api/v1/sessions?owner=ann%20b&status=waiting_input&limit=7")).cmd);
+    BOOST_TEST(*l.query.owner == "ann b");
+    BOOST_TEST(*l.query.status == session_status::waiting_input);
+    BOOST_TEST(l.query.limit == 7u);
+    BOOST_TEST(refused(make(bhttp::verb::get, "/api/v1/sessions?status=napping"), 400).code == "unknown_status");
+    BOOST_TEST(says(refused(make(bhttp::verb::get, "/api/v1/sessions?limit=0"), 400), "'limit'"));
+    BOOST_TEST(says(refused(make(bhttp::verb::get, "/api/v1/sessions?limit=1001"), 400), "'limit'"));
+    BOOST_TEST(says(refused(make(bhttp::verb::get, "/api/v1/sessions?limit=ten"), 400), "'limit'"));
+    BOOST_TEST(says(refused(make(bhttp::verb::get, "/api/v1/sessions?cursor=a%20b"), 400), "'cursor'"));
+    BOOST_TEST(says(refused(make(bhttp::verb::get, "/api/v1/sessions?sort=id"), 400), "'sort'"));
+}
+
+BOOST_AUTO_TEST_CASE(patch_reads_status_attributes_and_if_match) {
+    auto req = make(bhttp::verb::patch, "/api/v1/sessions/s1", R"({"status":"idle","attributes":{"a":null,"b":2}})");
+    req.set(bhttp::field::if_match, "\"7\"");
+    auto p = std::get<patch_cmd>(ok(req).cmd);
+    BOOST_TEST(*p.status == session_status::idle);
+    BOOST_TEST(*p.if_match == 7u);
+    BOOST_TEST(p.attributes->at("b") == 2);
+    BOOST_TEST(refused(make(bhttp::verb::patch, "/api/v1/sessions/s1", R"({"status":"zombie"})"), 400).code ==
+               "unknown_status");
+    BOOST_TEST(says(refused(make(bhttp::verb::patch, "/api/v1/sessions/s1", R"({"owner":"x"})"), 400), "'owner'"));
+    req.set(bhttp::field::if_match, "W/\"x\"");
+    BOOST_TEST(says(refused(req, 400), "If-Match"));
+    request no_length{bhttp::verb::patch, "/api/v1/sessions/s1", 11};
+    BOOST_TEST(refused(no_length, 411).code == "length_required");
+}
+
+BOOST_AUTO_TEST_CASE(delete_reason_and_output_offset_are_checked) {
+    BOOST_TEST(std::get<delete_cmd>(ok(make(bhttp::verb::delete_, "/api/v1/sessions/s1")).cmd).reason == "deleted");
+    BOOST_TEST(says(refused(make(bhttp::verb::delete_, "/api/v1/sessions/s1?reason=a%0Ab"), 400), "'reason'"));
+    BOOST_TEST(says(refused(make(bhttp::verb::delete_, "/api/v1/sessions/s1?why=x"), 400), "'why'"));
+    BOOST_TEST(std::get<output_cmd>(ok(make(bhttp::verb::get, "/api/v1/sessions/s1/output?from=42")).cmd).from == 42u);
+    BOOST_TEST(says(refused(make(bhttp::verb::get, "/api/v1/sessions/s1/output?from=-1"), 400), "'from'"));
+}
+
+BOOST_AUTO_TEST_CASE(a_configured_token_guards_the_api_but_not_health) {
+    router_config cfg{"s3cret"};
+    auto e = refused(make(bhttp::verb::get, "/api/v1/sessions/s1"), 401, cfg);
+    BOOST_TEST(says(e, "Bearer"));
+    auto wrong = make(bhttp::verb::get, "/api/v1/sessions/s1");
+    wrong.set(bhttp::field::authorization, "Bearer s3cre7");
+    BOOST_TEST(says(refused(wrong, 401, cfg), "not valid"));
+    wrong.set(bhttp::field::authorization, "Bearer s3cret");
+    ok(wrong, cfg);
+    wrong.set(bhttp::field::authorization, "bearer s3cret");
+    ok(wrong, cfg);
+    ok(make(bhttp::verb::get, "/healthz"), cfg);
+    ok(make(bhttp::verb::get, "/metrics"), cfg);
+}
+
+BOOST_AUTO_TEST_CASE(merge_patch_follows_rfc_7386) {
+    boost::json::object target{{"a", 1}, {"b", {{"x", 1}, {"y", 2}}}, {"c", 3}};
+    merge_patch(target, boost::json::object{{"a", nullptr}, {"b", {{"y", nullptr}, {"z", 3}}}, {"d", "new"}});
+    BOOST_TEST((target == boost::json::parse(R"({"b":{"x":1,"z":3},"c":3,"d":"new"})").as_object()),
+               boost::json::serialize(target));
+}
+
+BOOST_AUTO_TEST_CASE(error_responses_are_json_with_the_right_headers) {
+    auto res = error_response({405, "method_not_allowed", "PUT is not allowed", "GET"});
+    BOOST_TEST(res.result_int() == 405u);
+    BOOST_TEST(res[bhttp::field::allow] == "GET");
+    BOOST_TEST(res[bhttp::field::content_type] == "application/json");
+    auto body = boost::json::parse(res.body());
+    BOOST_TEST(body.at("error") == "method_not_allowed");
+    BOOST_TEST(error_response({503, "unavailable", "down", {}})[bhttp::field::retry_after] == "1");
+    BOOST_TEST(error_response({401, "unauthorized", "no", {}})[bhttp::field::www_authenticate] == "Bearer");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
