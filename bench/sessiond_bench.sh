@@ -13,14 +13,11 @@ work=$(mktemp -d)
 pid=""
 trap '[[ -z "$pid" ]] || kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT
 
-"$sessiond" --listen 127.0.0.1:0 --threads 1 --max-connections 4096 2>"$work/log" &
-pid=$!
-for _ in $(seq 100); do
-  port=$(grep -o '"port":[0-9]*' "$work/log" | head -1 | cut -d: -f2 || true)
-  [[ -n "$port" ]] && break
-  sleep 0.05
-done
-[[ -n "${port:-}" ]] || { echo "sessiond did not start" >&2; cat "$work/log" >&2; exit 1; }
+# shellcheck source=../tools/start-sessiond.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/../tools/start-sessiond.sh"
+start_sessiond "$sessiond" "$work/log" --threads 1 --max-connections 4096 || { pid=${SESSIOND_PID:-}; exit 1; }
+pid=$SESSIOND_PID
+port=$SESSIOND_PORT
 base=http://127.0.0.1:$port
 # 1000 sessions; the load spreads over all of them.
 for i in $(seq 1000); do

@@ -22,7 +22,11 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/program_options.hpp>
 
+#include <sys/resource.h>
+
 #include <cmath>
+#include <csignal>
+#include <functional>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -52,8 +56,8 @@ struct config {
     double history_s = 3600;
     std::string events;
     std::string token;
-    std::size_t body_limit = 1 << 20;
-    std::size_t max_connections = 1024;
+    std::int64_t body_limit = 1 << 20;
+    std::int64_t max_connections = 1024;
     double header_timeout_s = 10;
     double keepalive_timeout_s = 60;
     int demo = 0;
@@ -131,7 +135,8 @@ std::optional<config> parse(int argc, char** argv) {
                                         if (env.rfind("SESSIOND_", 0) != 0) return {};
                                         std::string name = env.substr(9);
                                         for (auto& ch : name) ch = ch == '_' ? '-' : static_cast<char>(std::tolower(ch));
-                                        if (name == "help" || name == "version") return {};
+                                        // The token's variable is SESSIONKIT_TOKEN (above).
+                                        if (name == "help" || name == "version" || name == "token") return {};
                                         return opts.find_nothrow(name, false) ? name : std::string{};
                                     }),
               vm);
@@ -155,8 +160,11 @@ std::optional<config> parse(int argc, char** argv) {
     need_seconds("run-for", c.run_for_s, true);
     if (c.threads < 1 || c.threads > 256) throw po::error("--threads must be between 1 and 256");
     if (c.demo < 0 || c.demo > 100000) throw po::error("--demo must be between 0 and 100000");
-    if (c.body_limit == 0) throw po::error("--body-limit must be at least 1 byte");
-    if (c.max_connections == 0) throw po::error("--max-connections must be at least 1");
+    // Signed on purpose: program_options turns "-1" into a huge unsigned.
+    if (c.body_limit < 1 || c.body_limit > (std::int64_t{1} << 32))
+        throw po::error("--body-limit must be between 1 byte and 4 GiB, got " + std::to_string(c.body_limit));
+    if (c.max_connections < 1 || c.max_connections > 1'000'000)
+        throw po::error("--max-connections must be between 1 and 1000000, got " + std::to_string(c.max_connections));
     if (c.store != "memory")
         throw po::error("--store '" + c.store + "' is not available in this build (available: memory)");
     parse_listen(c.listen);  // validate now, bind later
@@ -185,7 +193,8 @@ using registry_t = session_registry<memory_store, system_clock_policy, optional_
 using handler_t = http_api::api_handler<registry_t>;
 
 awaitable<void> keep_alive(registry_t& registry, std::string id, milliseconds every) {
-    asio::steady_timer timer(co_await asio::this_coro::executor);
+    auto executor = co_await asio::this_coro::executor;
+    asio::steady_timer timer(executor);
     for (;;) {
         timer.expires_after(every);
         co_await timer.async_wait(asio::use_awaitable);
@@ -202,12 +211,15 @@ awaitable<void> run_demo(registry_t& registry, int sessions, milliseconds idle) 
         std::string id = "demo-" + std::to_string(i);
         co_await registry.acquire(id, std::move(opts));
     }
-    if (sessions > 0) co_await keep_alive(registry, "demo-1", idle / 2);
+    std::string kept = "demo-1";  // named before co_await (GCC 12, see registry.hpp)
+    if (sessions > 0) co_await keep_alive(registry, std::move(kept), idle / 2);
 }
 
 } // namespace
 
 int main(int argc, char** argv) {
+    // A closed stdout/stderr pipe must not kill the daemon mid-request.
+    std::signal(SIGPIPE, SIG_IGN);
     std::optional<config> cfg;
     try {
         cfg = parse(argc, argv);
@@ -247,42 +259,72 @@ int main(int argc, char** argv) {
         handler_t handler(registry, rcfg, metrics);
         handler.log = jopts.log;
         http_api::server_options sopts;
-        sopts.body_limit = cfg->body_limit;
-        sopts.max_connections = cfg->max_connections;
+        sopts.body_limit = static_cast<std::size_t>(cfg->body_limit);
+        sopts.max_connections = static_cast<std::size_t>(cfg->max_connections);
+        // Every connection is a descriptor: use all the process may have,
+        // and keep the connection limit below it (answering 503 needs one).
+        if (rlimit lim{}; ::getrlimit(RLIMIT_NOFILE, &lim) == 0) {
+            lim.rlim_cur = lim.rlim_max;
+            ::setrlimit(RLIMIT_NOFILE, &lim);
+            ::getrlimit(RLIMIT_NOFILE, &lim);
+            const auto usable = lim.rlim_cur > 128 ? static_cast<std::size_t>(lim.rlim_cur - 128) : std::size_t{1};
+            if (sopts.max_connections > usable) {
+                log_line("warn", "--max-connections lowered to fit the open-file limit",
+                         {{"max_connections", usable}, {"nofile", static_cast<std::uint64_t>(lim.rlim_cur)}});
+                sopts.max_connections = usable;
+            }
+        }
         sopts.header_timeout = to_ms(cfg->header_timeout_s);
         sopts.idle_timeout = to_ms(cfg->keepalive_timeout_s);
 
         asio::io_context ctx(cfg->threads);
         http_api::http_server<handler_t> server(ctx.get_executor(), handler, sopts);
+        server.on_transport_answer = [&metrics](unsigned status) {
+            metrics.record_request(http_api::route_id::unknown, status, {});
+        };
         server.listen(parse_listen(cfg->listen));
         const auto where = server.local_endpoint();
 
-        std::atomic<int> running{2};  // server and janitor
-        auto finished = [&](std::exception_ptr e) {
-            if (e) {
-                try {
-                    std::rethrow_exception(e);
-                } catch (const std::exception& ex) {
-                    log_line("error", "a service loop failed", {{"error", ex.what()}});
-                }
-            }
-            if (--running == 0) ctx.stop();
-        };
-        asio::co_spawn(ctx, server.run(), finished);
-        asio::co_spawn(ctx, jan.run(), finished);
-        if (cfg->demo > 0) asio::co_spawn(ctx, run_demo(registry, cfg->demo, ropts.idle_timeout), asio::detached);
-
         std::atomic<bool> stopping{false};
+        std::atomic<bool> loop_failed{false};
         auto stop = [&](std::string_view why) {
             if (stopping.exchange(true)) return;
             log_line("info", "stopping", {{"reason", why}});
             server.stop();
             jan.stop();
         };
+        std::atomic<int> running{2};  // server and janitor
+        auto finished = [&](std::exception_ptr e) {
+            if (e) {
+                // One loop failing leaves a daemon that cannot do its job:
+                // stop the other and exit non-zero.
+                loop_failed = true;
+                try {
+                    std::rethrow_exception(e);
+                } catch (const std::exception& ex) {
+                    log_line("error", "a service loop failed", {{"error", ex.what()}});
+                }
+                stop("a service loop failed");
+            }
+            if (--running == 0) ctx.stop();
+        };
+        asio::co_spawn(server.executor(), server.run(), finished);
+        asio::co_spawn(ctx, jan.run(), finished);
+        if (cfg->demo > 0) asio::co_spawn(ctx, run_demo(registry, cfg->demo, ropts.idle_timeout), asio::detached);
+
+        // The first SIGINT/SIGTERM stops gracefully; a second one ends now.
         asio::signal_set signals(ctx, SIGINT, SIGTERM);
-        signals.async_wait([&](auto ec, int sig) {
-            if (!ec) stop(sig == SIGINT ? "SIGINT" : "SIGTERM");
-        });
+        std::function<void(const boost::system::error_code&, int)> on_signal =
+            [&](const boost::system::error_code& ec, int sig) {
+                if (ec) return;
+                if (stopping.load()) {
+                    log_line("warn", "second signal: exiting without waiting", {{"signal", sig}});
+                    std::_Exit(1);
+                }
+                stop(sig == SIGINT ? "SIGINT" : "SIGTERM");
+                signals.async_wait(on_signal);
+            };
+        signals.async_wait(on_signal);
         asio::steady_timer deadline(ctx);
         if (cfg->run_for_s > 0) {
             deadline.expires_after(to_ms(cfg->run_for_s));
@@ -304,6 +346,7 @@ int main(int argc, char** argv) {
         for (auto& t : pool) t.join();
 
         auto st = store.stats_now();
+        if (loop_failed) return 1;
         log_line("info", "sessiond stopped",
                  {{"sessions", st.sessions}, {"created_total", st.created_total},
                   {"expired_total", st.expired_total},

@@ -2,7 +2,7 @@
 //
 // Ids travel in URLs, Redis keys, NATS subjects and Docker labels, so the
 // alphabet is the intersection that needs no escaping anywhere:
-// 1 to 128 bytes of [A-Za-z0-9._:-]. Generated ids carry 128 bits from the
+// 1 to 128 bytes of [A-Za-z0-9._:-], other than "." and "..". Generated ids carry 128 bits from the
 // operating system's CSPRNG, written as 26 characters of lower-case base32.
 #pragma once
 
@@ -28,6 +28,8 @@ constexpr bool is_id_char(char c) noexcept {
 
 constexpr bool is_valid_id(std::string_view id) noexcept {
     if (id.empty() || id.size() > max_id_length) return false;
+    // "." and ".." are path segments that URL clients normalise away.
+    if (id == "." || id == "..") return false;
     for (char c : id)
         if (!is_id_char(c)) return false;
     return true;
@@ -55,6 +57,7 @@ inline std::string printable(std::string_view text) {
 
 inline std::string why_invalid(std::string_view id) {
     if (id.empty()) return "is empty";
+    if (id == "." || id == "..") return "is a dot segment, which URLs cannot carry";
     if (id.size() > max_id_length)
         return "is " + std::to_string(id.size()) + " bytes long (at most " +
                std::to_string(max_id_length) + ")";

@@ -281,8 +281,8 @@ private:
     }
 
     void log_error(std::string_view what, std::string_view detail) {
-        boost::json::object line{{"level", "error"}, {"component", "janitor"},
-                                 {"msg", what}, {"error", detail}};
+        boost::json::object line{{"level", "error"}, {"component", "janitor"}, {"msg", what},
+                                 {"error", detail}, {"time", to_unix_ms(std::chrono::system_clock::now())}};
         options_.log(boost::json::serialize(line));
     }
 

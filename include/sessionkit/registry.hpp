@@ -136,7 +136,8 @@ public:
         // 128 random bits do not collide in practice; if they ever did, the
         // existing session is someone else's: draw again.
         for (;;) {
-            auto made = co_await acquire(generate_id(), opts);
+            const std::string id = generate_id();  // named: see the GCC 12 note above
+            auto made = co_await acquire(id, opts);
             if (made.created) co_return std::move(made.record);
         }
     }
@@ -169,7 +170,9 @@ public:
         for (int attempt = 0; attempt < options_.max_cas_attempts; ++attempt) {
             auto current = co_await store_.get(id);
             if (!current) co_return modify_outcome{update_result::not_found, std::nullopt};
-            if (is_final(current->status))
+            // A stopping session is being ended: like a final one, it is not
+            // changed any more (its status can only become final).
+            if (is_final(current->status) || current->status == session_status::stopping)
                 co_return modify_outcome{update_result::final_state, std::move(current)};
             if (expected_version && current->version != *expected_version)
                 co_return modify_outcome{update_result::version_conflict, std::move(current)};
@@ -212,10 +215,10 @@ public:
             if (current->status == status) co_return std::move(*current);
             check_transition(id, current->status, status);
             std::string reason = "status_set";  // named: see the GCC 12 note above
-            auto ended = co_await end_session(id, std::move(reason), status, "set_status");
-            if (!ended) throw_error(error::not_found, "set_status: session '" + std::string(id) + "'");
-            if (ended->status != status) check_transition(id, ended->status, status);
-            co_return std::move(*ended);
+            auto out = co_await end(id, status, std::move(reason));
+            if (!out.record) throw_error(error::not_found, "set_status: session '" + std::string(id) + "'");
+            if (out.record->status != status) check_transition(id, out.record->status, status);
+            co_return std::move(*out.record);
         }
         if (status == session_status::stopping)
             throw_error(error::invalid_argument,
@@ -236,9 +239,26 @@ public:
     awaitable<std::optional<session>> terminate(std::string_view id, std::string reason) {
         check_id(id);
         if (reason.empty()) reason = "deleted";
-        co_return co_await end_session(id, std::move(reason), session_status::terminated, "terminate");
+        auto out = co_await end(id, session_status::terminated, std::move(reason));
+        co_return std::move(out.record);
     }
     awaitable<std::optional<session>> terminate(std::string_view id) { return terminate(id, "deleted"); }
+
+    /// Ends a session with `final_status` (terminated or failed) and
+    /// `reason`, as terminate() does, optionally only if it is still at
+    /// `expected_version` (checked by the store's compare-and-swap, so no
+    /// write in between is lost). Returns updated with the final record;
+    /// final_state with the record if it had already ended; version_conflict
+    /// with the current record; not_found.
+    awaitable<modify_outcome> end(std::string_view id, session_status final_status, std::string reason,
+                                  std::optional<std::uint64_t> expected_version = {}) {
+        check_id(id);
+        if (!is_final(final_status))
+            throw_error(error::invalid_argument, "end: session '" + std::string(id) + "': " +
+                                                     std::string(to_string(final_status)) + " is not a final status");
+        if (reason.empty()) reason = "deleted";
+        co_return co_await end_session(id, std::move(reason), final_status, expected_version);
+    }
 
     awaitable<session_page> list(list_query query) {
         if (query.limit == 0 || query.limit > max_page_size)
@@ -271,11 +291,16 @@ private:
     // terminate() and set_status(final): record the intent (stopping, with a
     // lease) when a worker must be stopped, stop it, then write the final
     // status with compare-and-swap. Only the writer whose CAS lands emits.
-    awaitable<std::optional<session>> end_session(std::string_view id, std::string reason,
-                                                  session_status final_status, const char* op) {
+    awaitable<modify_outcome> end_session(std::string_view id, std::string reason, session_status final_status,
+                                          std::optional<std::uint64_t> expected_version) {
         for (int attempt = 0; attempt < options_.max_cas_attempts; ++attempt) {
             auto current = co_await store_.get(id);
-            if (!current || is_final(current->status)) co_return current;
+            if (!current) co_return modify_outcome{update_result::not_found, std::nullopt};
+            if (is_final(current->status)) co_return modify_outcome{update_result::final_state, std::move(current)};
+            // With an expected version, any write since is a conflict (also
+            // one that made us retry below).
+            if (expected_version && current->version != *expected_version)
+                co_return modify_outcome{update_result::version_conflict, std::move(current)};
             session next = *current;
             const time_point now = clock_.now();
             if (current->worker) {
@@ -287,6 +312,7 @@ private:
                     next.end_reason = reason;
                     if (co_await store_.update(next, current->version) != update_result::updated) continue;
                     next.version = current->version + 1;
+                    if (expected_version) expected_version = next.version;  // our own write
                     emit_status_change(*current, next);
                 }
                 co_await spawner_.stop(*current->worker, options_.stop_grace);
@@ -304,11 +330,11 @@ private:
                      {{"reason", done.end_reason},
                       {"from", to_string(current->status)},
                       {"status", to_string(final_status)}});
-                co_return done;
+                co_return modify_outcome{update_result::updated, std::move(done)};
             }
             // Lost a race: read again; it may be final by now.
         }
-        contention(op, id);
+        contention("end", id);
     }
 
     session new_record(std::string_view id, const acquire_options& opts) const {

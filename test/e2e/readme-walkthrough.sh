@@ -14,14 +14,11 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; echo "--- output"; cat "$work/out" 2>/dev/null; echo "--- log"; cat "$work/log"; exit 1; }
 
-"$sessiond" --listen 127.0.0.1:0 --events "$work/events.jsonl" 2>"$work/log" &
-pid=$!
-for _ in $(seq 100); do
-  port=$(grep -o '"port":[0-9]*' "$work/log" | head -1 | cut -d: -f2 || true)
-  [[ -n "$port" ]] && break
-  sleep 0.05
-done
-[[ -n "${port:-}" ]] || fail "sessiond did not report its port"
+# shellcheck source=../../tools/start-sessiond.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/../../tools/start-sessiond.sh"
+start_sessiond "$sessiond" "$work/log" --events "$work/events.jsonl" || { pid=${SESSIOND_PID:-}; fail "sessiond did not start"; }
+pid=$SESSIOND_PID
+port=$SESSIOND_PORT
 
 awk '/^```sh$/{f=1;next} /^```$/{if(f){exit}} f' "$readme" | sed "s/localhost:8080/127.0.0.1:$port/g" >"$work/walk.sh"
 [[ $(grep -c curl "$work/walk.sh") -ge 8 ]] || fail "the README walk-through was not found"

@@ -63,7 +63,7 @@ struct fixture {
     std::unique_ptr<handler_t> handler;
     asio::io_context server_ctx;
     std::unique_ptr<http_api::http_server<handler_t>> server;
-    std::thread server_thread;
+    std::vector<std::thread> server_threads;
     unsigned short port = 0;
 
     explicit fixture(std::string token, http_api::server_options sopts = small_limits()) {
@@ -71,13 +71,14 @@ struct fixture {
         server = std::make_unique<http_api::http_server<handler_t>>(server_ctx.get_executor(), *handler, sopts);
         server->listen({asio::ip::make_address("127.0.0.1"), 0});
         port = server->local_endpoint().port();
-        asio::co_spawn(server_ctx, server->run(), asio::detached);
-        server_thread = std::thread([this] { server_ctx.run(); });
+        asio::co_spawn(server->executor(), server->run(), asio::detached);
+        // Several threads, so that ThreadSanitizer sees the strands at work.
+        for (int t = 0; t < 4; ++t) server_threads.emplace_back([this] { server_ctx.run(); });
     }
     fixture() : fixture(std::string{}) {}
     ~fixture() {
         server->stop();
-        server_thread.join();
+        for (auto& t : server_threads) t.join();
     }
     static http_api::server_options small_limits() {
         http_api::server_options o;
@@ -229,11 +230,14 @@ BOOST_AUTO_TEST_CASE(stats_health_and_metrics) {
     BOOST_TEST(m.body.find("sessionkit_sessions_created_total 1") != std::string::npos);
     BOOST_TEST(m.body.find("sessionkit_http_request_duration_seconds_count{route=\"create\",code=\"201\"} 1") !=
                std::string::npos);
-    BOOST_TEST(m.body.find("sessionkit_janitor_sweep_duration_seconds_count") != std::string::npos);
+    BOOST_TEST(m.headers[bhttp::field::content_type].starts_with("text/plain; version=0.0.4"));
 }
 
 BOOST_AUTO_TEST_CASE(every_error_status) {
-    BOOST_TEST(call(bhttp::verb::get, "/api/v1/sessions/a%20b").status == 400u);                           // invalid id
+    auto bad_id = call(bhttp::verb::get, "/api/v1/sessions/a%20b");
+    BOOST_TEST(bad_id.status == 400u);
+    BOOST_TEST(code_of(bad_id) == "invalid_id");
+    BOOST_TEST(bad_id.json.at("message").as_string().find("'a b'") != std::string::npos);
     BOOST_TEST(code_of(call(bhttp::verb::post, "/api/v1/sessions", "{nope")) == "malformed_json");         // 400
     BOOST_TEST(code_of(call(bhttp::verb::post, "/api/v1/sessions", R"({"owner":1})")) == "invalid_field"); // 400
     BOOST_TEST(code_of(call(bhttp::verb::get, "/api/v1/sessions?status=zzz")) == "unknown_status");        // 400
@@ -244,12 +248,14 @@ BOOST_AUTO_TEST_CASE(every_error_status) {
     BOOST_TEST(call(bhttp::verb::delete_, "/api/v1/sessions/ghost").status == 404u);
     auto wrong_method = call(bhttp::verb::put, "/api/v1/sessions/x");
     BOOST_TEST(wrong_method.status == 405u);
-    BOOST_TEST(wrong_method.headers[bhttp::field::allow] == "GET, PATCH, DELETE");
+    BOOST_TEST(wrong_method.headers[bhttp::field::allow] == "GET, HEAD, PATCH, DELETE");
     call(bhttp::verb::post, "/api/v1/sessions", R"({"id":"io"})");
     auto no_worker = call(bhttp::verb::post, "/api/v1/sessions/io/input", "hello", {{"Content-Type", "text/plain"}});
     BOOST_TEST(no_worker.status == 409u);
     BOOST_TEST(code_of(no_worker) == "no_worker");
-    BOOST_TEST(call(bhttp::verb::get, "/api/v1/sessions/io/output").status == 409u);
+    auto no_output = call(bhttp::verb::get, "/api/v1/sessions/io/output");
+    BOOST_TEST(no_output.status == 409u);
+    BOOST_TEST(code_of(no_output) == "no_worker");
     BOOST_TEST(call(bhttp::verb::post, "/api/v1/sessions", "x=1", {{"Content-Type", "text/plain"}}).status == 415u);
     // 411: a PATCH with neither Content-Length nor chunked body.
     auto no_length = raw("PATCH /api/v1/sessions/io HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
@@ -264,9 +270,86 @@ BOOST_AUTO_TEST_CASE(every_error_status) {
     auto down = call(bhttp::verb::get, "/api/v1/sessions/io");
     BOOST_TEST(down.status == 503u);
     BOOST_TEST(down.headers[bhttp::field::retry_after] == "1");
-    BOOST_TEST(call(bhttp::verb::get, "/healthz").status == 503u);
+    auto unhealthy = call(bhttp::verb::get, "/healthz");
+    BOOST_TEST(unhealthy.status == 503u);
+    BOOST_TEST(unhealthy.headers[bhttp::field::retry_after] == "1");
     store.down = false;
     BOOST_TEST(call(bhttp::verb::get, "/healthz").status == 200u);
+}
+
+BOOST_AUTO_TEST_CASE(patch_that_ends_a_session_honours_if_match) {
+    call(bhttp::verb::post, "/api/v1/sessions", R"({"id":"pf"})");
+    auto v = call(bhttp::verb::get, "/api/v1/sessions/pf").json.at("version").to_number<std::uint64_t>();
+    auto stale = call(bhttp::verb::patch, "/api/v1/sessions/pf", R"({"status":"failed"})", {{"If-Match", std::to_string(v + 5)}});
+    BOOST_TEST(stale.status == 412u);
+    BOOST_TEST(call(bhttp::verb::get, "/api/v1/sessions/pf").json.at("status") == "active");
+    auto both = call(bhttp::verb::patch, "/api/v1/sessions/pf", R"({"status":"failed","attributes":{"a":1}})");
+    BOOST_TEST(both.status == 400u);
+    auto to_stopping = call(bhttp::verb::patch, "/api/v1/sessions/pf", R"({"status":"stopping"})");
+    BOOST_TEST(to_stopping.status == 409u);
+    BOOST_TEST(call(bhttp::verb::patch, "/api/v1/sessions/pf", R"({"status":5})").status == 400u);
+    auto failed = call(bhttp::verb::patch, "/api/v1/sessions/pf", R"({"status":"failed"})", {{"If-Match", std::to_string(v)}});
+    BOOST_TEST(failed.status == 200u);
+    BOOST_TEST(failed.json.at("status") == "failed");
+    BOOST_TEST(failed.json.at("end_reason") == "status_set");
+    BOOST_TEST(failed.headers[bhttp::field::etag] == "\"" + std::to_string(v + 1) + "\"");
+    auto again = call(bhttp::verb::patch, "/api/v1/sessions/pf", R"({"status":"failed"})");
+    BOOST_TEST(again.status == 200u);  // idempotent
+    BOOST_TEST(call(bhttp::verb::patch, "/api/v1/sessions/pf", R"({"status":"terminated"})").status == 409u);
+}
+
+BOOST_AUTO_TEST_CASE(head_expect_http10_and_pipelining) {
+    // HEAD: the GET's headers, no body, and the connection stays usable.
+    auto head = raw("HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    BOOST_TEST(head.starts_with("HTTP/1.1 200"));
+    auto second = head.find("HTTP/1.1 200", 10);
+    BOOST_REQUIRE(second != std::string::npos);
+    BOOST_TEST(head.substr(0, second).find("{\"status\"") == std::string::npos);  // no body in the HEAD answer
+    BOOST_TEST(head.substr(second).find("{\"status\":\"ok\"}") != std::string::npos);
+    // Expect: 100-continue gets its interim answer before the body is sent.
+    {
+        asio::io_context ctx;
+        tcp::socket s(ctx);
+        s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+        std::string body = R"({"id":"exp"})";
+        asio::write(s, asio::buffer("POST /api/v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                                    "Expect: 100-continue\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n"));
+        char buf[256];
+        auto n = s.read_some(asio::buffer(buf));
+        BOOST_TEST(std::string(buf, n).starts_with("HTTP/1.1 100 Continue"));
+        asio::write(s, asio::buffer(body));
+        std::string rest;
+        boost::system::error_code ec;
+        while (rest.find("exp") == std::string::npos && !ec) {
+            n = s.read_some(asio::buffer(buf), ec);
+            rest.append(buf, n);
+        }
+        BOOST_TEST(rest.find("201 Created") != std::string::npos);
+    }
+    // HTTP/1.0 without keep-alive: one answer, then the server closes.
+    auto old = raw("GET /healthz HTTP/1.0\r\n\r\n");
+    BOOST_TEST(old.starts_with("HTTP/1.0 200"));
+    // Two pipelined requests, two answers in order.
+    auto piped = raw("GET /api/v1/sessions/exp HTTP/1.1\r\nHost: x\r\n\r\n"
+                     "DELETE /api/v1/sessions/exp HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    auto first_status = piped.find("HTTP/1.1 200");
+    auto second_status = piped.find("HTTP/1.1 200", first_status + 1);
+    BOOST_TEST(first_status == 0u);
+    BOOST_TEST(second_status != std::string::npos);
+    BOOST_TEST(piped.find("\"status\":\"terminated\"") > second_status);
+}
+
+BOOST_AUTO_TEST_CASE(oversized_requests_get_their_answer_before_the_close) {
+    // A 64 KiB body against a 4 KiB limit: the client still reads the 413.
+    std::string big(64 << 10, 'x');
+    auto r413 = raw("POST /api/v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+                    std::to_string(big.size()) + "\r\n\r\n" + big);
+    BOOST_TEST(r413.starts_with("HTTP/1.1 413"));
+    BOOST_TEST(r413.find("payload_too_large") != std::string::npos);
+    auto r431 = raw("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(20000, 'h') + "\r\n\r\n");
+    BOOST_TEST(r431.starts_with("HTTP/1.1 431"));
+    auto r417 = raw("POST /api/v1/sessions HTTP/1.1\r\nHost: x\r\nExpect: magic\r\nContent-Length: 2\r\n\r\n{}");
+    BOOST_TEST(r417.starts_with("HTTP/1.1 417"));
 }
 
 BOOST_AUTO_TEST_CASE(keep_alive_serves_many_requests_on_one_connection) {
@@ -303,11 +386,52 @@ BOOST_AUTO_TEST_CASE(connections_over_the_limit_get_503) {
     held.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), f.port));
     // The held connection is admitted once the server has accepted it.
     bhttp::request<bhttp::string_body> req{bhttp::verb::get, "/healthz", 11};
+    req.set(bhttp::field::host, "x");
     bhttp::write(held, req);
     BOOST_REQUIRE(fixture::read_reply(held).status == 200u);
     auto refused = f.call(bhttp::verb::get, "/healthz");
     BOOST_TEST(refused.status == 503u);
     BOOST_TEST(code_of(refused) == "unavailable");
+}
+
+BOOST_AUTO_TEST_CASE(slow_and_idle_clients_are_timed_out) {
+    auto opts = fixture::small_limits();
+    opts.header_timeout = 300ms;
+    opts.idle_timeout = 300ms;
+    fixture f({}, opts);
+    // Slowloris: a request that never finishes is cut off at the header timeout.
+    auto before = std::chrono::steady_clock::now();
+    auto slow = f.raw("GET /healthz HTTP/1.1\r\nHost: x\r\n");
+    BOOST_TEST(slow.empty());
+    BOOST_TEST((std::chrono::steady_clock::now() - before < 3s));
+    // An idle keep-alive connection is closed after the idle timeout.
+    asio::io_context ctx;
+    tcp::socket s(ctx);
+    s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), f.port));
+    auto start = std::chrono::steady_clock::now();
+    char buf[16];
+    boost::system::error_code ec;
+    s.read_some(asio::buffer(buf), ec);
+    BOOST_TEST((ec == asio::error::eof || ec == asio::error::connection_reset));
+    BOOST_TEST((std::chrono::steady_clock::now() - start < 3s));
+}
+
+BOOST_AUTO_TEST_CASE(stop_closes_idle_connections_and_returns_promptly) {
+    auto f = std::make_unique<fixture>(std::string{});
+    asio::io_context ctx;
+    beast::tcp_stream idle(ctx);
+    idle.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), f->port));
+    bhttp::request<bhttp::string_body> req{bhttp::verb::get, "/healthz", 11};
+    req.set(bhttp::field::host, "x");
+    bhttp::write(idle, req);
+    BOOST_REQUIRE(fixture::read_reply(idle).status == 200u);  // now idle, kept alive
+    auto start = std::chrono::steady_clock::now();
+    f.reset();  // stop() + join: must not wait for the idle connection's timeout
+    BOOST_TEST((std::chrono::steady_clock::now() - start < 2s));
+    char buf[16];
+    boost::system::error_code ec;
+    idle.socket().read_some(asio::buffer(buf), ec);
+    BOOST_TEST(!!ec);  // closed by the server
 }
 
 BOOST_AUTO_TEST_CASE(fifty_clients_of_two_hundred_requests_add_up) {

@@ -4,16 +4,9 @@
 # using the Engine API directly (the same calls sessionkit's spawner makes).
 set -euo pipefail
 
-if [[ -z "${DOCKER_HOST:-}" ]]; then
-  # No env file: the service was skipped (not installed). That is only
-  # acceptable on a developer machine; 77 = ctest SKIP_RETURN_CODE.
-  if [[ -n "${CI:-}" ]]; then
-    echo "FAIL: DOCKER_HOST not set (service not started)"
-    exit 1
-  fi
-  echo "SKIP: DOCKER_HOST not set (docker not installed?)"
-  exit 77
-fi
+# shellcheck source=require-service.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/require-service.sh"
+require_service DOCKER_HOST docker
 image=${SESSIONKIT_TEST_IMAGE:-sessionkit-busybox:latest}
 
 if [[ "$DOCKER_HOST" != unix://* ]]; then

@@ -3,16 +3,9 @@
 # port advertises JetStream in the INFO line.
 set -euo pipefail
 
-if [[ -z "${NATS_URL:-}" ]]; then
-  # No env file: the service was skipped (not installed). That is only
-  # acceptable on a developer machine; 77 = ctest SKIP_RETURN_CODE.
-  if [[ -n "${CI:-}" ]]; then
-    echo "FAIL: NATS_URL not set (service not started)"
-    exit 1
-  fi
-  echo "SKIP: NATS_URL not set (nats-server not installed?)"
-  exit 77
-fi
+# shellcheck source=require-service.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/require-service.sh"
+require_service NATS_URL nats
 
 if [[ -n "${NATS_MONITOR_URL:-}" ]]; then
   health=$(curl -fsS --max-time 10 "$NATS_MONITOR_URL/healthz?js-enabled-only=true")

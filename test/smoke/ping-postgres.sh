@@ -3,16 +3,9 @@
 # runs a query in the "sessionkit" database.
 set -euo pipefail
 
-if [[ -z "${DATABASE_URL:-}" ]]; then
-  # No env file: the service was skipped (not installed). That is only
-  # acceptable on a developer machine; 77 = ctest SKIP_RETURN_CODE.
-  if [[ -n "${CI:-}" ]]; then
-    echo "FAIL: DATABASE_URL not set (service not started)"
-    exit 1
-  fi
-  echo "SKIP: DATABASE_URL not set (postgres not installed?)"
-  exit 77
-fi
+# shellcheck source=require-service.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/require-service.sh"
+require_service DATABASE_URL postgres
 
 reply=$(psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -qAt -c 'select 1')
 if [[ "$reply" != 1 ]]; then

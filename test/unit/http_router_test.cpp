@@ -13,6 +13,7 @@ namespace {
 request make(bhttp::verb method, std::string target, std::string body = {},
              std::string content_type = "application/json") {
     request req{method, target, 11};
+    req.set(bhttp::field::host, "localhost");
     if (!body.empty() || method == bhttp::verb::patch || method == bhttp::verb::post) {
         req.body() = std::move(body);
         if (!content_type.empty()) req.set(bhttp::field::content_type, content_type);
@@ -91,14 +92,24 @@ BOOST_AUTO_TEST_CASE(ids_in_paths_are_decoded_and_checked) {
 
 BOOST_AUTO_TEST_CASE(wrong_methods_and_paths) {
     auto e = refused(make(bhttp::verb::put, "/api/v1/sessions/s1"), 405);
-    BOOST_TEST(e.allow == "GET, PATCH, DELETE");
+    BOOST_TEST(e.allow == "GET, HEAD, PATCH, DELETE");
     BOOST_TEST(refused(make(bhttp::verb::get, "/api/v1/sessions/s1/touch"), 405).allow == "POST");
-    BOOST_TEST(refused(make(bhttp::verb::post, "/healthz"), 405).allow == "GET");
-    BOOST_TEST(refused(make(bhttp::verb::delete_, "/api/v1/sessions"), 405).allow == "GET, POST");
+    BOOST_TEST(refused(make(bhttp::verb::post, "/healthz"), 405).allow == "GET, HEAD");
+    BOOST_TEST(refused(make(bhttp::verb::delete_, "/api/v1/sessions"), 405).allow == "GET, HEAD, POST");
     BOOST_TEST(refused(make(bhttp::verb::get, "/api/v2/sessions"), 404).code == "not_found");
     BOOST_TEST(refused(make(bhttp::verb::get, "/api/v1/sessions/s1/nope"), 404).code == "not_found");
     BOOST_TEST(refused(make(bhttp::verb::get, "/"), 404).code == "not_found");
     BOOST_TEST(refused(make(bhttp::verb::get, "http://[bad"), 400).code == "invalid_target");
+    // Parameters on endpoints that take none are typos, not options.
+    BOOST_TEST(says(refused(make(bhttp::verb::get, "/api/v1/sessions/s1?verbose=1"), 400), "'verbose'"));
+    BOOST_TEST(says(refused(make(bhttp::verb::get, "/healthz?x=1"), 400), "'x'"));
+    // HTTP/1.1 needs a Host.
+    request no_host{bhttp::verb::get, "/healthz", 11};
+    BOOST_TEST(says(refused(no_host, 400), "Host"));
+    // "stats" is the counts, never a session; "." and ".." cannot be ids.
+    BOOST_TEST(says(refused(make(bhttp::verb::post, "/api/v1/sessions", R"({"id":"stats"})"), 400), "reserved"));
+    BOOST_TEST(refused(make(bhttp::verb::get, "/api/v1/sessions/.."), 400).code == "invalid_id");
+    BOOST_TEST(refused(make(bhttp::verb::post, "/api/v1/sessions", R"({"id":".."})"), 400).code == "invalid_id");
 }
 
 BOOST_AUTO_TEST_CASE(list_parameters_are_checked) {
@@ -124,9 +135,12 @@ BOOST_AUTO_TEST_CASE(patch_reads_status_attributes_and_if_match) {
     BOOST_TEST(refused(make(bhttp::verb::patch, "/api/v1/sessions/s1", R"({"status":"zombie"})"), 400).code ==
                "unknown_status");
     BOOST_TEST(says(refused(make(bhttp::verb::patch, "/api/v1/sessions/s1", R"({"owner":"x"})"), 400), "'owner'"));
+    req.set(bhttp::field::if_match, "*");
+    BOOST_TEST(!std::get<patch_cmd>(ok(req).cmd).if_match.has_value());
     req.set(bhttp::field::if_match, "W/\"x\"");
     BOOST_TEST(says(refused(req, 400), "If-Match"));
     request no_length{bhttp::verb::patch, "/api/v1/sessions/s1", 11};
+    no_length.set(bhttp::field::host, "x");
     BOOST_TEST(refused(no_length, 411).code == "length_required");
 }
 

@@ -67,6 +67,8 @@ BOOST_AUTO_TEST_CASE(bad_ids_are_rejected_with_an_error_naming_them) {
     expect_error([] { check_id("new\nline"); }, error::invalid_id, {"new\\x0aline", "offset 3"});
     expect_error([] { check_id("caf\xc3\xa9"); }, error::invalid_id, {"caf\\xc3\\xa9", "offset 3"});
     expect_error([] { check_id("slash/"); }, error::invalid_id, {"'slash/'"});
+    expect_error([] { check_id(".."); }, error::invalid_id, {"dot segment"});
+    BOOST_TEST(is_valid_id("..."));
 }
 
 BOOST_AUTO_TEST_CASE(generated_ids_are_valid_distinct_and_128_bit) {

@@ -104,7 +104,8 @@ public:
             } else {
                 auto& r = std::get<routed>(routed_or_error);
                 route = r.route;
-                res = co_await execute(r.cmd);
+                response answer = co_await execute(r.cmd);
+                res = std::move(answer);
             }
         } catch (const std::exception& ex) {
             failure = error_from_exception(ex);
@@ -114,6 +115,7 @@ public:
         if (res.result_int() >= 500 && log) {
             boost::json::object line{{"level", "error"},
                                      {"msg", "request failed"},
+                                     {"time", to_unix_ms(std::chrono::system_clock::now())},
                                      {"route", to_string(route)},
                                      {"method", std::string_view(req.method_string().data(), req.method_string().size())},
                                      {"status", res.result_int()},
@@ -224,12 +226,24 @@ private:
             if (*cmd.status == session_status::stopping)
                 co_return error_response({409, "invalid_transition",
                                           "stopping is set by DELETE and the janitor, not by PATCH", {}});
-            auto current = co_await registry_.get(cmd.id);
-            if (!current) co_return error_response(not_found(cmd.id));
-            if (cmd.if_match && current->version != *cmd.if_match)
-                co_return version_conflict(*current, *cmd.if_match);
-            session ended_record = co_await registry_.set_status(cmd.id, *cmd.status);
-            co_return json_response(200, to_json(ended_record));
+            std::string reason = "status_set";
+            auto ended = co_await registry_.end(cmd.id, *cmd.status, std::move(reason), cmd.if_match);
+            switch (ended.result) {
+            case update_result::updated: break;
+            case update_result::not_found: co_return error_response(not_found(cmd.id));
+            case update_result::final_state:
+                if (ended.record->status == *cmd.status) break;  // already so: idempotent
+                co_return error_response({409, "invalid_transition",
+                                          "session '" + cmd.id + "': cannot change status from " +
+                                              std::string(to_string(ended.record->status)) + " to " +
+                                              std::string(to_string(*cmd.status)),
+                                          {}});
+            case update_result::version_conflict:
+                co_return version_conflict(*ended.record, cmd.if_match.value_or(0));
+            }
+            auto res = json_response(200, to_json(*ended.record));
+            res.set(http::field::etag, "\"" + std::to_string(ended.record->version) + "\"");
+            co_return res;
         }
         const std::optional<session_status> status = cmd.status;
         const std::optional<boost::json::object> attributes = cmd.attributes;
@@ -266,27 +280,20 @@ private:
         co_return json_response(200, to_json(*done));
     }
 
-    awaitable<response> do_input(input_cmd& cmd) {
-        auto s = co_await registry_.get(cmd.id);
-        if (!s) co_return error_response(not_found(cmd.id));
-        if (!s->worker)
-            co_return error_response({409, "no_worker",
-                                      "session '" + cmd.id + "' has no worker to send input to", {}});
-        co_return error_response({409, "no_worker_io",
-                                  "session '" + cmd.id + "' has a " + s->worker->kind +
-                                      " worker, which takes no input in this build",
-                                  {}});
-    }
+    // Input and output go to the session's worker. Until a spawner with I/O
+    // is configured, both answer 409 naming why.
+    awaitable<response> do_input(input_cmd& cmd) { co_return co_await worker_io(cmd.id, "send input to"); }
+    awaitable<response> do_output(output_cmd& cmd) { co_return co_await worker_io(cmd.id, "read output from"); }
 
-    awaitable<response> do_output(output_cmd& cmd) {
-        auto s = co_await registry_.get(cmd.id);
-        if (!s) co_return error_response(not_found(cmd.id));
+    awaitable<response> worker_io(const std::string& id, std::string_view what) {
+        auto s = co_await registry_.get(id);
+        if (!s) co_return error_response(not_found(id));
         if (!s->worker)
             co_return error_response({409, "no_worker",
-                                      "session '" + cmd.id + "' has no worker and so no output", {}});
+                                      "session '" + id + "' has no worker to " + std::string(what), {}});
         co_return error_response({409, "no_worker_io",
-                                  "session '" + cmd.id + "' has a " + s->worker->kind +
-                                      " worker, whose output is not kept in this build",
+                                  "session '" + id + "' has a " + s->worker->kind + " worker, which this build cannot " +
+                                      std::string(what),
                                   {}});
     }
 

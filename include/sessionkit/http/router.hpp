@@ -187,6 +187,8 @@ inline std::variant<routed, api_error> route_create(const request& req) {
         if (!v->is_string()) return wrong_type("id", "a string");
         auto id = checked_id(v->get_string());
         if (auto* e = std::get_if<api_error>(&id)) return std::move(*e);
+        if (std::get<std::string>(id) == "stats")
+            return bad("invalid_id", "session id 'stats' is reserved: GET /api/v1/sessions/stats is the counts");
         cmd.id = std::move(std::get<std::string>(id));
     }
     if (auto* v = o.if_contains("owner"); v && !v->is_null()) {
@@ -265,7 +267,7 @@ inline std::variant<routed, api_error> route_patch(std::string id, const request
         if (!v->is_object()) return wrong_type("attributes", "an object (a merge patch)");
         cmd.attributes = v->get_object();
     }
-    if (auto h = req.find(http::field::if_match); h != req.end()) {
+    if (auto h = req.find(http::field::if_match); h != req.end() && h->value() != "*") {
         std::string_view tag(h->value().data(), h->value().size());
         if (tag.size() >= 2 && tag.front() == '"' && tag.back() == '"') tag = tag.substr(1, tag.size() - 2);
         auto v = parse_u64(tag);
@@ -284,6 +286,14 @@ inline api_error method_not_allowed(const request& req, std::string_view path, s
                       405);
     e.allow = std::move(allow);
     return e;
+}
+
+// Endpoints without parameters refuse any, so a typo is not silently ignored.
+inline std::optional<api_error> no_params(const boost::urls::url_view& url) {
+    for (auto param : url.params())
+        return bad("invalid_field", "unknown query parameter '" + sessionkit::detail::printable(param.key) +
+                                        "' (this endpoint takes none)");
+    return std::nullopt;
 }
 
 inline bool needs_length(const request& req) {
@@ -305,9 +315,12 @@ inline std::variant<routed, api_error> route(const request& req, const router_co
     for (auto s : url.segments()) seg.push_back(s);
     const std::string path(url.encoded_path().data(), url.encoded_path().size());
     const auto method = req.method();
+    if (req.version() >= 11 && req.find(http::field::host) == req.end())
+        return bad("bad_request", "an HTTP/1.1 request needs a Host header");
 
     if (seg.size() == 1 && (seg[0] == "healthz" || seg[0] == "metrics")) {
-        if (method != http::verb::get) return detail::method_not_allowed(req, path, "GET");
+        if (method != http::verb::get) return detail::method_not_allowed(req, path, "GET, HEAD");
+        if (auto e = detail::no_params(url)) return std::move(*e);
         if (seg[0] == "healthz") return routed{route_id::healthz, health_cmd{}};
         return routed{route_id::metrics, metrics_cmd{}};
     }
@@ -327,10 +340,11 @@ inline std::variant<routed, api_error> route(const request& req, const router_co
     if (seg.size() == 3) {
         if (method == http::verb::post) return detail::route_create(req);
         if (method == http::verb::get) return detail::route_list(url);
-        return detail::method_not_allowed(req, path, "GET, POST");
+        return detail::method_not_allowed(req, path, "GET, HEAD, POST");
     }
     if (seg.size() == 4 && seg[3] == "stats") {
-        if (method != http::verb::get) return detail::method_not_allowed(req, path, "GET");
+        if (method != http::verb::get) return detail::method_not_allowed(req, path, "GET, HEAD");
+        if (auto e = detail::no_params(url)) return std::move(*e);
         return routed{route_id::stats, stats_cmd{}};
     }
     if (seg.size() > 5) return bad("not_found", "no such endpoint: " + sessionkit::detail::printable(path), 404);
@@ -341,8 +355,11 @@ inline std::variant<routed, api_error> route(const request& req, const router_co
 
     if (seg.size() == 4) {
         switch (method) {
-        case http::verb::get: return routed{route_id::get, get_cmd{std::move(id)}};
+        case http::verb::get:
+            if (auto e = detail::no_params(url)) return std::move(*e);
+            return routed{route_id::get, get_cmd{std::move(id)}};
         case http::verb::patch:
+            if (auto e = detail::no_params(url)) return std::move(*e);
             if (detail::needs_length(req))
                 return bad("length_required", "PATCH needs a Content-Length (or a chunked body)", 411);
             return detail::route_patch(std::move(id), req);
@@ -360,22 +377,24 @@ inline std::variant<routed, api_error> route(const request& req, const router_co
             }
             return routed{route_id::remove, std::move(cmd)};
         }
-        default: return detail::method_not_allowed(req, path, "GET, PATCH, DELETE");
+        default: return detail::method_not_allowed(req, path, "GET, HEAD, PATCH, DELETE");
         }
     }
     const std::string& action = seg[4];
     if (action == "touch") {
         if (method != http::verb::post) return detail::method_not_allowed(req, path, "POST");
+        if (auto e = detail::no_params(url)) return std::move(*e);
         return routed{route_id::touch, touch_cmd{std::move(id)}};
     }
     if (action == "input") {
         if (method != http::verb::post) return detail::method_not_allowed(req, path, "POST");
+        if (auto e = detail::no_params(url)) return std::move(*e);
         if (detail::needs_length(req))
             return bad("length_required", "input needs a Content-Length (or a chunked body)", 411);
         return routed{route_id::input, input_cmd{std::move(id), req.body()}};
     }
     if (action == "output") {
-        if (method != http::verb::get) return detail::method_not_allowed(req, path, "GET");
+        if (method != http::verb::get) return detail::method_not_allowed(req, path, "GET, HEAD");
         output_cmd cmd{std::move(id), 0};
         for (auto param : url.params()) {
             if (param.key != "from")

@@ -22,6 +22,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/parser.hpp>
 
 #include <atomic>
@@ -37,20 +38,30 @@ namespace sessionkit::http_api {
 struct server_options {
     std::size_t body_limit = 1 << 20;                       ///< bytes; larger bodies get 413
     std::size_t header_limit = 16 << 10;                    ///< bytes of request line + headers
-    std::chrono::milliseconds header_timeout{10'000};       ///< to read one request once it began
+    std::chrono::milliseconds header_timeout{10'000};       ///< to receive a whole request once it began
     std::chrono::milliseconds idle_timeout{60'000};         ///< keep-alive wait for the next request
+    std::chrono::milliseconds write_timeout{30'000};        ///< to send one response
     std::size_t max_connections = 1024;                     ///< more are answered 503 and closed
     std::chrono::milliseconds shutdown_grace{10'000};       ///< for requests in flight at stop()
 };
 
 /// Serves `Handler` (anything with `awaitable<response> handle(const request&)`).
+///
+/// Threading: the acceptor lives on a strand of its own (`executor()`): run()
+/// must be co_spawned there. Each connection gets a strand too. stop() may be
+/// called from any thread.
 template <class Handler>
 class http_server {
 public:
     using tcp = boost::asio::ip::tcp;
+    using strand_type = boost::asio::strand<boost::asio::any_io_executor>;
 
     http_server(boost::asio::any_io_executor executor, Handler& handler, server_options options = {})
-        : executor_(std::move(executor)), acceptor_(executor_), handler_(handler), options_(options) {}
+        : executor_(std::move(executor)), strand_(boost::asio::make_strand(executor_)), acceptor_(strand_),
+          handler_(handler), options_(options) {}
+
+    /// Where run() must be co_spawned.
+    strand_type executor() const { return strand_; }
 
     /// Binds and listens; throws error::invalid_argument naming the address
     /// when it cannot.
@@ -70,21 +81,31 @@ public:
     /// Accepts until stop(); returns when every connection has closed (or the
     /// shutdown grace ran out and the rest were closed).
     awaitable<void> run() {
+        if (!strand_.running_in_this_thread())
+            throw_error(error::invalid_argument, "http_server::run must be co_spawned on http_server::executor()");
+        boost::asio::steady_timer backoff(strand_);
         while (!stopping_.load()) {
-            auto strand = boost::asio::make_strand(executor_);
-            tcp::socket socket(strand);
+            tcp::socket socket(boost::asio::make_strand(executor_));
             boost::system::error_code ec;
             co_await acceptor_.async_accept(socket, boost::asio::redirect_error(boost::asio::use_awaitable, ec));
             if (ec) {
                 if (stopping_.load() || ec == boost::asio::error::operation_aborted) break;
-                continue;  // e.g. too many open files: try the next one
-            }
-            auto conn = std::make_shared<connection>(std::move(socket));
-            if (!admit(conn)) {
-                boost::asio::co_spawn(conn->stream.get_executor(), refuse(conn), boost::asio::detached);
+                // Out of descriptors or memory: the listening socket stays
+                // readable, so pause instead of spinning.
+                backoff.expires_after(std::chrono::milliseconds(100));
+                co_await backoff.async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, ec));
                 continue;
             }
-            boost::asio::co_spawn(conn->stream.get_executor(), serve(conn), boost::asio::detached);
+            auto conn = std::make_shared<connection>(std::move(socket));
+            switch (admit(conn)) {
+            case admission::serve:
+                boost::asio::co_spawn(conn->stream.get_executor(), serve(conn), boost::asio::detached);
+                break;
+            case admission::refuse:
+                boost::asio::co_spawn(conn->stream.get_executor(), refuse(conn), boost::asio::detached);
+                break;
+            case admission::drop: break;  // a flood: close without a word
+            }
         }
         co_await drain();
     }
@@ -93,13 +114,11 @@ public:
     /// finish and their connections then close. Thread-safe.
     void stop() {
         if (stopping_.exchange(true)) return;
-        boost::asio::post(acceptor_.get_executor(), [this] {
+        boost::asio::post(strand_, [this] {
             boost::system::error_code ignored;
             acceptor_.close(ignored);
         });
-        std::lock_guard lock(mutex_);
-        for (auto& weak : connections_)
-            if (auto c = weak.lock()) cancel_if_idle(c);
+        cancel_idle();
     }
 
     std::size_t connections() const {
@@ -107,95 +126,182 @@ public:
         return open_;
     }
 
+    /// Called with the status of every answer the server writes itself
+    /// (400, 413, 417, 431, 503): the handler never sees those requests.
+    std::function<void(unsigned status)> on_transport_answer;
+
 private:
     struct connection {
         explicit connection(tcp::socket s) : stream(std::move(s)) {}
         boost::beast::tcp_stream stream;
-        bool idle = true;  ///< waiting for a request (touched on its strand only)
+        bool idle = true;  ///< waiting for a request's first byte (read and written on its strand only)
     };
 
-    bool admit(const std::shared_ptr<connection>& c) {
+    enum class admission { serve, refuse, drop };
+
+    admission admit(const std::shared_ptr<connection>& c) {
         std::lock_guard lock(mutex_);
-        if (open_ >= options_.max_connections) return false;
+        if (open_ >= options_.max_connections) {
+            // Answer a few with 503; past that, a flood gets closed sockets.
+            if (refusing_ >= 64) return admission::drop;
+            ++refusing_;
+            return admission::refuse;
+        }
         ++open_;
         // Forget closed connections as we go, so the list stays small.
         connections_.remove_if([](const auto& w) { return w.expired(); });
         connections_.push_back(c);
-        return true;
-    }
-    void release() {
-        std::lock_guard lock(mutex_);
-        --open_;
+        return admission::serve;
     }
 
-    void cancel_if_idle(const std::shared_ptr<connection>& c) {
-        boost::asio::post(c->stream.get_executor(), [c] {
-            if (c->idle) c->stream.cancel();
-        });
+    // Ends the counting of a connection however its coroutine ends.
+    struct release_on_exit {
+        http_server* self;
+        bool refused;
+        ~release_on_exit() {
+            std::lock_guard lock(self->mutex_);
+            if (refused) --self->refusing_;
+            else --self->open_;
+        }
+    };
+
+    void cancel_idle() {
+        std::lock_guard lock(mutex_);
+        for (auto& weak : connections_)
+            if (auto c = weak.lock())
+                boost::asio::post(c->stream.get_executor(), [c] {
+                    if (c->idle) c->stream.cancel();
+                });
+    }
+
+    void report(unsigned status) {
+        if (on_transport_answer) on_transport_answer(status);
+    }
+
+    // Sends the last bytes, then reads (and drops) what the client still
+    // sends, up to 2 s or 64 KiB, so that closing does not reset the
+    // connection before the client has read our answer.
+    static awaitable<void> close_gracefully(boost::beast::tcp_stream& stream) {
+        boost::system::error_code ec;
+        stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+        stream.expires_after(std::chrono::seconds(2));
+        char sink[4096];
+        for (std::size_t total = 0; !ec && total < (64u << 10);)
+            total += co_await stream.async_read_some(boost::asio::buffer(sink),
+                                                     boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+        stream.close();
     }
 
     awaitable<void> refuse(std::shared_ptr<connection> c) {
+        release_on_exit guard{this, true};
+        report(503);
         auto res = error_response({503, "unavailable", "too many connections; try again", {}}, 11, false);
         c->stream.expires_after(std::chrono::seconds(2));
         boost::system::error_code ec;
         co_await boost::beast::http::async_write(c->stream, res,
                                                  boost::asio::redirect_error(boost::asio::use_awaitable, ec));
-        c->stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-        // Read what the client already sent until it closes (bounded), so
-        // closing does not reset the connection before it read our answer.
-        char sink[1024];
-        while (!ec)
-            co_await c->stream.async_read_some(boost::asio::buffer(sink),
-                                               boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+        co_await close_gracefully(c->stream);
     }
 
     awaitable<void> serve(std::shared_ptr<connection> c) {
         namespace http = boost::beast::http;
+        release_on_exit guard{this, false};
         boost::beast::flat_buffer buffer;
         boost::system::error_code ec;
-        for (bool first = true;; first = false) {
+        for (;;) {
             http::request_parser<http::string_body> parser;
             parser.body_limit(options_.body_limit);
             parser.header_limit(static_cast<std::uint32_t>(options_.header_limit));
-            c->idle = true;
-            if (stopping_.load()) break;
-            // Waiting for the next request is the idle timeout; once bytes
-            // arrive, the header timeout bounds the whole request.
-            c->stream.expires_after(first || buffer.size() > 0 ? options_.header_timeout : options_.idle_timeout);
+            // Idle: waiting for the first byte of the next request, under the
+            // idle timeout; stop() may cancel this wait. Once a byte is
+            // here, one header timeout covers the whole request.
+            if (buffer.size() == 0) {
+                c->idle = true;
+                if (stopping_.load()) break;
+                c->stream.expires_after(options_.idle_timeout);
+                auto n = co_await c->stream.async_read_some(buffer.prepare(4096),
+                                                            boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+                buffer.commit(n);
+                if (ec) break;  // closed, idle too long, or stopping
+            }
+            c->idle = false;
+            c->stream.expires_after(options_.header_timeout);
             co_await http::async_read_header(c->stream, buffer, parser,
                                              boost::asio::redirect_error(boost::asio::use_awaitable, ec));
-            c->idle = false;
-            if (!ec && !parser.is_done()) {
-                c->stream.expires_after(options_.header_timeout);
+            if (!ec && parser.get()[http::field::expect].size() > 0) {
+                if (!boost::beast::iequals(parser.get()[http::field::expect], "100-continue")) {
+                    // Named before co_await: see the GCC 12 note in registry.hpp.
+                    response refusal = error_response(
+                        {417, "expectation_failed", "only Expect: 100-continue is supported", {}}, 11, false);
+                    co_await answer_and_close(c->stream, std::move(refusal));
+                    co_return;
+                }
+                http::response<http::empty_body> go_on{http::status::continue_, 11};
+                co_await http::async_write(c->stream, go_on, boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+            }
+            if (!ec && !parser.is_done())
                 co_await http::async_read(c->stream, buffer, parser,
                                           boost::asio::redirect_error(boost::asio::use_awaitable, ec));
-            }
             if (ec) {
-                if (auto res = response_for_read_error(ec)) {
-                    c->stream.expires_after(std::chrono::seconds(5));
-                    co_await http::async_write(c->stream, *res,
-                                               boost::asio::redirect_error(boost::asio::use_awaitable, ec));
-                }
-                break;
+                if (auto res = response_for_read_error(ec)) co_await answer_and_close(c->stream, std::move(*res));
+                else c->stream.close();
+                co_return;
             }
-            response res = co_await handler_.handle(parser.get());
+
+            response res = co_await respond(parser.get());
             if (stopping_.load()) res.keep_alive(false);
-            c->stream.expires_after(options_.header_timeout);
+            c->stream.expires_after(options_.write_timeout);
             co_await http::async_write(c->stream, res, boost::asio::redirect_error(boost::asio::use_awaitable, ec));
-            if (ec || !res.keep_alive()) break;
+            if (ec) break;
+            if (!res.keep_alive()) {
+                co_await close_gracefully(c->stream);
+                co_return;
+            }
         }
-        c->stream.socket().shutdown(tcp::socket::shutdown_send, ec);
         c->stream.close();
-        release();
+    }
+
+    // The handler's answer; HEAD is answered as GET without the body.
+    awaitable<response> respond(request& req) {
+        namespace http = boost::beast::http;
+        const bool head = req.method() == http::verb::head;
+        if (head) req.method(http::verb::get);
+        response res;
+        bool failed = false;
+        try {
+            response answer = co_await handler_.handle(req);
+            res = std::move(answer);
+        } catch (...) {
+            failed = true;  // handle() does not throw; this is the last line of defence
+        }
+        if (failed) {
+            report(500);
+            res = error_response({500, "internal", "the request could not be handled", {}}, req.version(), false);
+        }
+        if (head) {
+            const auto length = res.body().size();
+            res.body().clear();
+            res.content_length(length);
+        }
+        co_return res;
+    }
+
+    awaitable<void> answer_and_close(boost::beast::tcp_stream& stream, response res) {
+        report(res.result_int());
+        boost::system::error_code ec;
+        stream.expires_after(std::chrono::seconds(5));
+        co_await boost::beast::http::async_write(stream, res, boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+        co_await close_gracefully(stream);
     }
 
     // What to answer when reading a request failed: a JSON error for a
-    // request we can name, nothing for a closed or silent peer.
+    // request we can name, nothing for a peer that closed or went silent.
     static std::optional<response> response_for_read_error(const boost::system::error_code& ec) {
         namespace http = boost::beast::http;
-        if (ec == http::error::end_of_stream || ec == boost::beast::error::timeout ||
-            ec == boost::asio::error::operation_aborted || ec == boost::asio::error::connection_reset ||
-            ec == boost::asio::error::eof)
+        // A timeout: Beast's tcp_stream has already closed the socket.
+        if (ec == http::error::end_of_stream || ec == boost::asio::error::operation_aborted ||
+            ec == boost::asio::error::connection_reset || ec == boost::asio::error::eof ||
+            ec == boost::beast::error::timeout)
             return std::nullopt;
         if (ec == http::error::body_limit)
             return error_response({413, "payload_too_large", "the request body is larger than this server accepts", {}},
@@ -206,14 +312,10 @@ private:
     }
 
     awaitable<void> drain() {
-        boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+        boost::asio::steady_timer timer(strand_);
         const auto deadline = std::chrono::steady_clock::now() + options_.shutdown_grace;
         while (connections() > 0 && std::chrono::steady_clock::now() < deadline) {
-            {
-                std::lock_guard lock(mutex_);
-                for (auto& weak : connections_)
-                    if (auto c = weak.lock()) cancel_if_idle(c);
-            }
+            cancel_idle();
             timer.expires_after(std::chrono::milliseconds(20));
             co_await timer.async_wait(boost::asio::use_awaitable);
         }
@@ -224,6 +326,7 @@ private:
     }
 
     boost::asio::any_io_executor executor_;
+    strand_type strand_;
     tcp::acceptor acceptor_;
     Handler& handler_;
     server_options options_;
@@ -231,6 +334,7 @@ private:
     mutable std::mutex mutex_;
     std::list<std::weak_ptr<connection>> connections_;
     std::size_t open_ = 0;
+    std::size_t refusing_ = 0;
 };
 
 } // namespace sessionkit::http_api
