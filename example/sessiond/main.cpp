@@ -171,6 +171,12 @@ std::optional<config> parse(int argc, char** argv) {
     return c;
 }
 
+// 1800 rather than 1.8E3 in logs when a number of seconds is whole.
+boost::json::value seconds_json(double s) {
+    if (std::floor(s) == s && std::fabs(s) < 1e15) return static_cast<std::int64_t>(s);
+    return s;
+}
+
 void log_line(std::string_view level, std::string_view msg, boost::json::object fields = {}) {
     fields["level"] = level;
     fields["msg"] = msg;
@@ -338,7 +344,7 @@ int main(int argc, char** argv) {
                   {"store", cfg->store},
                   {"threads", cfg->threads},
                   {"auth", cfg->token.empty() ? "none" : "bearer"},
-                  {"idle_timeout_s", cfg->idle_timeout_s}});
+                  {"idle_timeout_s", seconds_json(cfg->idle_timeout_s)}});
 
         std::vector<std::thread> pool;
         for (int t = 1; t < cfg->threads; ++t) pool.emplace_back([&ctx] { ctx.run(); });
