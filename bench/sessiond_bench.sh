@@ -50,6 +50,8 @@ cat "$work/report.lua" >>"$work/touch.lua"
 run() { # script path
   wrk -t2 -c64 -d"${secs}s" -s "$1" "$base$2" | awk '/^RESULT/{print $2, $3, $4}'
 }
+# Warm up (connections, allocator, caches) before anything is measured.
+wrk -t2 -c64 -d2s "$base/healthz" >/dev/null
 read -r h_rps h_p99 h_err < <(run "$work/healthz.lua" /healthz)
 read -r g_rps g_p99 g_err < <(run "$work/get.lua" /)
 read -r t_rps t_p99 t_err < <(run "$work/touch.lua" /)
