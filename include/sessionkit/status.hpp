@@ -42,12 +42,17 @@ constexpr std::optional<session_status> parse_status(std::string_view name) noex
     return std::nullopt;
 }
 
+/// "unknown session status 'x' (expected one of ...)": the one wording of
+/// this error, for the library and the HTTP API alike.
+inline std::string unknown_status_message(std::string_view name) {
+    return "unknown session status '" + detail::printable(name) +
+           "' (expected one of initializing, active, idle, waiting_input, stopping, terminated, failed)";
+}
+
 /// Throws error::invalid_argument naming the unknown status.
 inline session_status status_from_string(std::string_view name) {
     if (auto s = parse_status(name)) return *s;
-    throw_error(error::invalid_argument, "unknown session status '" + detail::printable(name) +
-                                             "' (expected one of initializing, active, idle, "
-                                             "waiting_input, stopping, terminated, failed)");
+    throw_error(error::invalid_argument, unknown_status_message(name));
 }
 
 constexpr bool is_final(session_status s) noexcept {

@@ -219,9 +219,7 @@ inline std::variant<routed, api_error> route_list(const boost::urls::url_view& u
         } else if (key == "status") {
             auto s = parse_status(value);
             if (!s)
-                return bad("unknown_status", "unknown status '" + sessionkit::detail::printable(value) +
-                                                 "' (expected one of initializing, active, idle, "
-                                                 "waiting_input, stopping, terminated, failed)");
+                return bad("unknown_status", unknown_status_message(value));
             cmd.query.status = *s;
         } else if (key == "limit") {
             auto n = parse_u64(value);
@@ -258,9 +256,7 @@ inline std::variant<routed, api_error> route_patch(std::string id, const request
         if (!v->is_string()) return wrong_type("status", "a string");
         auto s = parse_status(v->get_string());
         if (!s)
-            return bad("unknown_status", "unknown status '" + sessionkit::detail::printable(v->get_string()) +
-                                             "' (expected one of initializing, active, idle, waiting_input, "
-                                             "stopping, terminated, failed)");
+            return bad("unknown_status", unknown_status_message(v->get_string()));
         cmd.status = *s;
     }
     if (auto* v = o.if_contains("attributes"); v && !v->is_null()) {
