@@ -68,6 +68,16 @@ inline boost::system::error_code make_error_code(error e) noexcept {
     throw boost::system::system_error(make_error_code(e), what);
 }
 
+/// The message a system_error was thrown with, without the ": <category
+/// message> [sessionkit:N]" that Boost appends: for wrapping one error's
+/// text inside another's without repeating the suffix.
+inline std::string what_without_code(const boost::system::system_error& e) {
+    std::string w = e.what();
+    const std::string suffix = ": " + e.code().message();
+    if (auto pos = w.rfind(suffix); pos != std::string::npos) w.erase(pos);
+    return w;
+}
+
 } // namespace sessionkit
 
 template <>

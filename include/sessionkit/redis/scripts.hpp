@@ -1,0 +1,362 @@
+// sessionkit/redis/scripts.hpp — the Lua scripts behind redis_store. Each
+// store operation on a session is one of these, so it is atomic and one
+// round trip. doc/redis.md describes the key layout they maintain.
+//
+// Every script gets one declared key, KEYS[1] = the partition's base
+// "<prefix>{<partition>}:", and derives the keys it touches from it. They
+// all share the hash tag, so they live in one slot (Redis Cluster runs the
+// script on the node owning that slot).
+//
+// Times are milliseconds since the epoch, passed in by the caller's clock
+// (scripts never read the server's clock). A record is a hash:
+//   doc               the whole record as JSON (session-record.md); the
+//                     fields below are authoritative where they differ
+//   status version last_active idle_deadline warning_sent end_reason
+//   ended_at          the fields scripts change ("" when absent)
+//   owner idle_timeout absolute_deadline    what scripts read
+#pragma once
+
+#include <string_view>
+
+namespace sessionkit::redis::scripts {
+
+/// Shared helpers, prepended to every script.
+inline constexpr std::string_view prelude = R"lua(
+local base = KEYS[1]
+local function is_final(st) return st == 'terminated' or st == 'failed' end
+-- Record fields returned to the client, in this order (redis_store decodes them).
+local FIELDS = {'doc', 'status', 'version', 'last_active', 'idle_deadline', 'warning_sent', 'end_reason', 'ended_at'}
+local function fields_of(skey) return redis.call('HMGET', skey, unpack(FIELDS)) end
+-- Safety-net TTL: a key lives at least `ms` more; never shortened.
+local function extend(key, ms)
+  local t = redis.call('PTTL', key)
+  if t >= 0 and t >= ms then return end
+  redis.call('PEXPIRE', key, ms)
+end
+local function ttl_after(due, now, margin)
+  local ms = due - now
+  if ms < 0 then ms = 0 end
+  return ms + margin
+end
+-- A number field, or a CORRUPT error naming it (someone wrote over it).
+local function num(v, field, id)
+  local n = tonumber(v)
+  if n == nil then error({err = 'CORRUPT field ' .. field .. ' of session ' .. id .. ' is not a number'}) end
+  return n
+end
+local function errtext(e) if type(e) == 'table' then return tostring(e.err) end return tostring(e) end
+-- A record that cannot be read leaves the sweep indexes (see below).
+local function quarantine(id, now, e)
+  redis.call('ZREM', base .. 'live', id)
+  redis.call('ZREM', base .. 'warn', id)
+  redis.call('ZREM', base .. 'ended', id)
+  redis.call('ZADD', base .. 'corrupt', now, id)
+  return {id, false, errtext(e)}
+end
+local function stat(field, delta) redis.call('HINCRBY', base .. 'stats', field, delta) end
+-- Index entries of a record (see doc/redis.md, "Key layout").
+local function unindex(id, st, owner)
+  redis.call('ZREM', base .. 'ids', id)
+  redis.call('ZREM', base .. 'owner:' .. owner, id)
+  redis.call('ZREM', base .. 'status:' .. st, id)
+  redis.call('ZREM', base .. 'live', id)
+  redis.call('ZREM', base .. 'warn', id)
+  redis.call('ZREM', base .. 'ended', id)
+end
+local function index(id, st, owner, deadline, warned, ended_at, ttl)
+  local keys = {base .. 'ids', base .. 'owner:' .. owner, base .. 'status:' .. st}
+  for _, k in ipairs(keys) do redis.call('ZADD', k, 0, id) end
+  if is_final(st) then
+    local at = ended_at ~= '' and ended_at or deadline
+    redis.call('ZADD', base .. 'ended', at, id)
+    keys[#keys + 1] = base .. 'ended'
+  else
+    redis.call('ZADD', base .. 'live', deadline, id)
+    keys[#keys + 1] = base .. 'live'
+    if warned == '0' and st ~= 'stopping' then
+      redis.call('ZADD', base .. 'warn', deadline, id)
+      keys[#keys + 1] = base .. 'warn'
+    end
+  end
+  for _, k in ipairs(keys) do extend(k, ttl) end
+end
+)lua";
+
+/// create: ARGV = id, now, margin, then the record's fields as
+/// (name, value) pairs. Returns {1, version} when created, {0, fields...}
+/// of the live session that already has this id.
+inline constexpr std::string_view create = R"lua(
+local id, now, margin = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local skey = base .. 's:' .. id
+local old = redis.call('HMGET', skey, 'status', 'version', 'owner')
+if old[1] and not is_final(old[1]) then return {0, fields_of(skey)} end
+local version = 1
+if old[1] then
+  version = num(old[2], 'version', id) + 1
+  unindex(id, old[1], old[3])
+  stat('st:' .. old[1], -1)
+  redis.call('DEL', skey)
+end
+local rec = {}
+for i = 4, #ARGV, 2 do rec[ARGV[i]] = ARGV[i + 1] end
+rec.version = version
+local args = {}
+for k, v in pairs(rec) do args[#args + 1] = k; args[#args + 1] = v end
+redis.call('HSET', skey, unpack(args))
+local due = tonumber(rec.ended_at ~= '' and rec.ended_at or rec.idle_deadline)
+local ttl = ttl_after(due, now, margin)
+redis.call('PEXPIRE', skey, ttl)
+index(id, rec.status, rec.owner, rec.idle_deadline, rec.warning_sent, rec.ended_at, ttl)
+stat('st:' .. rec.status, 1)
+stat('created_total', 1)
+if is_final(rec.status) then stat('terminated_total', 1) end
+extend(base .. 'stats', ttl)
+return {1, version}
+)lua";
+
+/// update: ARGV = id, expected_version, now, margin, then (name, value)
+/// pairs. Returns 0 updated, 1 not found, 2 version conflict, 3 final.
+inline constexpr std::string_view update = R"lua(
+local id, expected, now, margin = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local skey = base .. 's:' .. id
+local old = redis.call('HMGET', skey, 'status', 'version', 'owner')
+if not old[1] then return 1 end
+if is_final(old[1]) then return 3 end
+if old[2] ~= expected then return 2 end
+local rec = {}
+for i = 5, #ARGV, 2 do rec[ARGV[i]] = ARGV[i + 1] end
+rec.version = num(expected, 'expected version', id) + 1
+unindex(id, old[1], old[3])
+redis.call('DEL', skey)
+local args = {}
+for k, v in pairs(rec) do args[#args + 1] = k; args[#args + 1] = v end
+redis.call('HSET', skey, unpack(args))
+local due = tonumber(rec.ended_at ~= '' and rec.ended_at or rec.idle_deadline)
+local ttl = ttl_after(due, now, margin)
+redis.call('PEXPIRE', skey, ttl)
+index(id, rec.status, rec.owner, rec.idle_deadline, rec.warning_sent, rec.ended_at, ttl)
+stat('st:' .. old[1], -1)
+stat('st:' .. rec.status, 1)
+if is_final(rec.status) then stat('terminated_total', 1) end
+extend(base .. 'stats', ttl)
+return 0
+)lua";
+
+/// touch: ARGV = id, now, margin. Returns nil when absent, else
+/// {status, last_active, idle_deadline, absolute_deadline, version}.
+///
+/// The hot path, so it stands alone (no prelude) and moves no index entry:
+/// `live` and `warn` keep the earlier deadline the session was filed
+/// under, and a sweep that meets an entry whose session was touched since
+/// re-files it at the real deadline instead of claiming it (the "lazy
+/// expiry index" of doc/decisions.md). Only a session that was already
+/// warned goes back on `warn`, and a deadline that moved earlier (a caller
+/// whose clock is behind) is re-filed at once.
+inline constexpr std::string_view touch = R"lua(
+local base = KEYS[1]
+local id, now, margin = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local skey = base .. 's:' .. id
+local f = redis.call('HMGET', skey, 'status', 'idle_timeout', 'absolute_deadline', 'version', 'last_active', 'idle_deadline', 'warning_sent')
+if not f[1] then return false end
+if f[1] == 'stopping' or f[1] == 'terminated' or f[1] == 'failed' then return {f[1], f[5], f[6], f[3], f[4]} end
+local timeout, version, filed = tonumber(f[2]), tonumber(f[4]), tonumber(f[6])
+if not timeout or not version or not filed then
+  return redis.error_reply('CORRUPT a time or version field of session ' .. id .. ' is not a number')
+end
+local deadline = now + timeout
+if f[3] ~= '' then
+  local abs = tonumber(f[3])
+  if not abs then return redis.error_reply('CORRUPT field absolute_deadline of session ' .. id .. ' is not a number') end
+  if deadline > abs then deadline = abs end
+end
+version = version + 1
+redis.call('HSET', skey, 'last_active', ARGV[2], 'idle_deadline', deadline, 'warning_sent', '0', 'version', version)
+local ttl = deadline - now
+if ttl < 0 then ttl = 0 end
+redis.call('PEXPIRE', skey, ttl + margin)
+if deadline < filed then redis.call('ZADD', base .. 'live', deadline, id) end
+if f[7] == '1' or deadline < filed then redis.call('ZADD', base .. 'warn', deadline, id) end
+return {f[1], ARGV[2], deadline, f[3], version}
+)lua";
+
+/// erase: ARGV = id. Returns 1 when removed, 0 when absent.
+inline constexpr std::string_view erase = R"lua(
+local id = ARGV[1]
+local skey = base .. 's:' .. id
+local old = redis.call('HMGET', skey, 'status', 'owner')
+if not old[1] then return 0 end
+unindex(id, old[1], old[2])
+redis.call('DEL', skey)
+stat('st:' .. old[1], -1)
+return 1
+)lua";
+
+// The three sweeps below take candidate ids that the client picked from
+// every partition's index (earliest first, up to the caller's limit) and
+// re-check each one here, atomically: a candidate that was touched, ended
+// or erased since it was read is left alone. A record that cannot be read
+// (not a hash) leaves the indexes for `<base>corrupt`, so that one bad key
+// never blocks a sweep; its id is returned as {id, false, error}.
+
+/// claim_expired: ARGV = now, lease_ms, margin, ids... Returns, per claimed
+/// record, {id, fields...}.
+inline constexpr std::string_view claim_expired = R"lua(
+local now, lease, margin = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local function claim(id)
+  local skey = base .. 's:' .. id
+  local f = redis.call('HMGET', skey, 'status', 'idle_deadline', 'absolute_deadline', 'end_reason', 'version', 'warning_sent')
+  if not f[1] or is_final(f[1]) then
+    -- Erased or ended by someone else meanwhile; no live entry may stay.
+    if not f[1] then redis.call('ZREM', base .. 'live', id); redis.call('ZREM', base .. 'warn', id) end
+    return nil
+  end
+  local deadline = num(f[2], 'idle_deadline', id)
+  if deadline > now then
+    -- Touched since it was filed: re-file it (and its warning) at the real deadline.
+    redis.call('ZADD', base .. 'live', deadline, id)
+    if f[6] == '0' and f[1] ~= 'stopping' then redis.call('ZADD', base .. 'warn', deadline, id) end
+    return nil
+  end
+  local version = num(f[5], 'version', id) + 1
+  local reason = f[4]
+  if reason == '' then
+    if f[3] ~= '' and deadline >= num(f[3], 'absolute_deadline', id) then reason = 'lifetime' else reason = 'idle' end
+  end
+  local until_ms = now + lease
+  redis.call('HSET', skey, 'status', 'stopping', 'end_reason', reason, 'idle_deadline', until_ms, 'version', version)
+  redis.call('ZADD', base .. 'live', until_ms, id)
+  redis.call('ZREM', base .. 'warn', id)
+  local ttl = ttl_after(until_ms, now, margin)
+  redis.call('PEXPIRE', skey, ttl)
+  if f[1] ~= 'stopping' then
+    redis.call('ZREM', base .. 'status:' .. f[1], id)
+    redis.call('ZADD', base .. 'status:stopping', 0, id)
+    extend(base .. 'status:stopping', ttl)
+    stat('st:' .. f[1], -1)
+    stat('st:stopping', 1)
+    stat('expired_total', 1)
+  end
+  return {id, fields_of(skey)}
+end
+local out = {}
+for i = 4, #ARGV do
+  local ok, r = pcall(claim, ARGV[i])
+  if not ok then r = quarantine(ARGV[i], now, r) end
+  if r then out[#out + 1] = r end
+end
+return out
+)lua";
+
+/// claim_warnings: ARGV = now, horizon, ids... Returns {id, fields...} per
+/// record marked warned.
+inline constexpr std::string_view claim_warnings = R"lua(
+local now, horizon = tonumber(ARGV[1]), tonumber(ARGV[2])
+local function warn(id)
+  local skey = base .. 's:' .. id
+  local f = redis.call('HMGET', skey, 'status', 'idle_deadline', 'warning_sent', 'version')
+  if not f[1] or is_final(f[1]) or f[1] == 'stopping' or f[3] ~= '0' then
+    redis.call('ZREM', base .. 'warn', id)
+    return nil
+  end
+  local d = num(f[2], 'idle_deadline', id)
+  if d > horizon then
+    -- Touched since it was filed: re-file it at the real deadline.
+    redis.call('ZADD', base .. 'warn', d, id)
+    return nil
+  end
+  if d <= now then return nil end
+  redis.call('HSET', skey, 'warning_sent', '1', 'version', num(f[4], 'version', id) + 1)
+  redis.call('ZREM', base .. 'warn', id)
+  return {id, fields_of(skey)}
+end
+local out = {}
+for i = 3, #ARGV do
+  local ok, r = pcall(warn, ARGV[i])
+  if not ok then r = quarantine(ARGV[i], now, r) end
+  if r then out[#out + 1] = r end
+end
+return out
+)lua";
+
+/// purge_ended: ARGV = before, ids... Returns how many were removed.
+inline constexpr std::string_view purge_ended = R"lua(
+local before = tonumber(ARGV[1])
+local function purge(id)
+  local skey = base .. 's:' .. id
+  local f = redis.call('HMGET', skey, 'status', 'owner', 'ended_at', 'idle_deadline')
+  if not f[1] then
+    redis.call('ZREM', base .. 'ended', id)
+    return 0
+  end
+  if not is_final(f[1]) then return 0 end
+  local at = num(f[3] ~= '' and f[3] or f[4], 'ended_at', id)
+  if at > before then return 0 end
+  unindex(id, f[1], f[2] or '')
+  redis.call('DEL', skey)
+  stat('st:' .. f[1], -1)
+  return 1
+end
+local n = 0
+for i = 2, #ARGV do
+  local ok, r = pcall(purge, ARGV[i])
+  if ok then n = n + r else quarantine(ARGV[i], before, r) end
+end
+return n
+)lua";
+
+/// list: ARGV = index ("ids", "owner:<o>" or "status:<s>"), after (cursor,
+/// "" for the first page), limit, status filter ("" for none). Returns
+/// {id, fields...} for up to `limit` records in id order. Index entries
+/// whose record is gone (its safety TTL passed) are dropped on the way.
+inline constexpr std::string_view list = R"lua(
+local key = base .. ARGV[1]
+local start = ARGV[2] == '' and '-' or '(' .. ARGV[2]
+local limit, want = tonumber(ARGV[3]), ARGV[4]
+local out = {}
+while #out < limit do
+  local chunk = limit - #out
+  if chunk < 16 then chunk = 16 end
+  local ids = redis.call('ZRANGEBYLEX', key, start, '+', 'LIMIT', 0, chunk)
+  for _, id in ipairs(ids) do
+    local skey = base .. 's:' .. id
+    local ok, f = pcall(fields_of, skey)
+    if not ok then
+      out[#out + 1] = {id, false, tostring(f.err or f)}
+    elseif not f[2] then
+      redis.call('ZREM', key, id)
+    elseif want == '' or f[2] == want then
+      out[#out + 1] = {id, f}
+    end
+    if #out >= limit then break end
+  end
+  if #ids < chunk then break end
+  start = '(' .. ids[#ids]
+end
+return out
+)lua";
+
+/// try_lock: KEYS[1] = the lock key; ARGV = now, ttl_ms, token. The value
+/// is "<expires_ms>:<token>": expiry follows the caller's clock like every
+/// deadline, and PX lets Redis drop it when nobody releases it.
+inline constexpr std::string_view try_lock = R"lua(
+local now, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
+local v = redis.call('GET', KEYS[1])
+if v then
+  local expires = tonumber(string.match(v, '^(%d+):'))
+  if expires and expires > now then return false end
+end
+redis.call('SET', KEYS[1], (now + ttl) .. ':' .. ARGV[3], 'PX', ttl)
+return 1
+)lua";
+
+/// unlock: KEYS[1] = the lock key; ARGV = token. 1 when released.
+inline constexpr std::string_view unlock = R"lua(
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+local token = string.match(v, '^%d+:(.*)$')
+if token ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+return 1
+)lua";
+
+} // namespace sessionkit::redis::scripts

@@ -1,0 +1,424 @@
+// redis_store against a real redis-server: the conformance suite, the
+// connection's pipelining, and the faults of issue 4 (restart, stall,
+// garbage, several processes). Needs REDIS_URL (the ctest fixture sets it).
+//
+// This binary also runs as a child process of its own tests:
+//   redis_store_test --child acquire URL PREFIX ID COROUTINES
+//   redis_store_test --child janitor URL PREFIX OUT_FILE
+#define BOOST_TEST_MODULE sessionkit_redis
+#define BOOST_TEST_NO_MAIN
+#include <boost/test/unit_test.hpp>
+
+#include "integration/redis_support.hpp"
+#include "support/recording_sink.hpp"
+#include "support/run.hpp"
+
+#include <sessionkit/janitor.hpp>
+#include <sessionkit/registry.hpp>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+
+#include <fstream>
+#include <iostream>
+#include <set>
+
+namespace {
+
+using namespace sessionkit;
+using namespace std::chrono_literals;
+
+test::background_io& shared_io() {
+    static test::background_io io(2);
+    return io;
+}
+
+std::shared_ptr<redis::connection> shared_connection() {
+    static auto conn = std::make_shared<redis::connection>(shared_io().executor(), test::test_config());
+    return conn;
+}
+
+struct redis_store_factory {
+    using store_type = redis_store;
+    std::unique_ptr<redis_store> make() {
+        redis_store_options o;
+        o.prefix = test::fresh_prefix("conf");
+        o.partitions = 4;
+        return std::make_unique<redis_store>(shared_connection(), o);
+    }
+};
+
+// One partition too: candidates then come from a single index.
+struct redis_store_one_partition_factory {
+    using store_type = redis_store;
+    std::unique_ptr<redis_store> make() {
+        redis_store_options o;
+        o.prefix = test::fresh_prefix("conf1");
+        o.partitions = 1;
+        return std::make_unique<redis_store>(shared_connection(), o);
+    }
+};
+
+} // namespace
+
+using conformance_factories = std::tuple<redis_store_factory, redis_store_one_partition_factory>;
+#include "conformance/store_conformance.hpp"
+
+using namespace sessionkit;
+using namespace sessionkit::conformance;
+using test::sync_wait;
+using test::redis_url;
+
+namespace {
+
+/// Runs `op`, expecting a system_error; returns it.
+template <class T>
+boost::system::system_error expect_failure(awaitable<T> op) {
+    try {
+        sync_wait(std::move(op));
+    } catch (const boost::system::system_error& e) {
+        return e;
+    }
+    BOOST_FAIL("the operation did not fail");
+    throw std::logic_error("unreachable");
+}
+
+bool contains(std::string_view text, std::string_view part) { return text.find(part) != std::string_view::npos; }
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(redis_connection)
+
+BOOST_AUTO_TEST_CASE(many_coroutines_on_several_threads_share_one_pipelined_connection) {
+    auto conn = std::make_shared<redis::connection>(shared_io().executor(), test::test_config());
+    const std::string prefix = test::fresh_prefix("pipe");
+    boost::asio::io_context ctx;
+    std::atomic<int> right{0};
+    for (int i = 0; i < 1000; ++i)
+        boost::asio::co_spawn(ctx, [&, i]() -> awaitable<void> {
+            const std::string key = prefix + std::to_string(i);
+            redis::request req;
+            req.push("SET", key, std::to_string(i * 7), "PX", "60000").push("GET", key);
+            auto replies = co_await conn->exec(std::move(req));
+            if (replies.size() == 2 && replies[1].as_string() == std::to_string(i * 7)) ++right;
+        }, boost::asio::detached);
+    test::run_threads(ctx, 4);
+    BOOST_TEST(right.load() == 1000);
+    auto st = conn->stats();
+    BOOST_TEST(st.requests >= 1000u);
+    // Pipelining: requests that waited together went out in one write.
+    BOOST_TEST(st.writes < st.requests);
+    BOOST_TEST_MESSAGE("1000 requests in " << st.writes << " writes");
+}
+
+BOOST_AUTO_TEST_CASE(error_replies_are_values_and_binary_data_round_trips) {
+    auto conn = shared_connection();
+    const std::string key = test::fresh_prefix("bin") + "k";
+    const std::string data("a\r\nb\0c$*-1\r\n", 13);
+    sync_wait(conn->exec_one("SET", key, data, "PX", "60000"));
+    BOOST_TEST(sync_wait(conn->exec_one("GET", key)).as_string() == data);
+    auto err = sync_wait(conn->exec_one("NO_SUCH_COMMAND"));
+    BOOST_TEST(err.is_error());
+    BOOST_TEST(contains(err.text, "unknown command"));
+    BOOST_CHECK_NO_THROW(sync_wait(conn->ping()));
+}
+
+BOOST_AUTO_TEST_CASE(an_unreachable_server_fails_fast_with_an_error_naming_it) {
+    auto cfg = test::test_config("redis://127.0.0.1:" + std::to_string(test::free_port()) + "/0");
+    auto conn = std::make_shared<redis::connection>(shared_io().executor(), cfg);
+    const auto started = std::chrono::steady_clock::now();
+    auto e = expect_failure(conn->exec_one("PING"));
+    const auto took = std::chrono::steady_clock::now() - started;
+    BOOST_TEST_MESSAGE(e.what());
+    BOOST_TEST((e.code() == error::backend_unavailable || e.code() == error::timeout));
+    BOOST_TEST(contains(e.what(), "redis redis://127.0.0.1:"));
+    BOOST_TEST(contains(e.what(), "PING"));
+    BOOST_TEST(took < cfg.request_timeout + 500ms);
+}
+
+BOOST_AUTO_TEST_CASE(a_wrong_database_number_is_named) {
+    auto url = redis_url();
+    auto cfg = test::test_config(url.substr(0, url.rfind('/')) + "/99999");
+    auto conn = std::make_shared<redis::connection>(shared_io().executor(), cfg);
+    auto e = expect_failure(conn->exec_one("PING"));
+    BOOST_TEST_MESSAGE(e.what());
+    BOOST_TEST(contains(e.what(), "SELECT 99999"));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(redis_store_faults)
+
+BOOST_AUTO_TEST_CASE(keys_carry_hash_tags_and_safety_ttls) {
+    redis_store_options o;
+    o.prefix = test::fresh_prefix("layout");
+    o.ttl_margin = 1h;
+    redis_store store(shared_connection(), o);
+    auto rec = make_record("layout-1", "alice", 60s, std::nullopt, from_unix_ms(to_unix_ms(std::chrono::system_clock::now())));
+    BOOST_REQUIRE(sync_wait(store.create(rec)).created);
+    const std::string key = store.key_of("layout-1");
+    BOOST_TEST(contains(key, "{"));
+    auto conn = shared_connection();
+    // Every key the session made has a TTL past its deadline, none is forever.
+    for (std::string k : {key, store.partition_base("layout-1") + "live", store.partition_base("layout-1") + "ids",
+                          store.partition_base("layout-1") + "owner:alice", store.partition_base("layout-1") + "status:active",
+                          store.partition_base("layout-1") + "warn", store.partition_base("layout-1") + "stats"}) {
+        auto ttl = sync_wait(conn->exec_one("PTTL", k)).as_integer();
+        BOOST_TEST_CONTEXT(k) { BOOST_TEST((ttl > 3'600'000 && ttl <= 3'660'000)); }
+    }
+    // Erase leaves nothing behind in the indexes.
+    BOOST_REQUIRE(sync_wait(store.erase("layout-1")));
+    for (std::string idx : {"live", "ids", "owner:alice", "status:active", "warn"})
+        BOOST_TEST(sync_wait(conn->exec_one("ZSCORE", store.partition_base("layout-1") + idx, "layout-1")).is_null());
+    BOOST_TEST(sync_wait(conn->exec_one("EXISTS", key)).as_integer() == 0);
+}
+
+BOOST_AUTO_TEST_CASE(a_record_overwritten_with_garbage_is_an_error_naming_the_key) {
+    redis_store_options o;
+    o.prefix = test::fresh_prefix("garbage");
+    std::vector<std::string> reported;
+    o.on_corrupt = [&](const std::string& key, const std::string&) { reported.push_back(key); };
+    redis_store store(shared_connection(), o);
+    for (auto id : {"g1", "g2", "g3", "ok"}) BOOST_REQUIRE(sync_wait(store.create(make_record(id, "o", 1s))).created);
+    // A second client writes over them.
+    redis::connection other(shared_io().executor(), test::test_config());
+    sync_wait(other.exec_one("SET", store.key_of("g1"), "garbage"));               // not even a hash
+    sync_wait(other.exec_one("HSET", store.key_of("g2"), "doc", "{not json"));     // a broken document
+    sync_wait(other.exec_one("HSET", store.key_of("g3"), "version", "many"));      // a broken field
+
+    auto e1 = expect_failure(store.get("g1"));
+    BOOST_TEST((e1.code() == error::corrupt_record));
+    BOOST_TEST(contains(e1.what(), store.key_of("g1")));
+    auto e1t = expect_failure(store.touch("g1", t0));
+    BOOST_TEST((e1t.code() == error::corrupt_record));
+    BOOST_TEST(contains(e1t.what(), store.key_of("g1")));
+    auto e2 = expect_failure(store.get("g2"));
+    BOOST_TEST((e2.code() == error::corrupt_record));
+    BOOST_TEST(contains(e2.what(), store.key_of("g2")));
+    BOOST_TEST(contains(e2.what(), "doc"));
+    auto e3 = expect_failure(store.get("g3"));
+    BOOST_TEST(contains(e3.what(), "version"));
+    BOOST_TEST_MESSAGE(e1.what() << "\n" << e2.what() << "\n" << e3.what());
+
+    // A sweep is not blocked by them: the good session is claimed, the bad
+    // ones reported (and moved aside), and the next sweep is clean.
+    auto claimed = sync_wait(store.claim_expired(t0 + 1h, 100, 30s));
+    BOOST_TEST(claimed.size() == 1u);
+    BOOST_TEST(claimed.at(0).id == "ok");
+    BOOST_TEST(store.corrupt_records() >= 2u);
+    BOOST_TEST(std::count(reported.begin(), reported.end(), store.key_of("g1")) == 1);
+    auto again = sync_wait(store.claim_expired(t0 + 1h, 100, 30s));
+    BOOST_TEST(again.empty());
+    // list does not crash either: it skips and reports.
+    list_query q;
+    BOOST_CHECK_NO_THROW(sync_wait(store.list(q)));
+}
+
+BOOST_AUTO_TEST_CASE(a_redis_restart_fails_operations_within_their_timeout_then_recovers) {
+    test::private_redis server;
+    auto cfg = test::test_config(server.url());
+    cfg.request_timeout = 500ms;
+    redis_store_options o;
+    o.prefix = test::fresh_prefix("restart");
+    redis_store store(shared_io().executor(), cfg, o);
+    BOOST_REQUIRE(sync_wait(store.create(make_record("r1"))).created);
+
+    server.stop();
+    for (int i = 0; i < 5; ++i) {
+        const auto started = std::chrono::steady_clock::now();
+        auto e = expect_failure(store.touch("r1", t0 + 1s));
+        const auto took = std::chrono::steady_clock::now() - started;
+        BOOST_TEST((e.code() == error::backend_unavailable || e.code() == error::timeout));
+        BOOST_TEST(contains(e.what(), "redis redis://127.0.0.1:" + std::to_string(server.port())));
+        BOOST_TEST(contains(e.what(), "touch 'r1'"));
+        BOOST_TEST(took <= cfg.request_timeout + 250ms);
+        if (i == 0) BOOST_TEST_MESSAGE("during the outage: " << e.what());
+    }
+
+    server.start();  // empty: no persistence; the scripts must be loaded again
+    bool recovered = false;
+    for (int i = 0; i < 100 && !recovered; ++i) {
+        try {
+            recovered = sync_wait(store.create(make_record("r2"))).created;
+        } catch (const boost::system::system_error&) {
+            std::this_thread::sleep_for(50ms);
+        }
+    }
+    BOOST_TEST(recovered);
+    BOOST_TEST(sync_wait(store.touch("r2", t0 + 1s)).has_value());
+    BOOST_TEST(store.connection().stats().connects >= 2u);
+}
+
+BOOST_AUTO_TEST_CASE(a_stalled_server_times_requests_out_then_recovers) {
+    test::private_redis server;
+    auto cfg = test::test_config(server.url());
+    cfg.request_timeout = 300ms;
+    redis_store_options o;
+    o.prefix = test::fresh_prefix("stall");
+    redis_store store(shared_io().executor(), cfg, o);
+    BOOST_REQUIRE(sync_wait(store.create(make_record("s1"))).created);
+
+    // Another client puts the server to sleep for 1.5 s.
+    redis::config sleeper_cfg = test::test_config(server.url());
+    sleeper_cfg.request_timeout = 5s;
+    redis::connection sleeper(shared_io().executor(), sleeper_cfg);
+    sync_wait(sleeper.ping());
+    std::thread sleeping([&] { sync_wait(sleeper.exec_one("DEBUG", "SLEEP", "1.5")); });
+    std::this_thread::sleep_for(100ms);
+
+    const auto started = std::chrono::steady_clock::now();
+    auto e = expect_failure(store.touch("s1", t0 + 1s));
+    const auto took = std::chrono::steady_clock::now() - started;
+    BOOST_TEST((e.code() == error::timeout));
+    BOOST_TEST(contains(e.what(), "touch 's1'"));
+    BOOST_TEST(contains(e.what(), "redis redis://127.0.0.1:"));
+    BOOST_TEST(took < 800ms);
+    BOOST_TEST_MESSAGE("during the stall: " << e.what());
+    sleeping.join();
+
+    bool recovered = false;
+    for (int i = 0; i < 100 && !recovered; ++i) {
+        try {
+            recovered = sync_wait(store.touch("s1", t0 + 2s)).has_value();
+        } catch (const boost::system::system_error&) {
+            std::this_thread::sleep_for(50ms);
+        }
+    }
+    BOOST_TEST(recovered);
+}
+
+BOOST_AUTO_TEST_CASE(two_processes_of_200_coroutines_acquiring_one_id_make_one_session) {
+    const std::string prefix = test::fresh_prefix("acq");
+    std::vector<pid_t> children;
+    for (int i = 0; i < 2; ++i)
+        children.push_back(test::spawn({test::self_exe(), "--child", "acquire", redis_url(), prefix, "the-one", "200"}));
+    int created = 0;
+    for (auto pid : children) {
+        int rc = test::wait_exit(pid);
+        BOOST_REQUIRE(rc < 100);  // 100+: the child failed
+        created += rc;
+    }
+    BOOST_TEST(created == 1);
+    redis_store_options o;
+    o.prefix = prefix;
+    redis_store store(shared_connection(), o);
+    auto st = sync_wait(store.stats());
+    BOOST_TEST(st.created_total == 1u);
+    BOOST_TEST(st.sessions == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(three_janitor_processes_expire_each_session_exactly_once) {
+    const std::string prefix = test::fresh_prefix("jan");
+    redis_store_options o;
+    o.prefix = prefix;
+    redis_store store(shared_connection(), o);
+    const auto now = from_unix_ms(to_unix_ms(std::chrono::system_clock::now()));
+    constexpr int sessions = 600;
+    for (int i = 0; i < sessions; ++i)
+        BOOST_REQUIRE(sync_wait(store.create(make_record("exp-" + std::to_string(i), "o", 1s, std::nullopt, now - 10s))).created);
+
+    std::vector<std::string> outputs;
+    std::vector<pid_t> children;
+    for (int i = 0; i < 3; ++i) {
+        outputs.push_back((std::filesystem::temp_directory_path() / (prefix.substr(7, 10) + std::to_string(i) + ".out")).string());
+        children.push_back(test::spawn({test::self_exe(), "--child", "janitor", redis_url(), prefix, outputs.back()}));
+    }
+    for (auto pid : children) BOOST_TEST(test::wait_exit(pid) == 0);
+    std::map<std::string, int> expired;
+    std::vector<int> per_process;
+    for (auto& path : outputs) {
+        std::ifstream in(path);
+        std::string id;
+        int n = 0;
+        while (in >> id) ++expired[id], ++n;
+        per_process.push_back(n);
+        std::filesystem::remove(path);
+    }
+    BOOST_TEST(expired.size() == std::size_t{sessions});
+    for (auto& [id, n] : expired) BOOST_TEST_CONTEXT(id) { BOOST_TEST(n == 1); }
+    BOOST_TEST_MESSAGE("expired per process: " << per_process[0] << ", " << per_process[1] << ", " << per_process[2]);
+    auto st = sync_wait(store.stats());
+    BOOST_TEST(st.expired_total == std::uint64_t{sessions});
+    BOOST_TEST(st.count(session_status::terminated) == std::uint64_t{sessions});
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---- child processes ----------------------------------------------------------
+
+namespace {
+
+/// Acquires one id from `coroutines` coroutines on 2 threads; the exit code
+/// is how many of them created it (100+ on failure).
+int child_acquire(const std::string& url, const std::string& prefix, const std::string& id, int coroutines) {
+    test::background_io io;
+    redis_store_options o;
+    o.prefix = prefix;
+    redis_store store(io.executor(), test::test_config(url), o);
+    session_registry<redis_store> registry(store);
+    boost::asio::io_context ctx;
+    std::atomic<int> created{0}, failed{0};
+    for (int i = 0; i < coroutines; ++i)
+        boost::asio::co_spawn(ctx, [&]() -> awaitable<void> {
+            try {
+                std::string mine = id;
+                auto r = co_await registry.acquire(mine);
+                if (r.created) ++created;
+            } catch (const std::exception& e) {
+                ++failed;
+                std::cerr << "acquire failed: " << e.what() << '\n';
+            }
+        }, boost::asio::detached);
+    test::run_threads(ctx, 2);
+    return failed ? 100 : created.load();
+}
+
+/// Sweeps until no session is live, writing the id of every session this
+/// process expired to `out`.
+int child_janitor(const std::string& url, const std::string& prefix, const std::string& out) {
+    test::background_io io;
+    redis_store_options o;
+    o.prefix = prefix;
+    redis_store store(io.executor(), test::test_config(url), o);
+    test::recording_sink sink;
+    session_registry<redis_store, system_clock_policy, test::recording_sink> registry(store, {}, {}, sink);
+    janitor_options jo;
+    jo.batch_size = 25;  // small batches: the three processes interleave
+    jo.warning_window = 0s;
+    janitor jan(registry, jo);
+    try {
+        for (int i = 0; i < 400; ++i) {
+            sync_wait(jan.sweep_once());
+            auto st = sync_wait(store.stats());
+            if (st.count(session_status::active) == 0 && st.count(session_status::stopping) == 0) break;
+        }
+    } catch (const std::exception& e) {
+        std::cerr << "janitor failed: " << e.what() << '\n';
+        return 1;
+    }
+    std::ofstream f(out);
+    for (auto& [id, n] : sink.per_session(event_type::expired))
+        for (int k = 0; k < n; ++k) f << id << '\n';
+    return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    if (argc >= 3 && std::string_view(argv[1]) == "--child") {
+        std::string_view mode = argv[2];
+        if (mode == "acquire" && argc == 7) return child_acquire(argv[3], argv[4], argv[5], std::atoi(argv[6]));
+        if (mode == "janitor" && argc == 6) return child_janitor(argv[3], argv[4], argv[5]);
+        std::cerr << "unknown child mode\n";
+        return 120;
+    }
+    if (!std::getenv("REDIS_URL")) {
+        if (std::getenv("CI")) {
+            std::cerr << "FAIL: REDIS_URL not set (redis-server was not started)\n";
+            return 1;
+        }
+        std::cerr << "SKIP: REDIS_URL not set (redis-server not installed?)\n";
+        return 77;
+    }
+    return boost::unit_test::unit_test_main([] { return true; }, argc, argv);
+}
