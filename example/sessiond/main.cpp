@@ -13,6 +13,7 @@
 #include <sessionkit/http/metrics.hpp>
 #include <sessionkit/http/server.hpp>
 #include <sessionkit/sessionkit.hpp>
+#include <sessionkit/store/redis.hpp>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -20,6 +21,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
 #include <boost/program_options.hpp>
 
 #include <sys/resource.h>
@@ -43,12 +45,15 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr const char* version = "sessiond 0.2.0 (sessionkit; stores: memory)";
+constexpr const char* version = "sessiond 0.3.0 (sessionkit; stores: memory, redis)";
 
 struct config {
     std::string listen = "127.0.0.1:8080";
     int threads = 1;
     std::string store = "memory";
+    std::string redis_url = "redis://127.0.0.1:6379/0";
+    std::string redis_prefix = "session:";
+    double redis_timeout_s = 2;
     double idle_timeout_s = 1800;
     double max_lifetime_s = 0;
     double janitor_interval_s = 10;
@@ -101,7 +106,13 @@ std::optional<config> parse(int argc, char** argv) {
         ("version", "print the version")
         ("listen", po::value(&c.listen)->default_value(c.listen), "HOST:PORT to serve HTTP on (port 0: any free port)")
         ("threads", po::value(&c.threads)->default_value(c.threads), "threads running the server")
-        ("store", po::value(&c.store)->default_value(c.store), "session store: memory")
+        ("store", po::value(&c.store)->default_value(c.store),
+         "session store: memory or redis (USE_REDIS=true also selects redis)")
+        ("redis-url", po::value(&c.redis_url)->default_value(c.redis_url),
+         "redis://[user:pass@]host:port/db, rediss://... or unix:///path (also REDIS_URL)")
+        ("redis-prefix", po::value(&c.redis_prefix)->default_value(c.redis_prefix), "key prefix of the redis store")
+        ("redis-timeout", po::value(&c.redis_timeout_s)->default_value(c.redis_timeout_s),
+         "seconds a Redis request may take before it fails")
         ("idle-timeout", po::value(&c.idle_timeout_s)->default_value(c.idle_timeout_s),
          "default seconds without use before a session expires")
         ("max-lifetime", po::value(&c.max_lifetime_s)->default_value(c.max_lifetime_s),
@@ -132,6 +143,7 @@ std::optional<config> parse(int argc, char** argv) {
     po::store(po::parse_environment(opts,
                                     [&opts](const std::string& env) -> std::string {
                                         if (env == "SESSIONKIT_TOKEN") return "token";
+                                        if (env == "REDIS_URL") return "redis-url";
                                         if (env.rfind("SESSIOND_", 0) != 0) return {};
                                         std::string name = env.substr(9);
                                         for (auto& ch : name) ch = ch == '_' ? '-' : static_cast<char>(std::tolower(ch));
@@ -165,8 +177,17 @@ std::optional<config> parse(int argc, char** argv) {
         throw po::error("--body-limit must be between 1 byte and 4 GiB, got " + std::to_string(c.body_limit));
     if (c.max_connections < 1 || c.max_connections > 1'000'000)
         throw po::error("--max-connections must be between 1 and 1000000, got " + std::to_string(c.max_connections));
-    if (c.store != "memory")
-        throw po::error("--store '" + c.store + "' is not available in this build (available: memory)");
+    need_seconds("redis-timeout", c.redis_timeout_s);
+    // USE_REDIS=true picks redis unless --store (or SESSIOND_STORE) says otherwise.
+    if (const char* use = std::getenv("USE_REDIS"); use && vm["store"].defaulted()) {
+        const std::string v = use;
+        if (v == "true" || v == "1" || v == "yes") c.store = "redis";
+        else if (v != "false" && v != "0" && v != "no" && !v.empty())
+            throw po::error("USE_REDIS must be true or false, got '" + v + "'");
+    }
+    if (c.store != "memory" && c.store != "redis")
+        throw po::error("--store '" + c.store + "' is not a store (available: memory, redis)");
+    if (c.store == "redis") redis::config::from_url(c.redis_url);  // a bad URL is named now
     parse_listen(c.listen);  // validate now, bind later
     return c;
 }
@@ -195,10 +216,8 @@ struct optional_jsonl_sink {
 };
 static_assert(event_sink<optional_jsonl_sink>);
 
-using registry_t = session_registry<memory_store, system_clock_policy, optional_jsonl_sink>;
-using handler_t = http_api::api_handler<registry_t>;
-
-awaitable<void> keep_alive(registry_t& registry, std::string id, milliseconds every) {
+template <class Registry>
+awaitable<void> keep_alive(Registry& registry, std::string id, milliseconds every) {
     auto executor = co_await asio::this_coro::executor;
     asio::steady_timer timer(executor);
     for (;;) {
@@ -209,7 +228,8 @@ awaitable<void> keep_alive(registry_t& registry, std::string id, milliseconds ev
     }
 }
 
-awaitable<void> run_demo(registry_t& registry, int sessions, milliseconds idle) {
+template <class Registry>
+awaitable<void> run_demo(Registry& registry, int sessions, milliseconds idle) {
     for (int i = 1; i <= sessions; ++i) {
         acquire_options opts;
         opts.owner = "demo";
@@ -222,6 +242,134 @@ awaitable<void> run_demo(registry_t& registry, int sessions, milliseconds idle) 
 }
 
 } // namespace
+
+/// Runs the daemon over `store` until a signal (or --run-for) stops it.
+template <class Store>
+int serve(const config& c, asio::io_context& ctx, Store& store, optional_jsonl_sink& sink) {
+    const config* cfg = &c;
+    using registry_t = session_registry<Store, system_clock_policy, optional_jsonl_sink>;
+    using handler_t = http_api::api_handler<registry_t>;
+    registry_options ropts;
+    ropts.idle_timeout = to_ms(cfg->idle_timeout_s);
+    if (cfg->max_lifetime_s > 0) ropts.max_lifetime = to_ms(cfg->max_lifetime_s);
+    registry_t registry(store, ropts, {}, sink);
+
+    http_api::api_metrics metrics;
+    janitor_options jopts;
+    jopts.interval = to_ms(cfg->janitor_interval_s);
+    jopts.warning_window = to_ms(cfg->warning_window_s);
+    jopts.history_retention = to_ms(cfg->history_s);
+    jopts.log = [](std::string_view line) {
+        std::string l(line);
+        l += '\n';
+        std::fwrite(l.data(), 1, l.size(), stderr);
+    };
+    janitor jan(registry, jopts);
+    jan.on_sweep = [&metrics](const sweep_report& r) { metrics.record_sweep(r); };
+    jan.on_sweep_error = [&metrics](std::string_view) { metrics.record_sweep_failure(); };
+
+    http_api::router_config rcfg;
+    rcfg.token = cfg->token;
+    handler_t handler(registry, rcfg, metrics);
+    handler.log = jopts.log;
+    http_api::server_options sopts;
+    sopts.body_limit = static_cast<std::size_t>(cfg->body_limit);
+    sopts.max_connections = static_cast<std::size_t>(cfg->max_connections);
+    // Every connection is a descriptor: use all the process may have,
+    // and keep the connection limit below it (answering 503 needs one).
+    if (rlimit lim{}; ::getrlimit(RLIMIT_NOFILE, &lim) == 0) {
+        lim.rlim_cur = lim.rlim_max;
+        ::setrlimit(RLIMIT_NOFILE, &lim);
+        ::getrlimit(RLIMIT_NOFILE, &lim);
+        const auto usable = lim.rlim_cur > 128 ? static_cast<std::size_t>(lim.rlim_cur - 128) : std::size_t{1};
+        if (sopts.max_connections > usable) {
+            log_line("warn", "--max-connections lowered to fit the open-file limit",
+                     {{"max_connections", usable}, {"nofile", static_cast<std::uint64_t>(lim.rlim_cur)}});
+            sopts.max_connections = usable;
+        }
+    }
+    sopts.header_timeout = to_ms(cfg->header_timeout_s);
+    sopts.idle_timeout = to_ms(cfg->keepalive_timeout_s);
+
+    http_api::http_server<handler_t> server(ctx.get_executor(), handler, sopts);
+    server.on_transport_answer = [&metrics](unsigned status) {
+        metrics.record_request(http_api::route_id::unknown, status, {});
+    };
+    server.listen(parse_listen(cfg->listen));
+    const auto where = server.local_endpoint();
+
+    std::atomic<bool> stopping{false};
+    std::atomic<bool> loop_failed{false};
+    auto stop = [&](std::string_view why) {
+        if (stopping.exchange(true)) return;
+        log_line("info", "stopping", {{"reason", why}});
+        server.stop();
+        jan.stop();
+    };
+    std::atomic<int> running{2};  // server and janitor
+    auto finished = [&](std::exception_ptr e) {
+        if (e) {
+            // One loop failing leaves a daemon that cannot do its job:
+            // stop the other and exit non-zero.
+            loop_failed = true;
+            try {
+                std::rethrow_exception(e);
+            } catch (const std::exception& ex) {
+                log_line("error", "a service loop failed", {{"error", ex.what()}});
+            }
+            stop("a service loop failed");
+        }
+        if (--running == 0) ctx.stop();
+    };
+    asio::co_spawn(server.executor(), server.run(), finished);
+    asio::co_spawn(ctx, jan.run(), finished);
+    if (cfg->demo > 0) asio::co_spawn(ctx, run_demo(registry, cfg->demo, ropts.idle_timeout), asio::detached);
+
+    // The first SIGINT/SIGTERM stops gracefully; a second one ends now.
+    asio::signal_set signals(ctx, SIGINT, SIGTERM);
+    std::function<void(const boost::system::error_code&, int)> on_signal =
+        [&](const boost::system::error_code& ec, int sig) {
+            if (ec) return;
+            if (stopping.load()) {
+                log_line("warn", "second signal: exiting without waiting", {{"signal", sig}});
+                std::_Exit(1);
+            }
+            stop(sig == SIGINT ? "SIGINT" : "SIGTERM");
+            signals.async_wait(on_signal);
+        };
+    signals.async_wait(on_signal);
+    asio::steady_timer deadline(ctx);
+    if (cfg->run_for_s > 0) {
+        deadline.expires_after(to_ms(cfg->run_for_s));
+        deadline.async_wait([&](auto ec) {
+            if (!ec) stop("--run-for elapsed");
+        });
+    }
+    log_line("info", "sessiond started",
+             {{"listen", where.address().to_string() + ":" + std::to_string(where.port())},
+              {"port", where.port()},
+              {"store", cfg->store},
+              {"threads", cfg->threads},
+              {"auth", cfg->token.empty() ? "none" : "bearer"},
+              {"idle_timeout_s", seconds_json(cfg->idle_timeout_s)}});
+
+    std::vector<std::thread> pool;
+    for (int t = 1; t < cfg->threads; ++t) pool.emplace_back([&ctx] { ctx.run(); });
+    ctx.run();
+    for (auto& t : pool) t.join();
+
+    if (loop_failed) return 1;
+    boost::json::object fields{{"events_dropped", sink.sink ? sink.sink->dropped() : 0}};
+    if constexpr (std::is_same_v<Store, memory_store>) {
+        // The memory store's figures die with the process: log them.
+        auto st = store.stats_now();
+        fields["sessions"] = st.sessions;
+        fields["created_total"] = st.created_total;
+        fields["expired_total"] = st.expired_total;
+    }
+    log_line("info", "sessiond stopped", std::move(fields));
+    return 0;
+}
 
 int main(int argc, char** argv) {
     // A closed stdout/stderr pipe must not kill the daemon mid-request.
@@ -240,124 +388,31 @@ int main(int argc, char** argv) {
         if (cfg->events == "-") sink.sink = std::make_shared<jsonl_sink>(std::cout);
         else if (!cfg->events.empty()) sink.sink = std::make_shared<jsonl_sink>(cfg->events);
 
-        memory_store store;
-        registry_options ropts;
-        ropts.idle_timeout = to_ms(cfg->idle_timeout_s);
-        if (cfg->max_lifetime_s > 0) ropts.max_lifetime = to_ms(cfg->max_lifetime_s);
-        registry_t registry(store, ropts, {}, sink);
-
-        http_api::api_metrics metrics;
-        janitor_options jopts;
-        jopts.interval = to_ms(cfg->janitor_interval_s);
-        jopts.warning_window = to_ms(cfg->warning_window_s);
-        jopts.history_retention = to_ms(cfg->history_s);
-        jopts.log = [](std::string_view line) {
-            std::string l(line);
-            l += '\n';
-            std::fwrite(l.data(), 1, l.size(), stderr);
-        };
-        janitor jan(registry, jopts);
-        jan.on_sweep = [&metrics](const sweep_report& r) { metrics.record_sweep(r); };
-        jan.on_sweep_error = [&metrics](std::string_view) { metrics.record_sweep_failure(); };
-
-        http_api::router_config rcfg;
-        rcfg.token = cfg->token;
-        handler_t handler(registry, rcfg, metrics);
-        handler.log = jopts.log;
-        http_api::server_options sopts;
-        sopts.body_limit = static_cast<std::size_t>(cfg->body_limit);
-        sopts.max_connections = static_cast<std::size_t>(cfg->max_connections);
-        // Every connection is a descriptor: use all the process may have,
-        // and keep the connection limit below it (answering 503 needs one).
-        if (rlimit lim{}; ::getrlimit(RLIMIT_NOFILE, &lim) == 0) {
-            lim.rlim_cur = lim.rlim_max;
-            ::setrlimit(RLIMIT_NOFILE, &lim);
-            ::getrlimit(RLIMIT_NOFILE, &lim);
-            const auto usable = lim.rlim_cur > 128 ? static_cast<std::size_t>(lim.rlim_cur - 128) : std::size_t{1};
-            if (sopts.max_connections > usable) {
-                log_line("warn", "--max-connections lowered to fit the open-file limit",
-                         {{"max_connections", usable}, {"nofile", static_cast<std::uint64_t>(lim.rlim_cur)}});
-                sopts.max_connections = usable;
-            }
-        }
-        sopts.header_timeout = to_ms(cfg->header_timeout_s);
-        sopts.idle_timeout = to_ms(cfg->keepalive_timeout_s);
-
         asio::io_context ctx(cfg->threads);
-        http_api::http_server<handler_t> server(ctx.get_executor(), handler, sopts);
-        server.on_transport_answer = [&metrics](unsigned status) {
-            metrics.record_request(http_api::route_id::unknown, status, {});
-        };
-        server.listen(parse_listen(cfg->listen));
-        const auto where = server.local_endpoint();
-
-        std::atomic<bool> stopping{false};
-        std::atomic<bool> loop_failed{false};
-        auto stop = [&](std::string_view why) {
-            if (stopping.exchange(true)) return;
-            log_line("info", "stopping", {{"reason", why}});
-            server.stop();
-            jan.stop();
-        };
-        std::atomic<int> running{2};  // server and janitor
-        auto finished = [&](std::exception_ptr e) {
-            if (e) {
-                // One loop failing leaves a daemon that cannot do its job:
-                // stop the other and exit non-zero.
-                loop_failed = true;
-                try {
-                    std::rethrow_exception(e);
-                } catch (const std::exception& ex) {
-                    log_line("error", "a service loop failed", {{"error", ex.what()}});
-                }
-                stop("a service loop failed");
-            }
-            if (--running == 0) ctx.stop();
-        };
-        asio::co_spawn(server.executor(), server.run(), finished);
-        asio::co_spawn(ctx, jan.run(), finished);
-        if (cfg->demo > 0) asio::co_spawn(ctx, run_demo(registry, cfg->demo, ropts.idle_timeout), asio::detached);
-
-        // The first SIGINT/SIGTERM stops gracefully; a second one ends now.
-        asio::signal_set signals(ctx, SIGINT, SIGTERM);
-        std::function<void(const boost::system::error_code&, int)> on_signal =
-            [&](const boost::system::error_code& ec, int sig) {
-                if (ec) return;
-                if (stopping.load()) {
-                    log_line("warn", "second signal: exiting without waiting", {{"signal", sig}});
-                    std::_Exit(1);
-                }
-                stop(sig == SIGINT ? "SIGINT" : "SIGTERM");
-                signals.async_wait(on_signal);
+        if (cfg->store == "redis") {
+            auto rcfg = redis::config::from_url(cfg->redis_url);
+            rcfg.request_timeout = to_ms(cfg->redis_timeout_s);
+            rcfg.client_name = "sessiond";
+            redis_store_options options;
+            options.prefix = cfg->redis_prefix;
+            options.on_corrupt = [](const std::string& key, const std::string& what) {
+                log_line("error", "unreadable session record moved aside", {{"key", key}, {"error", what}});
             };
-        signals.async_wait(on_signal);
-        asio::steady_timer deadline(ctx);
-        if (cfg->run_for_s > 0) {
-            deadline.expires_after(to_ms(cfg->run_for_s));
-            deadline.async_wait([&](auto ec) {
-                if (!ec) stop("--run-for elapsed");
-            });
+            redis_store store(ctx.get_executor(), rcfg, options);
+            // Refuse to start against a Redis we cannot reach: say so now.
+            // (The connection's own loops keep ctx busy: run until answered.)
+            auto reachable = asio::co_spawn(ctx, store.ping(), asio::use_future);
+            while (reachable.wait_for(std::chrono::seconds(0)) != std::future_status::ready) ctx.run_one();
+            try {
+                reachable.get();
+            } catch (const std::exception& e) {
+                log_line("error", "cannot reach Redis", {{"redis", store.connection().name()}, {"error", e.what()}});
+                return 1;
+            }
+            return serve(*cfg, ctx, store, sink);
         }
-        log_line("info", "sessiond started",
-                 {{"listen", where.address().to_string() + ":" + std::to_string(where.port())},
-                  {"port", where.port()},
-                  {"store", cfg->store},
-                  {"threads", cfg->threads},
-                  {"auth", cfg->token.empty() ? "none" : "bearer"},
-                  {"idle_timeout_s", seconds_json(cfg->idle_timeout_s)}});
-
-        std::vector<std::thread> pool;
-        for (int t = 1; t < cfg->threads; ++t) pool.emplace_back([&ctx] { ctx.run(); });
-        ctx.run();
-        for (auto& t : pool) t.join();
-
-        auto st = store.stats_now();
-        if (loop_failed) return 1;
-        log_line("info", "sessiond stopped",
-                 {{"sessions", st.sessions}, {"created_total", st.created_total},
-                  {"expired_total", st.expired_total},
-                  {"events_dropped", sink.sink ? sink.sink->dropped() : 0}});
-        return 0;
+        memory_store store;
+        return serve(*cfg, ctx, store, sink);
     } catch (const std::exception& e) {
         log_line("error", "sessiond failed", {{"error", e.what()}});
         return 1;

@@ -14,6 +14,14 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; echo "--- output"; cat "$work/out" 2>/dev/null; echo "--- log"; cat "$work/log"; exit 1; }
 
+# With USE_REDIS=true the same walk-through runs on the Redis store.
+if [[ "${USE_REDIS:-}" == true ]]; then
+  # shellcheck source=../smoke/require-service.sh
+  source "$(dirname -- "${BASH_SOURCE[0]}")/../smoke/require-service.sh"
+  require_service REDIS_URL redis-server
+  export SESSIOND_REDIS_PREFIX="walk:$$:$RANDOM:"
+fi
+
 # shellcheck source=../../tools/start-sessiond.sh
 source "$(dirname -- "${BASH_SOURCE[0]}")/../../tools/start-sessiond.sh"
 start_sessiond "$sessiond" "$work/log" --events "$work/events.jsonl" || { pid=${SESSIOND_PID:-}; fail "sessiond did not start"; }
