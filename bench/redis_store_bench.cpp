@@ -1,0 +1,281 @@
+// bench/redis_store_bench.cpp — redis_store against redis-benchmark on the
+// same server, in the same run (only ratios hold on a noisy machine).
+//
+//   redis_store_bench REDIS_URL [--quick] [--flush]
+//
+// It writes about 2M sessions (under fresh "bench:", "sweep:" prefixes);
+// --flush empties the database at the end (bench/run passes it: its server
+// is a throwaway one).
+//
+// Cases (doc/benchmarks.md):
+//   touch_ratio_P1   our touch, 64 coroutines on one connection, over
+//                    redis-benchmark -c 64 EVALSHA of the same touch script
+//   get_ratio_P1     our get (HMGET + decoding the record) over
+//                    redis-benchmark -c 64 HMGET of the same fields
+//   touch_ratio_P16  our touch over redis-benchmark -c 64 -P 16 EVALSHA
+//   serial_latency_ratio  our serial touch latency over redis-benchmark -c 1
+//   sweep_vs_scan    a SCAN-based sweep of 1M sessions (1% due) over ours
+#include <sessionkit/store/redis.hpp>
+
+#include "bench_format.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+
+#include <atomic>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace asio = boost::asio;
+using namespace sessionkit;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr std::string_view bench_name = "redis_store";
+
+/// One io_context on one thread for the connection; the benchmark's own
+/// coroutines run on a second one, as a service's would.
+struct runner {
+    asio::io_context io;
+    asio::executor_work_guard<asio::io_context::executor_type> guard{io.get_executor()};
+    std::thread thread{[this] { io.run(); }};
+    ~runner() {
+        guard.reset();
+        io.stop();
+        thread.join();
+    }
+};
+
+template <class T>
+T wait(asio::io_context& ctx, awaitable<T> op) {
+    auto fut = asio::co_spawn(ctx, std::move(op), asio::use_future);
+    ctx.restart();
+    while (fut.wait_for(0s) != std::future_status::ready) ctx.run_one();
+    return fut.get();
+}
+
+struct redis_benchmark_result {
+    double rps = 0;
+    double avg_latency_ms = 0;
+};
+
+/// Runs redis-benchmark with --csv and reads its throughput and mean latency.
+redis_benchmark_result redis_benchmark(const redis::config& cfg, int clients, int pipeline, int requests,
+                                       const std::vector<std::string>& command) {
+    std::ostringstream cmd;
+    cmd << "redis-benchmark -h " << cfg.host << " -p " << cfg.port << " --csv -c " << clients << " -P " << pipeline
+        << " -n " << requests;
+    for (auto& a : command) cmd << " '" << a << "'";
+    cmd << " 2>/dev/null";
+    FILE* p = ::popen(cmd.str().c_str(), "r");
+    if (!p) throw std::runtime_error("cannot run redis-benchmark");
+    std::string out;
+    char buf[4096];
+    while (auto n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+    ::pclose(p);
+    // "test","rps","avg_latency_ms",...   then   "EVALSHA ...","123.45","0.345",...
+    std::istringstream lines(out);
+    std::string line, last;
+    while (std::getline(lines, line))
+        if (!line.empty() && line.find("rps") == std::string::npos) last = line;
+    std::vector<std::string> cols;
+    std::string cell;
+    bool quoted = false;
+    for (char c : last) {
+        if (c == '"') quoted = !quoted;
+        else if (c == ',' && !quoted) cols.push_back(std::exchange(cell, {}));
+        else cell += c;
+    }
+    cols.push_back(cell);
+    if (cols.size() < 3) throw std::runtime_error("redis-benchmark gave no result: " + out);
+    return {std::stod(cols[1]), std::stod(cols[2])};
+}
+
+/// `per_coroutine` operations from each of `coroutines` coroutines; ops/s.
+template <class Op>
+double throughput(asio::io_context& ctx, int coroutines, int per_coroutine, Op op) {
+    std::atomic<int> left{coroutines};
+    auto start = std::chrono::steady_clock::now();
+    for (int c = 0; c < coroutines; ++c)
+        asio::co_spawn(ctx, [&, c]() -> awaitable<void> {
+            for (int i = 0; i < per_coroutine; ++i) co_await op(c, i);
+            --left;
+        }, asio::detached);
+    ctx.restart();
+    ctx.run();
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return coroutines * per_coroutine / secs;
+}
+
+session make_session(std::string id, time_point now, milliseconds idle) {
+    session s;
+    s.id = std::move(id);
+    s.owner = "bench";
+    s.created_at = now;
+    s.last_active = now;
+    s.idle_timeout = idle;
+    s.idle_deadline = now + idle;
+    return s;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2) {
+        std::cerr << "usage: redis_store_bench REDIS_URL [--quick]\n";
+        return 2;
+    }
+    bool quick = false, flush = false;
+    for (int i = 2; i < argc; ++i) {
+        std::string_view a = argv[i];
+        if (a == "--quick") quick = true;
+        else if (a == "--flush") flush = true;
+        else {
+            std::cerr << "redis_store_bench: unknown option '" << a << "'\n";
+            return 2;
+        }
+    }
+    auto cfg = redis::config::from_url(argv[1]);
+    cfg.request_timeout = 30s;
+    runner r;
+    asio::io_context ctx;
+    redis_store_options opts;
+    opts.prefix = "bench:" + generate_id().substr(0, 8) + ":";
+    redis_store store(r.io.get_executor(), cfg, opts);
+    const auto now = from_unix_ms(to_unix_ms(std::chrono::system_clock::now()));
+
+    // 64 sessions, one per coroutine.
+    constexpr int coroutines = 64;
+    const int per = quick ? 500 : 3000;
+    std::vector<std::string> ids;
+    for (int i = 0; i < coroutines; ++i) {
+        ids.push_back("bench-" + std::to_string(i));
+        wait(ctx, store.create(make_session(ids.back(), now, 1h)));
+    }
+    wait(ctx, store.touch(ids[0], now));  // loads the script
+
+    const std::string base = store.partition_base(ids[0]);
+    const auto& touch_sha = detail::redis_store::all_scripts().touch.sha;
+    const std::vector<std::string> touch_cmd = {"EVALSHA", touch_sha, "1", base, ids[0],
+                                                std::to_string(to_unix_ms(now)), "604800000"};
+    std::vector<std::string> get_cmd = {"HMGET", store.key_of(ids[0])};
+    for (auto f : detail::redis_store::field_names) get_cmd.emplace_back(f);
+    const int ref_requests = quick ? 20000 : 200000;
+
+    // ---- throughput, 64 concurrent ----------------------------------------
+    double touch_ops = throughput(ctx, coroutines, per, [&](int c, int) -> awaitable<void> {
+        co_await store.touch(ids[c], now);
+    });
+    auto ref_touch = redis_benchmark(cfg, 64, 1, ref_requests, touch_cmd);
+    double get_ops = throughput(ctx, coroutines, per, [&](int c, int) -> awaitable<void> {
+        co_await store.get(ids[c]);
+    });
+    auto ref_get = redis_benchmark(cfg, 64, 1, ref_requests, get_cmd);
+    auto ref_touch_p16 = redis_benchmark(cfg, 64, 16, ref_requests * 4, touch_cmd);
+    bench::value(bench_name, "touch_64_coroutines", touch_ops, "ops/s");
+    bench::value(bench_name, "get_64_coroutines", get_ops, "ops/s");
+    bench::value(bench_name, "redis_benchmark_touch_c64", ref_touch.rps, "ops/s");
+    bench::value(bench_name, "redis_benchmark_get_c64", ref_get.rps, "ops/s");
+    bench::value(bench_name, "redis_benchmark_touch_c64_P16", ref_touch_p16.rps, "ops/s");
+    bench::ratio(bench_name, "touch_ratio_P1", touch_ops / ref_touch.rps, "redis-benchmark -c 64 EVALSHA <touch script>", ">= 1.5");
+    bench::ratio(bench_name, "get_ratio_P1", get_ops / ref_get.rps, "redis-benchmark -c 64 HMGET <record fields>", ">= 1.5");
+    bench::ratio(bench_name, "touch_ratio_P16", touch_ops / ref_touch_p16.rps, "redis-benchmark -c 64 -P 16 EVALSHA <touch script>", ">= 0.6");
+
+    // ---- serial latency ----------------------------------------------------
+    const int serial = quick ? 2000 : 20000;
+    double serial_ops = throughput(ctx, 1, serial, [&](int, int) -> awaitable<void> {
+        co_await store.touch(ids[0], now);
+    });
+    auto ref_serial = redis_benchmark(cfg, 1, 1, serial, touch_cmd);
+    const double ours_ms = 1000.0 / serial_ops;
+    bench::value(bench_name, "touch_serial_latency", ours_ms, "ms");
+    bench::value(bench_name, "redis_benchmark_touch_c1_latency", ref_serial.avg_latency_ms, "ms");
+    bench::ratio(bench_name, "serial_latency_ratio", ours_ms / ref_serial.avg_latency_ms, "redis-benchmark -c 1 EVALSHA <touch script>", "<= 1.2");
+
+    // ---- sweep over 1M sessions, 1% due -----------------------------------
+    const int total = quick ? 100000 : 1000000;
+    const int due = total / 100;
+    redis_store_options sweep_opts;
+    sweep_opts.prefix = "sweep:" + generate_id().substr(0, 8) + ":";
+    redis_store sweep_store(r.io.get_executor(), cfg, sweep_opts);
+    const double load_s = bench::seconds_of([&] {
+        throughput(ctx, 128, total / 128, [&](int c, int i) -> awaitable<void> {
+            const int n = c * (total / 128) + i;
+            // Every 100th session is already due; the rest have an hour.
+            auto s = make_session("s" + std::to_string(n), now - (n % 100 == 0 ? 2h : 0h), 1h);
+            co_await sweep_store.create(s);
+        });
+    });
+    bench::value(bench_name, "load_sessions", load_s, "s");
+    const auto sweep_at = now + 1min;
+
+    // SCAN-based sweep, as stores without an expiry index do it: walk every
+    // record key, read its deadline, claim the due ones (by the same claim
+    // script, so both sides do the same writes).
+    const std::string pattern = sweep_opts.prefix + "*:s:*";
+    std::size_t scan_due = 0;
+    redis::connection& conn = sweep_store.connection();
+    const double scan_s = bench::seconds_of([&] {
+        wait(ctx, [&]() -> awaitable<void> {
+            std::string cursor = "0";
+            do {
+                redis::request scan;
+                scan.push("SCAN", cursor, "MATCH", pattern, "COUNT", "1000");
+                auto page = co_await conn.exec(std::move(scan));
+                cursor = std::string(page[0].elements[0].as_string());
+                auto& keys = page[0].elements[1].elements;
+                if (keys.empty()) continue;
+                redis::request read;
+                for (auto& k : keys) read.push("HGET", k.as_string(), "idle_deadline");
+                auto deadlines = co_await conn.exec(std::move(read));
+                redis::request claim;
+                for (std::size_t i = 0; i < keys.size(); ++i) {
+                    if (deadlines[i].is_null() || deadlines[i].as_integer() > to_unix_ms(sweep_at)) continue;
+                    std::string key(keys[i].as_string());
+                    auto brace = key.find("}:s:");
+                    claim.push("EVALSHA", detail::redis_store::all_scripts().claim_expired.sha, "1",
+                               key.substr(0, brace + 2), std::to_string(to_unix_ms(sweep_at)), "60000", "604800000",
+                               key.substr(brace + 4));
+                    ++scan_due;
+                }
+                if (claim.size()) co_await conn.exec(std::move(claim));
+            } while (cursor != "0");
+        }());
+    });
+    // Put the due sessions back (same data for our sweep): a fresh store.
+    redis_store_options sweep_opts2;
+    sweep_opts2.prefix = "sweep2:" + generate_id().substr(0, 8) + ":";
+    redis_store ours(r.io.get_executor(), cfg, sweep_opts2);
+    throughput(ctx, 128, total / 128, [&](int c, int i) -> awaitable<void> {
+        const int n = c * (total / 128) + i;
+        auto s = make_session("s" + std::to_string(n), now - (n % 100 == 0 ? 2h : 0h), 1h);
+        co_await ours.create(s);
+    });
+    std::size_t ours_due = 0;
+    const double ours_s = bench::seconds_of([&] {
+        wait(ctx, [&]() -> awaitable<void> {
+            for (;;) {
+                auto claimed = co_await ours.claim_expired(sweep_at, 1000, 60s);
+                ours_due += claimed.size();
+                if (claimed.empty()) break;
+            }
+        }());
+    });
+    if (scan_due != static_cast<std::size_t>(due) || ours_due != static_cast<std::size_t>(due))
+        std::cerr << "warning: expected " << due << " due, scan found " << scan_due << ", ours " << ours_due << '\n';
+    bench::value(bench_name, "sweep_scan_" + std::to_string(total), scan_s * 1000, "ms");
+    bench::value(bench_name, "sweep_ours_" + std::to_string(total), ours_s * 1000, "ms");
+    bench::ratio(bench_name, "sweep_vs_scan", scan_s / ours_s, "a SCAN + HGET sweep of the same sessions", ">= 50");
+
+    if (flush) wait(ctx, conn.exec_one("FLUSHDB", "ASYNC"));
+    return 0;
+}
