@@ -433,6 +433,14 @@ private:
                      static_cast<std::int64_t>(limit));
         auto replies = co_await conn_->exec(std::move(req));
         struct entry { double score; unsigned partition; std::string id; };
+        // RESP3 sends scores as doubles, RESP2 (servers before 6) as strings.
+        auto score_of = [](const resp_value& v) {
+            if (!v.is_string()) return v.as_double();
+            const std::string_view t = v.as_string();
+            double d = 0;
+            std::from_chars(t.data(), t.data() + t.size(), d);
+            return d;
+        };
         std::vector<entry> all;
         for (unsigned p = 0; p < replies.size(); ++p) {
             auto& r = replies[p];
@@ -441,10 +449,10 @@ private:
             if (!r.elements.empty() && r.elements[0].kind == detail::resp::type::array) {
                 for (auto& pair : r.elements)
                     if (pair.elements.size() == 2)
-                        all.push_back({pair.elements[1].as_double(), p, std::string(pair.elements[0].as_string())});
+                        all.push_back({score_of(pair.elements[1]), p, std::string(pair.elements[0].as_string())});
             } else {
                 for (std::size_t i = 0; i + 1 < r.elements.size(); i += 2)
-                    all.push_back({r.elements[i + 1].as_double(), p, std::string(r.elements[i].as_string())});
+                    all.push_back({score_of(r.elements[i + 1]), p, std::string(r.elements[i].as_string())});
             }
         }
         const std::size_t n = std::min(limit, all.size());
