@@ -111,6 +111,58 @@ BOOST_AUTO_TEST_CASE(many_coroutines_on_several_threads_share_one_pipelined_conn
     BOOST_TEST_MESSAGE("1000 requests in " << st.writes << " writes");
 }
 
+// The fast set-up: the connection on its callers' io_context. Replies then
+// resume callers inline (dispatch), on whichever of the threads reads them.
+BOOST_AUTO_TEST_CASE(callers_on_the_connections_own_io_context_on_two_threads_get_their_own_replies) {
+    boost::asio::io_context ctx;
+    auto conn = std::make_shared<redis::connection>(ctx.get_executor(), test::test_config());
+    const std::string prefix = test::fresh_prefix("own");
+    constexpr int coroutines = 300, each = 20;
+    std::atomic<int> right{0}, left{coroutines};
+    for (int c = 0; c < coroutines; ++c)
+        boost::asio::co_spawn(ctx, [&, c]() -> awaitable<void> {
+            const std::string key = prefix + std::to_string(c);
+            for (int i = 1; i <= each; ++i) {
+                auto v = co_await conn->exec_one("INCRBY", key, std::int64_t{c});
+                if (v.as_integer() == std::int64_t{c} * i) ++right;
+            }
+            co_await conn->exec_one("DEL", key);
+            // The connection's loops keep ctx busy until it is closed.
+            if (--left == 0) conn->close();
+        }, boost::asio::detached);
+    test::run_threads(ctx, 2);
+    BOOST_TEST(right.load() == coroutines * each);
+    auto st = conn->stats();
+    BOOST_TEST(st.writes < st.requests);
+    BOOST_TEST_MESSAGE(st.requests << " requests in " << st.writes << " writes");
+}
+
+// A caller resumed inline that closes the connection while later replies of
+// the same read wait to be matched: they fail as "connection closed", none
+// hangs, nothing crashes.
+BOOST_AUTO_TEST_CASE(a_caller_closing_the_connection_as_its_reply_comes_fails_the_rest_cleanly) {
+    boost::asio::io_context ctx;
+    auto conn = std::make_shared<redis::connection>(ctx.get_executor(), test::test_config());
+    constexpr int coroutines = 50;
+    std::atomic<int> replied{0}, closed{0}, other{0};
+    bool first = true;
+    for (int c = 0; c < coroutines; ++c)
+        boost::asio::co_spawn(ctx, [&]() -> awaitable<void> {
+            try {
+                co_await conn->exec_one("PING");
+                ++replied;
+                if (std::exchange(first, false)) conn->close();
+            } catch (const boost::system::system_error& e) {
+                (contains(e.what(), "connection closed") ? closed : other)++;
+            }
+        }, boost::asio::detached);
+    ctx.run();  // returns: the closed connection leaves no work behind
+    BOOST_TEST(replied.load() + closed.load() == coroutines);
+    BOOST_TEST(other.load() == 0);
+    BOOST_TEST(replied.load() >= 1);
+    BOOST_TEST_MESSAGE(replied.load() << " replied, " << closed.load() << " failed as closed");
+}
+
 BOOST_AUTO_TEST_CASE(error_replies_are_values_and_binary_data_round_trips) {
     auto conn = shared_connection();
     const std::string key = test::fresh_prefix("bin") + "k";

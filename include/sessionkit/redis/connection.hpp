@@ -32,6 +32,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/detached.hpp>
@@ -140,15 +141,21 @@ struct pending {
     resumer resume;  ///< empty for internal PINGs, and once completed
     bool done = false;
 
+    /// Resumes the caller on its own executor. A reply is dispatched: when
+    /// the caller's executor runs on this thread (the connection on the
+    /// callers' io_context, the fast set-up) the coroutine resumes at once,
+    /// without a trip through the scheduler, as Asio's own operations do. A
+    /// failure is posted: it may be raised inside exec()'s initiation, where
+    /// the caller must not resume.
     void complete(std::exception_ptr failure) {
         done = true;
         if (!resume) return;
-        // Resumes the caller on its own executor, never on our strand.
         auto ex = std::move(resume.executor);
-        boost::asio::post(ex, [fn = std::move(resume.fn), failure = std::move(failure),
-                               replies = std::move(replies)]() mutable {
+        auto resume_caller = [fn = std::move(resume.fn), failure, replies = std::move(replies)]() mutable {
             (*fn)(std::move(failure), std::move(replies));
-        });
+        };
+        if (failure) boost::asio::post(ex, std::move(resume_caller));
+        else boost::asio::dispatch(ex, std::move(resume_caller));
     }
 };
 
@@ -174,6 +181,15 @@ struct link {
                 return boost::asio::async_write(s, b, boost::asio::use_awaitable);
         }, stream);
     }
+    template <class Buffers, class Handler>
+    void async_write(const Buffers& b, Handler&& handler) {
+        std::visit([&](auto& s) {
+            if constexpr (std::is_same_v<std::decay_t<decltype(s)>, std::unique_ptr<tls_stream>>)
+                boost::asio::async_write(*s, b, std::forward<Handler>(handler));
+            else
+                boost::asio::async_write(s, b, std::forward<Handler>(handler));
+        }, stream);
+    }
     void close() noexcept {
         boost::system::error_code ignored;
         std::visit([&](auto& s) {
@@ -192,7 +208,7 @@ public:
 
     connection_impl(boost::asio::any_io_executor ex, config cfg)
         : strand_(boost::asio::make_strand(ex)), cfg_(std::move(cfg)), name_(cfg_.describe()),
-          wake_writer_(strand_), watchdog_(strand_), backoff_timer_(strand_) {}
+          watchdog_(strand_), backoff_timer_(strand_) {}
 
     const std::string& name() const noexcept { return name_; }
     const config& cfg() const noexcept { return cfg_; }
@@ -210,10 +226,11 @@ public:
             return fail(*p, error::backend_unavailable, "connection closed");
         if (state_ == state::down)
             return fail(*p, error::backend_unavailable, "not connected (" + last_error_ + ")");
-        const bool first = queued_.empty() && in_flight_.empty();
+        // The watchdog never sleeps past now + request_timeout, so it only
+        // needs waking for a deadline earlier than that (a shorter timeout).
+        if (p->deadline < watchdog_due_) watchdog_.cancel();
         queued_.push_back(std::move(p));
-        if (state_ == state::ready) wake_writer_.cancel();
-        if (first) watchdog_.cancel();  // it may sleep with nothing to watch
+        start_write();
     }
 
     void close() {
@@ -222,7 +239,6 @@ public:
             self->state_ = state::closed;
             self->fail_all(error::backend_unavailable, "connection closed");
             if (self->link_) self->link_->close();
-            self->wake_writer_.cancel();
             self->watchdog_.cancel();
             self->backoff_timer_.cancel();
         });
@@ -271,7 +287,7 @@ private:
                 connects_.fetch_add(1, std::memory_order_relaxed);
                 last_received_ = clock_type::now();
                 backoff = cfg_.reconnect_min;
-                boost::asio::co_spawn(strand_, write_loop(link_), boost::asio::detached);
+                start_write();  // what was queued while connecting
                 co_await read_loop(*link_);
             } catch (const boost::system::system_error& e) {
                 // The watchdog closes a stalled link: its reason, not "aborted".
@@ -284,7 +300,6 @@ private:
             link_.reset();
             if (state_ == state::closed) break;
             state_ = state::down;
-            wake_writer_.cancel();
             fail_all(error::backend_unavailable,
                      was_ready ? "connection lost (" + last_error_ + ") before the reply came"
                                : "not connected (" + last_error_ + ")");
@@ -439,39 +454,37 @@ private:
         co_return replies;
     }
 
-    boost::asio::awaitable<void> write_loop(std::shared_ptr<link> l) {
-        auto self = shared_from_this();
-        std::vector<std::shared_ptr<pending>> batch;
-        std::vector<boost::asio::const_buffer> buffers;
-        while (state_ == state::ready && link_ == l) {
-            if (queued_.empty()) {
-                wake_writer_.expires_at(clock_type::time_point::max());
-                boost::system::error_code ignored;
-                co_await wake_writer_.async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, ignored));
-                continue;
-            }
-            // Everything that waits goes out in one write. `batch` keeps the
-            // bytes alive until the write is over, whatever happens meanwhile.
-            batch.clear();
-            buffers.clear();
-            for (auto& p : queued_) {
-                if (p->done) continue;  // timed out before it was sent: never sent
-                buffers.push_back(boost::asio::buffer(p->req.payload()));
-                in_flight_.push_back(p);
-                batch.push_back(std::move(p));
-            }
-            queued_.clear();
-            if (batch.empty()) continue;
-            if (in_flight_.size() == batch.size()) last_received_ = clock_type::now();
-            writes_.fetch_add(1, std::memory_order_relaxed);
-            requests_.fetch_add(batch.size(), std::memory_order_relaxed);
-            try {
-                co_await l->write(buffers);
-            } catch (const boost::system::system_error&) {
-                l->close();  // the read loop notices, fails what is in flight and reconnects
-                co_return;
-            }
+    /// Writes everything that waits in one write, unless a write is under
+    /// way: then it goes out in the next, when that one completes. Called
+    /// on the strand by enqueue (a lone request leaves at once, with no
+    /// trip through the scheduler), by a finished write, and once a link is
+    /// ready. `write_batch_` keeps the bytes alive until the write is over,
+    /// whatever happens meanwhile.
+    void start_write() {
+        if (writing_ || state_ != state::ready || !link_) return;
+        write_batch_.clear();
+        write_buffers_.clear();
+        for (auto& p : queued_) {
+            if (p->done) continue;  // timed out before it was sent: never sent
+            write_buffers_.push_back(boost::asio::buffer(p->req.payload()));
+            in_flight_.push_back(p);
+            write_batch_.push_back(std::move(p));
         }
+        queued_.clear();
+        if (write_batch_.empty()) return;
+        if (in_flight_.size() == write_batch_.size()) last_received_ = clock_type::now();
+        writes_.fetch_add(1, std::memory_order_relaxed);
+        requests_.fetch_add(write_batch_.size(), std::memory_order_relaxed);
+        writing_ = true;
+        auto written = [self = shared_from_this(), l = link_](boost::system::error_code ec, std::size_t) {
+            self->writing_ = false;
+            self->write_batch_.clear();
+            // A failed write: the read loop notices the closed link, fails
+            // what is in flight and reconnects.
+            if (ec) l->close();
+            else self->start_write();
+        };
+        link_->async_write(write_buffers_, boost::asio::bind_executor(strand_, std::move(written)));
     }
 
     boost::asio::awaitable<void> read_loop(link& l) {
@@ -533,11 +546,17 @@ private:
                     ping->req.push("PING");
                     ping->deadline = now + cfg_.request_timeout;
                     queued_.push_back(ping);
-                    wake_writer_.cancel();
+                    start_write();
                     continue;
                 }
                 next = std::min(next, last_received_ + cfg_.health_check_interval);
             }
+            // Never asleep longer than a request's timeout (or the stall
+            // limit): a request enqueued meanwhile then has a later
+            // deadline and need not wake us, so a request costs no timer
+            // update.
+            next = std::min(next, now + std::min(cfg_.request_timeout, stall));
+            watchdog_due_ = next;
             watchdog_.expires_at(next);
             boost::system::error_code ignored;
             co_await watchdog_.async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, ignored));
@@ -554,8 +573,11 @@ private:
     std::array<char, 64 * 1024> read_buffer_{};
     std::deque<std::shared_ptr<pending>> queued_;     ///< not yet written
     std::deque<std::shared_ptr<pending>> in_flight_;  ///< written, replies awaited, in order
-    boost::asio::steady_timer wake_writer_;
+    bool writing_ = false;
+    std::vector<std::shared_ptr<pending>> write_batch_;      ///< what the write under way sends
+    std::vector<boost::asio::const_buffer> write_buffers_;
     boost::asio::steady_timer watchdog_;
+    clock_type::time_point watchdog_due_ = clock_type::time_point::min();  ///< when the watchdog wakes
     boost::asio::steady_timer backoff_timer_;
     clock_type::time_point last_received_{};
     std::string last_error_ = "connecting";
