@@ -53,6 +53,18 @@ local function quarantine(id, now, e)
   redis.call('ZADD', base .. 'corrupt', now, id)
   return {id, false, errtext(e)}
 end
+-- Sweeps: fn(id) for each id in ARGV from `first` on, each in its own
+-- pcall, so that a record that cannot be read is quarantined (its error
+-- reported in its place) and never stops the others. The non-nil results.
+local function each_guarded(first, now, fn)
+  local out = {}
+  for i = first, #ARGV do
+    local ok, r = pcall(fn, ARGV[i])
+    if not ok then r = quarantine(ARGV[i], now, r) end
+    if r then out[#out + 1] = r end
+  end
+  return out
+end
 local function stat(field, delta) redis.call('HINCRBY', base .. 'stats', field, delta) end
 -- Index entries of a record (see doc/redis.md, "Key layout").
 local function unindex(id, st, owner)
@@ -238,13 +250,7 @@ local function claim(id)
   end
   return {id, fields_of(skey)}
 end
-local out = {}
-for i = 4, #ARGV do
-  local ok, r = pcall(claim, ARGV[i])
-  if not ok then r = quarantine(ARGV[i], now, r) end
-  if r then out[#out + 1] = r end
-end
-return out
+return each_guarded(4, now, claim)
 )lua";
 
 /// claim_warnings: ARGV = now, horizon, ids... Returns {id, fields...} per
@@ -269,13 +275,7 @@ local function warn(id)
   redis.call('ZREM', base .. 'warn', id)
   return {id, fields_of(skey)}
 end
-local out = {}
-for i = 3, #ARGV do
-  local ok, r = pcall(warn, ARGV[i])
-  if not ok then r = quarantine(ARGV[i], now, r) end
-  if r then out[#out + 1] = r end
-end
-return out
+return each_guarded(3, now, warn)
 )lua";
 
 /// purge_ended: ARGV = before, ids... Returns how many were removed.
