@@ -92,6 +92,24 @@ local function index(id, st, owner, deadline, warned, ended_at, ttl)
   end
   for _, k in ipairs(keys) do extend(k, ttl) end
 end
+-- The (name, value) pairs in ARGV from `first` on, as a record.
+local function record_from_args(first)
+  local rec = {}
+  for i = first, #ARGV, 2 do rec[ARGV[i]] = ARGV[i + 1] end
+  return rec
+end
+-- Writes a whole record over an empty key, files it in every index and
+-- gives both its safety TTL, which it returns.
+local function write_record(id, skey, rec, now, margin)
+  local args = {}
+  for k, v in pairs(rec) do args[#args + 1] = k; args[#args + 1] = v end
+  redis.call('HSET', skey, unpack(args))
+  local due = tonumber(rec.ended_at ~= '' and rec.ended_at or rec.idle_deadline)
+  local ttl = ttl_after(due, now, margin)
+  redis.call('PEXPIRE', skey, ttl)
+  index(id, rec.status, rec.owner, rec.idle_deadline, rec.warning_sent, rec.ended_at, ttl)
+  return ttl
+end
 )lua";
 
 /// create: ARGV = id, now, margin, then the record's fields as
@@ -109,16 +127,9 @@ if old[1] then
   stat('st:' .. old[1], -1)
   redis.call('DEL', skey)
 end
-local rec = {}
-for i = 4, #ARGV, 2 do rec[ARGV[i]] = ARGV[i + 1] end
+local rec = record_from_args(4)
 rec.version = version
-local args = {}
-for k, v in pairs(rec) do args[#args + 1] = k; args[#args + 1] = v end
-redis.call('HSET', skey, unpack(args))
-local due = tonumber(rec.ended_at ~= '' and rec.ended_at or rec.idle_deadline)
-local ttl = ttl_after(due, now, margin)
-redis.call('PEXPIRE', skey, ttl)
-index(id, rec.status, rec.owner, rec.idle_deadline, rec.warning_sent, rec.ended_at, ttl)
+local ttl = write_record(id, skey, rec, now, margin)
 stat('st:' .. rec.status, 1)
 stat('created_total', 1)
 if is_final(rec.status) then stat('terminated_total', 1) end
@@ -135,18 +146,11 @@ local old = redis.call('HMGET', skey, 'status', 'version', 'owner')
 if not old[1] then return 1 end
 if is_final(old[1]) then return 3 end
 if old[2] ~= expected then return 2 end
-local rec = {}
-for i = 5, #ARGV, 2 do rec[ARGV[i]] = ARGV[i + 1] end
+local rec = record_from_args(5)
 rec.version = num(expected, 'expected version', id) + 1
 unindex(id, old[1], old[3])
 redis.call('DEL', skey)
-local args = {}
-for k, v in pairs(rec) do args[#args + 1] = k; args[#args + 1] = v end
-redis.call('HSET', skey, unpack(args))
-local due = tonumber(rec.ended_at ~= '' and rec.ended_at or rec.idle_deadline)
-local ttl = ttl_after(due, now, margin)
-redis.call('PEXPIRE', skey, ttl)
-index(id, rec.status, rec.owner, rec.idle_deadline, rec.warning_sent, rec.ended_at, ttl)
+local ttl = write_record(id, skey, rec, now, margin)
 stat('st:' .. old[1], -1)
 stat('st:' .. rec.status, 1)
 if is_final(rec.status) then stat('terminated_total', 1) end
