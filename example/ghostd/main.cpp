@@ -18,6 +18,8 @@
 // doc/ghostd.md documents the flags, the key and these rules.
 #include <sessionkit/redis/connection.hpp>
 
+#include "common/daemon.hpp"
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -53,6 +55,11 @@ namespace resp = sessionkit::detail::resp;
 
 namespace {
 
+using example::describe;
+using example::log_line;
+using example::shown;
+using example::to_ms;
+
 constexpr const char* version = "ghostd 0.1.0 (sessionkit)";
 constexpr double max_ttl_s = 86400;  // one day
 
@@ -63,14 +70,6 @@ struct options {
     double ttl_s = 600;
     double run_for_s = 0;
 };
-
-milliseconds to_ms(double seconds) { return milliseconds{static_cast<std::int64_t>(std::llround(seconds * 1000))}; }
-
-std::string shown(double v) {
-    char text[32];
-    std::snprintf(text, sizeof text, "%g", v);
-    return text;
-}
 
 std::string host_name() {
     char buf[HOST_NAME_MAX + 1] = {};
@@ -143,20 +142,6 @@ std::optional<options> parse(int argc, char** argv) {
         throw po::error("--redis-url: " + what_without_code(e));
     }
     return o;
-}
-
-void log_line(std::string_view level, std::string_view msg, boost::json::object fields = {}) {
-    fields["level"] = level;
-    fields["msg"] = msg;
-    fields["time"] = to_unix_ms(std::chrono::system_clock::now());
-    std::string line = boost::json::serialize(fields);
-    line += '\n';
-    std::fwrite(line.data(), 1, line.size(), stderr);
-}
-
-std::string describe(const std::exception& e) {
-    if (auto* se = dynamic_cast<const boost::system::system_error*>(&e)) return what_without_code(*se);
-    return e.what();
 }
 
 /// Why and whether the daemon is stopping; set by signals and --run-for.
@@ -307,14 +292,9 @@ struct ghost {
 
 int main(int argc, char** argv) {
     std::signal(SIGPIPE, SIG_IGN);
-    std::optional<options> opts;
-    try {
-        opts = parse(argc, argv);
-    } catch (const std::exception& e) {
-        std::cerr << "ghostd: " << e.what() << "\n(see ghostd --help)\n";
-        return 2;
-    }
-    if (!opts) return 0;
+    auto command_line = example::parse_command_line("ghostd", parse, argc, argv);
+    auto& opts = command_line.options;
+    if (!opts) return command_line.exit_status;
 
     try {
         const std::string name = opts->name.empty() ? host_name() : opts->name;
@@ -328,25 +308,8 @@ int main(int argc, char** argv) {
 
         // The first SIGINT/SIGTERM stops (and deletes the key); a second one
         // ends at once.
-        asio::signal_set signals(ctx, SIGINT, SIGTERM);
-        std::function<void(const boost::system::error_code&, int)> on_signal =
-            [&](const boost::system::error_code& ec, int sig) {
-                if (ec) return;
-                if (stop.requested) {
-                    log_line("warn", "second signal: exiting without deleting the key", {{"signal", sig}});
-                    std::_Exit(1);
-                }
-                stop.request(sig == SIGINT ? "SIGINT" : "SIGTERM");
-                signals.async_wait(on_signal);
-            };
-        signals.async_wait(on_signal);
-        asio::steady_timer deadline(ctx);
-        if (opts->run_for_s > 0) {
-            deadline.expires_after(to_ms(opts->run_for_s));
-            deadline.async_wait([&](const boost::system::error_code& ec) {
-                if (!ec) stop.request("--run-for elapsed");
-            });
-        }
+        example::stop_triggers triggers(ctx, [&](const std::string& why) { stop.request(why); }, opts->run_for_s,
+                                        "second signal: exiting without deleting the key");
 
         int rc = 1;
         // The connection's own loops keep ctx busy forever: stop it when done.

@@ -15,6 +15,8 @@
 #include <sessionkit/sessionkit.hpp>
 #include <sessionkit/store/redis.hpp>
 
+#include "common/daemon.hpp"
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -45,6 +47,10 @@ using namespace std::chrono_literals;
 
 namespace {
 
+using example::log_line;
+using example::shown;
+using example::to_ms;
+
 constexpr const char* version = "sessiond 0.3.0 (sessionkit; stores: memory, redis)";
 
 struct config {
@@ -69,14 +75,10 @@ struct config {
     double run_for_s = 0;
 };
 
-milliseconds to_ms(double seconds) { return milliseconds{static_cast<std::int64_t>(std::llround(seconds * 1000))}; }
-
 void need_seconds(const char* flag, double v, bool zero_ok = false) {
     if (!std::isfinite(v) || v < 0 || (!zero_ok && v == 0) || v > 3'155'760'000.0) {
-        char shown[32];
-        std::snprintf(shown, sizeof shown, "%g", v);
         throw po::error(std::string("--") + flag + " must be a " + (zero_ok ? "non-negative" : "positive") +
-                        " number of seconds (at most 100 years), got " + shown);
+                        " number of seconds (at most 100 years), got " + shown(v));
     }
 }
 
@@ -198,15 +200,6 @@ boost::json::value seconds_json(double s) {
     return s;
 }
 
-void log_line(std::string_view level, std::string_view msg, boost::json::object fields = {}) {
-    fields["level"] = level;
-    fields["msg"] = msg;
-    fields["time"] = to_unix_ms(std::chrono::system_clock::now());
-    std::string line = boost::json::serialize(fields);
-    line += '\n';
-    std::fwrite(line.data(), 1, line.size(), stderr);
-}
-
 /// A sink that writes nowhere or to a jsonl_sink, chosen at run time.
 struct optional_jsonl_sink {
     std::shared_ptr<jsonl_sink> sink;
@@ -326,25 +319,8 @@ int serve(const config& c, asio::io_context& ctx, Store& store, optional_jsonl_s
     if (cfg->demo > 0) asio::co_spawn(ctx, run_demo(registry, cfg->demo, ropts.idle_timeout), asio::detached);
 
     // The first SIGINT/SIGTERM stops gracefully; a second one ends now.
-    asio::signal_set signals(ctx, SIGINT, SIGTERM);
-    std::function<void(const boost::system::error_code&, int)> on_signal =
-        [&](const boost::system::error_code& ec, int sig) {
-            if (ec) return;
-            if (stopping.load()) {
-                log_line("warn", "second signal: exiting without waiting", {{"signal", sig}});
-                std::_Exit(1);
-            }
-            stop(sig == SIGINT ? "SIGINT" : "SIGTERM");
-            signals.async_wait(on_signal);
-        };
-    signals.async_wait(on_signal);
-    asio::steady_timer deadline(ctx);
-    if (cfg->run_for_s > 0) {
-        deadline.expires_after(to_ms(cfg->run_for_s));
-        deadline.async_wait([&](auto ec) {
-            if (!ec) stop("--run-for elapsed");
-        });
-    }
+    example::stop_triggers triggers(ctx, [&](const std::string& why) { stop(why); }, cfg->run_for_s,
+                                    "second signal: exiting without waiting");
     log_line("info", "sessiond started",
              {{"listen", where.address().to_string() + ":" + std::to_string(where.port())},
               {"port", where.port()},
@@ -374,14 +350,9 @@ int serve(const config& c, asio::io_context& ctx, Store& store, optional_jsonl_s
 int main(int argc, char** argv) {
     // A closed stdout/stderr pipe must not kill the daemon mid-request.
     std::signal(SIGPIPE, SIG_IGN);
-    std::optional<config> cfg;
-    try {
-        cfg = parse(argc, argv);
-    } catch (const std::exception& e) {
-        std::cerr << "sessiond: " << e.what() << "\n(see sessiond --help)\n";
-        return 2;
-    }
-    if (!cfg) return 0;
+    auto command_line = example::parse_command_line("sessiond", parse, argc, argv);
+    auto& cfg = command_line.options;
+    if (!cfg) return command_line.exit_status;
 
     try {
         optional_jsonl_sink sink;

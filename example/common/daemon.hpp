@@ -1,0 +1,123 @@
+// example/common/daemon.hpp — what the example daemons (sessiond, ghostd)
+// share: JSON log lines on stderr, the command-line prologue, and stopping
+// on SIGINT/SIGTERM or after --run-for.
+#pragma once
+
+#include <sessionkit/clock.hpp>
+#include <sessionkit/error.hpp>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/json.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <functional>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+namespace sessionkit::example {
+
+inline std::chrono::milliseconds to_ms(double seconds) {
+    return std::chrono::milliseconds{static_cast<std::int64_t>(std::llround(seconds * 1000))};
+}
+
+/// A number as a person wrote it ("%g"), for error messages.
+inline std::string shown(double v) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%g", v);
+    return text;
+}
+
+/// One JSON object per line on stderr: level, msg, time (ms since the
+/// epoch) and the fields given.
+inline void log_line(std::string_view level, std::string_view msg, boost::json::object fields = {}) {
+    fields["level"] = level;
+    fields["msg"] = msg;
+    fields["time"] = to_unix_ms(std::chrono::system_clock::now());
+    std::string line = boost::json::serialize(fields);
+    line += '\n';
+    std::fwrite(line.data(), 1, line.size(), stderr);
+}
+
+/// An exception's message without the "[category:code]" tail.
+inline std::string describe(const std::exception& e) {
+    if (auto* se = dynamic_cast<const boost::system::system_error*>(&e)) return what_without_code(*se);
+    return e.what();
+}
+
+/// Runs `parse(argc, argv)`, which returns std::optional<Options> (empty
+/// after --help or --version). A bad command line is one message naming
+/// what was wrong and exit status 2. Returns the options, or the status
+/// to exit with.
+template <class Parse>
+auto parse_command_line(std::string_view daemon, Parse&& parse, int argc, char** argv) {
+    using options_type = typename std::invoke_result_t<Parse, int, char**>::value_type;
+    struct result {
+        std::optional<options_type> options;
+        int exit_status = 0;
+    } r;
+    try {
+        r.options = std::forward<Parse>(parse)(argc, argv);
+    } catch (const std::exception& e) {
+        std::cerr << daemon << ": " << e.what() << "\n(see " << daemon << " --help)\n";
+        r.exit_status = 2;
+    }
+    return r;
+}
+
+/// Calls `stop(reason)` on the first SIGINT or SIGTERM, or when `run_for`
+/// seconds (if > 0) have passed. A second signal logs `second_signal` and
+/// ends the process at once with status 1: an operator who asks twice does
+/// not want to wait.
+class stop_triggers {
+public:
+    stop_triggers(boost::asio::io_context& ctx, std::function<void(const std::string&)> stop, double run_for_s,
+                  std::string second_signal)
+        : signals_(ctx, SIGINT, SIGTERM), deadline_(ctx), stop_(std::move(stop)),
+          second_signal_(std::move(second_signal)) {
+        wait_for_signal();
+        if (run_for_s > 0) {
+            deadline_.expires_after(to_ms(run_for_s));
+            deadline_.async_wait([this](const boost::system::error_code& ec) {
+                if (!ec) trigger("--run-for elapsed");
+            });
+        }
+    }
+    stop_triggers(const stop_triggers&) = delete;
+    stop_triggers& operator=(const stop_triggers&) = delete;
+
+private:
+    void wait_for_signal() {
+        signals_.async_wait([this](const boost::system::error_code& ec, int sig) {
+            if (ec) return;
+            if (stopping_) {
+                log_line("warn", second_signal_, {{"signal", sig}});
+                std::_Exit(1);
+            }
+            trigger(sig == SIGINT ? "SIGINT" : "SIGTERM");
+            wait_for_signal();
+        });
+    }
+    void trigger(const std::string& reason) {
+        stopping_ = true;
+        stop_(reason);
+    }
+
+    boost::asio::signal_set signals_;
+    boost::asio::steady_timer deadline_;
+    std::function<void(const std::string&)> stop_;
+    std::string second_signal_;
+    bool stopping_ = false;
+};
+
+} // namespace sessionkit::example
