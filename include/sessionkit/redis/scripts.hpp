@@ -218,25 +218,32 @@ return 1
 /// record, {id, fields...}.
 inline constexpr std::string_view claim_expired = R"lua(
 local now, lease, margin = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+-- A sweep claims up to a thousand records: the stats hash and the
+-- status:stopping TTL are written once at the end, not once per record.
+local tallies, stopping_ttl = {}, 0
+local function tally(field, delta) tallies[field] = (tallies[field] or 0) + delta end
 local function claim(id)
   local skey = base .. 's:' .. id
-  local f = redis.call('HMGET', skey, 'status', 'idle_deadline', 'absolute_deadline', 'end_reason', 'version', 'warning_sent')
-  if not f[1] or is_final(f[1]) then
+  -- FIELDS (what the client gets back), then absolute_deadline.
+  local f = redis.call('HMGET', skey, 'doc', 'status', 'version', 'last_active', 'idle_deadline', 'warning_sent',
+                       'end_reason', 'ended_at', 'absolute_deadline')
+  local st = f[2]
+  if not st or is_final(st) then
     -- Erased or ended by someone else meanwhile; no live entry may stay.
-    if not f[1] then redis.call('ZREM', base .. 'live', id); redis.call('ZREM', base .. 'warn', id) end
+    if not st then redis.call('ZREM', base .. 'live', id); redis.call('ZREM', base .. 'warn', id) end
     return nil
   end
-  local deadline = num(f[2], 'idle_deadline', id)
+  local deadline = num(f[5], 'idle_deadline', id)
   if deadline > now then
     -- Touched since it was filed: re-file it (and its warning) at the real deadline.
     redis.call('ZADD', base .. 'live', deadline, id)
-    if f[6] == '0' and f[1] ~= 'stopping' then redis.call('ZADD', base .. 'warn', deadline, id) end
+    if f[6] == '0' and st ~= 'stopping' then redis.call('ZADD', base .. 'warn', deadline, id) end
     return nil
   end
-  local version = num(f[5], 'version', id) + 1
-  local reason = f[4]
+  local version = num(f[3], 'version', id) + 1
+  local reason = f[7]
   if reason == '' then
-    if f[3] ~= '' and deadline >= num(f[3], 'absolute_deadline', id) then reason = 'lifetime' else reason = 'idle' end
+    if f[9] ~= '' and deadline >= num(f[9], 'absolute_deadline', id) then reason = 'lifetime' else reason = 'idle' end
   end
   local until_ms = now + lease
   redis.call('HSET', skey, 'status', 'stopping', 'end_reason', reason, 'idle_deadline', until_ms, 'version', version)
@@ -244,17 +251,24 @@ local function claim(id)
   redis.call('ZREM', base .. 'warn', id)
   local ttl = ttl_after(until_ms, now, margin)
   redis.call('PEXPIRE', skey, ttl)
-  if f[1] ~= 'stopping' then
-    redis.call('ZREM', base .. 'status:' .. f[1], id)
+  if st ~= 'stopping' then
+    redis.call('ZREM', base .. 'status:' .. st, id)
     redis.call('ZADD', base .. 'status:stopping', 0, id)
-    extend(base .. 'status:stopping', ttl)
-    stat('st:' .. f[1], -1)
-    stat('st:stopping', 1)
-    stat('expired_total', 1)
+    if ttl > stopping_ttl then stopping_ttl = ttl end
+    tally('st:' .. st, -1)
+    tally('st:stopping', 1)
+    tally('expired_total', 1)
   end
-  return {id, fields_of(skey)}
+  -- The record as written, without a second read (numbers as HSET stored them).
+  f[2], f[3], f[5], f[7], f[9] = 'stopping', string.format('%.17g', version), string.format('%.17g', until_ms), reason, nil
+  return {id, f}
 end
-return each_guarded(4, now, claim)
+local out = each_guarded(4, now, claim)
+if stopping_ttl > 0 then extend(base .. 'status:stopping', stopping_ttl) end
+for field, delta in pairs(tallies) do
+  if delta ~= 0 then stat(field, delta) end
+end
+return out
 )lua";
 
 /// claim_warnings: ARGV = now, horizon, ids... Returns {id, fields...} per
