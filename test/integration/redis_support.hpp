@@ -99,30 +99,12 @@ inline int wait_exit(pid_t pid) {
 /// This test binary, to run child modes in other processes.
 inline std::string self_exe() { return std::filesystem::read_symlink("/proc/self/exe").string(); }
 
-/// Runs a shell command; throws naming it when it fails.
-inline void run_shell(const std::string& command) {
-    if (std::system(command.c_str()) != 0) throw std::runtime_error("command failed: " + command);
-}
-
-/// What a private redis-server also offers besides plain TCP.
-struct private_redis_options {
-    bool tls = false;          ///< a TLS port too, with a CA and a certificate for localhost/127.0.0.1
-    bool unix_socket = false;  ///< a unix socket in the server's directory
-    std::string password;      ///< requirepass
-};
-
 /// A redis-server of the test's own (DEBUG enabled, no persistence), on a
 /// fixed port so that it can be restarted at the same address.
 class private_redis {
 public:
-    explicit private_redis(private_redis_options o = {})
-        : options_(std::move(o)), port_(free_port()),
-          dir_(std::filesystem::temp_directory_path() / ("sktest-redis-" + generate_id().substr(0, 8))) {
+    private_redis() : port_(free_port()), dir_(std::filesystem::temp_directory_path() / ("sktest-redis-" + generate_id().substr(0, 8))) {
         std::filesystem::create_directories(dir_);
-        if (options_.tls) {
-            tls_port_ = free_port();
-            make_certificates();
-        }
         start();
     }
     ~private_redis() {
@@ -132,22 +114,11 @@ public:
     }
     std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_) + "/0"; }
     std::uint16_t port() const { return port_; }
-    std::uint16_t tls_port() const { return tls_port_; }
-    std::filesystem::path ca_file() const { return dir_ / "ca.pem"; }
-    std::filesystem::path socket_path() const { return dir_ / "redis.sock"; }
 
     void start() {
-        std::vector<std::string> args{"redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",
-                                      "--save", "", "--appendonly", "no", "--enable-debug-command", "yes",
-                                      "--dir", dir_.string(), "--logfile", (dir_ / "redis.log").string()};
-        if (options_.tls)
-            args.insert(args.end(), {"--tls-port", std::to_string(tls_port_), "--tls-cert-file", (dir_ / "server.pem").string(),
-                                     "--tls-key-file", (dir_ / "server.key").string(), "--tls-ca-cert-file",
-                                     ca_file().string(), "--tls-auth-clients", "no"});
-        if (options_.unix_socket) args.insert(args.end(), {"--unixsocket", socket_path().string()});
-        // answers() probes the plain port without AUTH: NOAUTH means "up".
-        if (!options_.password.empty()) args.insert(args.end(), {"--requirepass", options_.password});
-        pid_ = spawn(args);
+        pid_ = spawn({"redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1", "--save", "",
+                      "--appendonly", "no", "--enable-debug-command", "yes", "--dir", dir_.string(),
+                      "--logfile", (dir_ / "redis.log").string()});
         for (int i = 0; i < 200; ++i) {
             if (answers()) return;
             std::this_thread::sleep_for(std::chrono::milliseconds{25});
@@ -173,28 +144,13 @@ private:
             const char ping[] = "PING\r\n";
             char buf[16] = {};
             ok = ::write(fd, ping, sizeof ping - 1) == sizeof ping - 1 && ::read(fd, buf, sizeof buf) > 0 &&
-                 (std::string_view(buf).starts_with("+PONG") || std::string_view(buf).starts_with("-NOAUTH"));
+                 std::string_view(buf).starts_with("+PONG");
         }
         ::close(fd);
         return ok;
     }
 
-    /// A throwaway CA and a server certificate it signs, valid for
-    /// localhost and 127.0.0.1 (openssl's CLI; what an operator would do).
-    void make_certificates() const {
-        const std::string d = dir_.string();
-        run_shell("cd '" + d + "' && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=sktest-ca "
-                  "-keyout ca.key -out ca.pem >/dev/null 2>&1 && "
-                  "openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout server.key -out server.csr "
-                  ">/dev/null 2>&1 && "
-                  "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > san.ext && "
-                  "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 "
-                  "-extfile san.ext -out server.pem >/dev/null 2>&1");
-    }
-
-    private_redis_options options_;
     std::uint16_t port_;
-    std::uint16_t tls_port_ = 0;
     std::filesystem::path dir_;
     pid_t pid_ = -1;
 };
