@@ -1,7 +1,7 @@
 // bench/redis_store_bench.cpp — redis_store against redis-benchmark on the
 // same server, in the same run (only ratios hold on a noisy machine).
 //
-//   redis_store_bench REDIS_URL [--quick] [--flush]
+//   redis_store_bench REDIS_URL [--quick] [--flush] [--no-sweep] [--serial-only]
 //
 // It writes about 2M sessions (under fresh "bench:", "sweep:" prefixes);
 // --flush empties the database at the end (bench/run passes it: its server
@@ -24,6 +24,8 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
+
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <atomic>
@@ -68,7 +70,16 @@ T wait(asio::io_context& ctx, awaitable<T> op) {
 struct redis_benchmark_result {
     double rps = 0;
     double avg_latency_ms = 0;
+    double cpu_us = 0;  ///< the redis-benchmark process's CPU time (user + system)
 };
+
+/// User + system CPU time of `who` (RUSAGE_THREAD, RUSAGE_CHILDREN), in µs.
+double cpu_us(int who) {
+    rusage u{};
+    ::getrusage(who, &u);
+    auto us = [](const timeval& t) { return t.tv_sec * 1e6 + static_cast<double>(t.tv_usec); };
+    return us(u.ru_utime) + us(u.ru_stime);
+}
 
 /// Runs redis-benchmark with --csv and reads its throughput and mean latency.
 redis_benchmark_result redis_benchmark(const redis::config& cfg, int clients, int pipeline, int requests,
@@ -78,12 +89,14 @@ redis_benchmark_result redis_benchmark(const redis::config& cfg, int clients, in
         << " -n " << requests;
     for (auto& a : command) cmd << " '" << a << "'";
     cmd << " 2>/dev/null";
+    const double children_before = cpu_us(RUSAGE_CHILDREN);
     FILE* p = ::popen(cmd.str().c_str(), "r");
     if (!p) throw std::runtime_error("cannot run redis-benchmark");
     std::string out;
     char buf[4096];
     while (auto n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
     ::pclose(p);
+    const double children_cpu = cpu_us(RUSAGE_CHILDREN) - children_before;
     // "test","rps","avg_latency_ms",...   then   "EVALSHA ...","123.45","0.345",...
     std::istringstream lines(out);
     std::string line, last;
@@ -99,7 +112,7 @@ redis_benchmark_result redis_benchmark(const redis::config& cfg, int clients, in
     }
     cols.push_back(cell);
     if (cols.size() < 3) throw std::runtime_error("redis-benchmark gave no result: " + out);
-    return {std::stod(cols[1]), std::stod(cols[2])};
+    return {std::stod(cols[1]), std::stod(cols[2]), children_cpu};
 }
 
 /// `per_coroutine` operations from each of `coroutines` coroutines; ops/s.
@@ -134,15 +147,16 @@ session make_session(std::string id, time_point now, milliseconds idle) {
 
 int main(int argc, char** argv) {
     if (argc < 2) {
-        std::cerr << "usage: redis_store_bench REDIS_URL [--quick]\n";
+        std::cerr << "usage: redis_store_bench REDIS_URL [--quick] [--flush] [--no-sweep] [--serial-only]\n";
         return 2;
     }
-    bool quick = false, flush = false, no_sweep = false;
+    bool quick = false, flush = false, no_sweep = false, serial_only = false;
     for (int i = 2; i < argc; ++i) {
         std::string_view a = argv[i];
         if (a == "--quick") quick = true;
         else if (a == "--flush") flush = true;
         else if (a == "--no-sweep") no_sweep = true;
+        else if (a == "--serial-only") serial_only = true;  // for profiling the serial path alone
         else {
             std::cerr << "redis_store_bench: unknown option '" << a << "'\n";
             return 2;
@@ -178,30 +192,34 @@ int main(int argc, char** argv) {
     const int ref_requests = quick ? 20000 : 200000;
 
     // ---- throughput, 64 concurrent ----------------------------------------
-    double touch_ops = throughput(ctx, coroutines, per, [&](int c, int) -> awaitable<void> {
-        co_await store.touch(ids[c], now);
-    });
-    auto ref_touch = redis_benchmark(cfg, 64, 1, ref_requests, touch_cmd);
-    double get_ops = throughput(ctx, coroutines, per, [&](int c, int) -> awaitable<void> {
-        co_await store.get(ids[c]);
-    });
-    auto ref_get = redis_benchmark(cfg, 64, 1, ref_requests, get_cmd);
-    auto ref_touch_p16 = redis_benchmark(cfg, 64, 16, ref_requests * 4, touch_cmd);
-    bench::value(bench_name, "touch_64_coroutines", touch_ops, "ops/s");
-    bench::value(bench_name, "get_64_coroutines", get_ops, "ops/s");
-    bench::value(bench_name, "redis_benchmark_touch_c64", ref_touch.rps, "ops/s");
-    bench::value(bench_name, "redis_benchmark_get_c64", ref_get.rps, "ops/s");
-    bench::value(bench_name, "redis_benchmark_touch_c64_P16", ref_touch_p16.rps, "ops/s");
-    bench::ratio(bench_name, "touch_ratio_P1", touch_ops / ref_touch.rps, "redis-benchmark -c 64 EVALSHA <touch script>", ">= 1.5");
-    bench::ratio(bench_name, "get_ratio_P1", get_ops / ref_get.rps, "redis-benchmark -c 64 HMGET <record fields>", ">= 1.5");
-    bench::ratio(bench_name, "touch_ratio_P16", touch_ops / ref_touch_p16.rps, "redis-benchmark -c 64 -P 16 EVALSHA <touch script>", ">= 0.6");
+    if (!serial_only) {
+        double touch_ops = throughput(ctx, coroutines, per, [&](int c, int) -> awaitable<void> {
+            co_await store.touch(ids[c], now);
+        });
+        auto ref_touch = redis_benchmark(cfg, 64, 1, ref_requests, touch_cmd);
+        double get_ops = throughput(ctx, coroutines, per, [&](int c, int) -> awaitable<void> {
+            co_await store.get(ids[c]);
+        });
+        auto ref_get = redis_benchmark(cfg, 64, 1, ref_requests, get_cmd);
+        auto ref_touch_p16 = redis_benchmark(cfg, 64, 16, ref_requests * 4, touch_cmd);
+        bench::value(bench_name, "touch_64_coroutines", touch_ops, "ops/s");
+        bench::value(bench_name, "get_64_coroutines", get_ops, "ops/s");
+        bench::value(bench_name, "redis_benchmark_touch_c64", ref_touch.rps, "ops/s");
+        bench::value(bench_name, "redis_benchmark_get_c64", ref_get.rps, "ops/s");
+        bench::value(bench_name, "redis_benchmark_touch_c64_P16", ref_touch_p16.rps, "ops/s");
+        bench::ratio(bench_name, "touch_ratio_P1", touch_ops / ref_touch.rps, "redis-benchmark -c 64 EVALSHA <touch script>", ">= 1.5");
+        bench::ratio(bench_name, "get_ratio_P1", get_ops / ref_get.rps, "redis-benchmark -c 64 HMGET <record fields>", ">= 1.5");
+        bench::ratio(bench_name, "touch_ratio_P16", touch_ops / ref_touch_p16.rps, "redis-benchmark -c 64 -P 16 EVALSHA <touch script>", ">= 0.6");
+    }
 
     // ---- serial latency ----------------------------------------------------
     // Measured as redis-benchmark measures it: the mean time from sending a
     // request to having its reply, one request at a time.
     const int serial = quick ? 5000 : 50000;
+    double serial_cpu_us = 0;  // this thread's CPU time in the last round, per touch
     auto serial_latency_ms = [&](redis_store& st) {
         std::chrono::steady_clock::duration total{};
+        const double cpu_before = cpu_us(RUSAGE_THREAD);
         wait(ctx, [&]() -> awaitable<void> {
             for (int i = 0; i < serial; ++i) {
                 const auto start = std::chrono::steady_clock::now();
@@ -209,14 +227,18 @@ int main(int argc, char** argv) {
                 total += std::chrono::steady_clock::now() - start;
             }
         }());
+        serial_cpu_us = (cpu_us(RUSAGE_THREAD) - cpu_before) / serial;
         return std::chrono::duration<double, std::milli>(total).count() / serial;
     };
     // Three alternating rounds, medians of each side: one round is at the
     // mercy of whatever else the machine does for a second.
-    std::vector<double> ours_rounds, ref_rounds;
+    std::vector<double> ours_rounds, ref_rounds, ours_cpu, ref_cpu;
     for (int round = 0; round < 3; ++round) {
         ours_rounds.push_back(serial_latency_ms(store));
-        ref_rounds.push_back(redis_benchmark(cfg, 1, 1, serial, touch_cmd).avg_latency_ms);
+        ours_cpu.push_back(serial_cpu_us);
+        auto ref = redis_benchmark(cfg, 1, 1, serial, touch_cmd);
+        ref_rounds.push_back(ref.avg_latency_ms);
+        ref_cpu.push_back(ref.cpu_us / serial);
     }
     auto median = [](std::vector<double> v) {
         std::sort(v.begin(), v.end());
@@ -227,6 +249,11 @@ int main(int argc, char** argv) {
     bench::value(bench_name, "touch_serial_latency", ours_ms, "ms");
     bench::value(bench_name, "redis_benchmark_touch_c1_latency", ref_serial.avg_latency_ms, "ms");
     bench::ratio(bench_name, "serial_latency_ratio", ours_ms / ref_serial.avg_latency_ms, "redis-benchmark -c 1 EVALSHA <touch script>", "<= 1.2");
+    // Where the difference comes from: client CPU (user + system) per request.
+    bench::value(bench_name, "touch_serial_client_cpu", median(ours_cpu), "us");
+    bench::value(bench_name, "redis_benchmark_c1_client_cpu", median(ref_cpu), "us");
+
+    if (serial_only) return 0;
 
     // ---- the same with the callers on another thread (information) --------
     {
