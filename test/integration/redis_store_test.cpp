@@ -199,6 +199,103 @@ BOOST_AUTO_TEST_CASE(a_wrong_database_number_is_named) {
 
 BOOST_AUTO_TEST_SUITE_END()
 
+// rediss://, unix:// and passwords against a private redis-server that
+// offers them (a throwaway CA, test::test_ca). Each test starts its own:
+// a server shared through a function-local static once deadlocked the
+// ASan run, when the first test left the static's init guard held.
+namespace {
+
+struct secure_server_fixture {
+    test::private_redis server{{.tls = true, .unix_socket = true, .password = "s3cret pass"}};
+
+    std::string tls_url(const std::string& host, const std::string& query) const {
+        return "rediss://:s3cret%20pass@" + host + ":" + std::to_string(server.tls_port()) + "/0" + query;
+    }
+};
+
+/// A store round trip over `url`: create, then read back.
+void store_round_trip(const std::string& url) {
+    auto conn = std::make_shared<redis::connection>(shared_io().executor(), test::test_config(url));
+    redis_store_options o;
+    o.prefix = test::fresh_prefix("tls");
+    redis_store store(conn, o);
+    const auto now = from_unix_ms(to_unix_ms(std::chrono::system_clock::now()));
+    session s;
+    s.id = "over-" + generate_id().substr(0, 8);
+    s.owner = "alice";
+    s.created_at = s.last_active = now;
+    s.idle_timeout = 60s;
+    s.idle_deadline = now + 60s;
+    BOOST_TEST(sync_wait(store.create(s)).created);
+    auto back = sync_wait(store.get(s.id));
+    BOOST_TEST_REQUIRE(back.has_value());
+    BOOST_TEST(back->owner == "alice");
+    BOOST_TEST(conn->stats().connects == 1u);
+}
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(redis_transports, secure_server_fixture)
+
+BOOST_AUTO_TEST_CASE(tls_verified_against_the_servers_ca_by_name_and_by_address) {
+    const std::string ca = "?ca=" + server.ca_file().string();
+    store_round_trip(tls_url("localhost", ca));
+    store_round_trip(tls_url("127.0.0.1", ca));
+}
+
+BOOST_AUTO_TEST_CASE(tls_refuses_a_certificate_it_cannot_verify_and_says_so) {
+    // The system's CAs do not know the throwaway one.
+    auto conn = std::make_shared<redis::connection>(shared_io().executor(), test::test_config(tls_url("localhost", "")));
+    auto e = expect_failure(conn->ping());
+    BOOST_TEST_MESSAGE(e.what());
+    BOOST_TEST((e.code() == error::backend_unavailable));
+    BOOST_TEST(contains(e.what(), "redis rediss://"));
+    BOOST_TEST(contains(e.what(), "certificate verify failed"));
+    BOOST_TEST(!contains(e.what(), "s3cret"));  // the password never shows
+}
+
+BOOST_AUTO_TEST_CASE(tls_refuses_a_certificate_for_another_name) {
+    const std::string query = "?ca=" + server.ca_file().string() + "&sni=redis.example.org";
+    auto conn = std::make_shared<redis::connection>(shared_io().executor(), test::test_config(tls_url("127.0.0.1", query)));
+    auto e = expect_failure(conn->ping());
+    BOOST_TEST_MESSAGE(e.what());
+    BOOST_TEST(contains(e.what(), "certificate verify failed"));
+}
+
+BOOST_AUTO_TEST_CASE(tls_without_verification_when_asked) {
+    store_round_trip(tls_url("localhost", "?insecure=true"));
+}
+
+BOOST_AUTO_TEST_CASE(plain_redis_against_the_tls_port_fails_within_its_timeout) {
+    auto cfg = test::test_config("redis://127.0.0.1:" + std::to_string(server.tls_port()) + "/0");
+    auto conn = std::make_shared<redis::connection>(shared_io().executor(), cfg);
+    const auto started = std::chrono::steady_clock::now();
+    auto e = expect_failure(conn->ping());
+    BOOST_TEST_MESSAGE(e.what());
+    BOOST_TEST(contains(e.what(), "redis redis://127.0.0.1:"));
+    const auto took = std::chrono::steady_clock::now() - started;
+    BOOST_TEST((took < cfg.connect_timeout + cfg.request_timeout + 500ms));
+}
+
+BOOST_AUTO_TEST_CASE(a_unix_socket_with_a_password) {
+    store_round_trip("unix://:s3cret%20pass@" + server.socket_path().string());
+}
+
+BOOST_AUTO_TEST_CASE(a_wrong_password_is_named_and_a_missing_one_is_noauth) {
+    const std::string base = "127.0.0.1:" + std::to_string(server.port()) + "/0";
+    auto wrong = std::make_shared<redis::connection>(shared_io().executor(), test::test_config("redis://:nope@" + base));
+    auto e = expect_failure(wrong->ping());
+    BOOST_TEST_MESSAGE(e.what());
+    BOOST_TEST(contains(e.what(), "authentication failed"));
+    BOOST_TEST(!contains(e.what(), "nope"));
+    auto none = std::make_shared<redis::connection>(shared_io().executor(), test::test_config("redis://" + base));
+    auto n = expect_failure(none->ping());
+    BOOST_TEST_MESSAGE(n.what());
+    BOOST_TEST(contains(n.what(), "NOAUTH"));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
 BOOST_AUTO_TEST_SUITE(redis_store_faults)
 
 BOOST_AUTO_TEST_CASE(keys_carry_hash_tags_and_safety_ttls) {
