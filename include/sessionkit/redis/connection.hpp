@@ -27,6 +27,7 @@
 
 #include <sessionkit/detail/resp.hpp>
 #include <sessionkit/error.hpp>
+#include <sessionkit/id.hpp>
 #include <sessionkit/redis/config.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -64,11 +65,14 @@ namespace sessionkit::redis {
 namespace resp = sessionkit::detail::resp;
 
 /// One or more commands sent together; their replies come back together,
-/// in order. `label` names the request in errors ("EVALSHA touch").
+/// in order. `label` names the request in errors ("EVALSHA touch"), with
+/// an optional subject: ("touch", id) reads "touch 'abc'". The two parts
+/// are joined only when an error needs them, not on every request.
 class request {
 public:
     request() = default;
-    explicit request(std::string label) : label_(std::move(label)) {}
+    explicit request(std::string label, std::string subject = {})
+        : label_(std::move(label)), subject_(std::move(subject)) {}
 
     request& push(const resp::command& cmd) {
         cmd.append_to(payload_);
@@ -85,10 +89,14 @@ public:
 
     std::size_t size() const noexcept { return commands_; }
     const std::string& payload() const noexcept { return payload_; }
-    const std::string& label() const noexcept { return label_; }
+    std::string label() const {
+        if (subject_.empty()) return label_;
+        return label_ + " '" + sessionkit::detail::printable(subject_) + "'";
+    }
 
 private:
     std::string label_;
+    std::string subject_;
     std::string payload_;
     std::size_t commands_ = 0;
 };
@@ -612,14 +620,17 @@ public:
         auto impl = impl_;
         // Named, not a temporary inside co_await (GCC 12 destroys those twice,
         // doc/decisions.md).
-        auto initiation = [impl, p](auto handler) {
+        auto initiation = [impl, p](auto handler) mutable {
             // Tracked: the caller's io_context must keep running while its
             // coroutine waits here (it holds no other work).
             p->resume.executor = boost::asio::prefer(
                 boost::asio::get_associated_executor(handler, impl->strand()),
                 boost::asio::execution::outstanding_work.tracked);
             p->resume.fn = std::make_unique<detail::resumer::of<decltype(handler)>>(std::move(handler));
-            boost::asio::dispatch(impl->strand(), [impl, p] { impl->enqueue(p); });
+            auto& strand = impl->strand();
+            boost::asio::dispatch(strand, [impl = std::move(impl), p = std::move(p)]() mutable {
+                impl->enqueue(std::move(p));
+            });
         };
         // use_awaitable rethrows a non-null exception_ptr in the caller.
         auto replies = co_await boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&,

@@ -390,22 +390,35 @@ private:
         bool missing = false;
         for (auto& r : replies) missing = missing || (r.is_error() && r.text.starts_with("NOSCRIPT"));
         if (!missing) co_return replies;
-        redis::request load("SCRIPT LOAD " + std::string(op));
-        load.push("SCRIPT", "LOAD", s.text);
-        auto loaded = co_await conn_->exec(std::move(load));
-        if (loaded[0].is_error())
-            throw_error(error::backend_unavailable, "redis_store." + std::string(op) + ": SCRIPT LOAD: " + loaded[0].text);
+        co_await load(s, op);
         co_return co_await conn_->exec(std::move(req));
     }
 
+    /// SCRIPT LOAD, for a server that restarted or was flushed.
+    awaitable<void> load(const script& s, std::string_view op) {
+        redis::request req("SCRIPT LOAD " + std::string(op));
+        req.push("SCRIPT", "LOAD", s.text);
+        auto loaded = co_await conn_->exec(std::move(req));
+        if (loaded[0].is_error())
+            throw_error(error::backend_unavailable, "redis_store." + std::string(op) + ": SCRIPT LOAD: " + loaded[0].text);
+    }
+
+    /// One command on one session: the hot path (touch, get), so the
+    /// request is moved, not copied; it is built again from `cmd` in the
+    /// rare case that the script must be loaded first.
     awaitable<resp_value> run_one(resp_command cmd, std::string_view op, const std::string& id) {
         // Errors name the operation and the session: "touch 'abc'".
-        redis::request req(std::string(op) + " '" + sessionkit::detail::printable(id) + "'");
+        redis::request req(std::string(op), id);
         req.push(cmd);
-        const script* s = cmd.name() == "EVALSHA" ? script_named(op) : nullptr;
-        std::vector<resp_value> replies;
-        if (s) replies = co_await run(std::move(req), *s, op);
-        else replies = co_await conn_->exec(std::move(req));
+        auto replies = co_await conn_->exec(std::move(req));
+        const script* s = nullptr;
+        if (replies.front().is_error() && replies.front().text.starts_with("NOSCRIPT") && cmd.name() == "EVALSHA")
+            s = script_named(op);
+        if (!s) co_return std::move(replies.front());
+        co_await load(*s, op);
+        redis::request again(std::string(op), id);
+        again.push(cmd);
+        replies = co_await conn_->exec(std::move(again));
         co_return std::move(replies.front());
     }
 
