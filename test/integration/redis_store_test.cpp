@@ -322,6 +322,57 @@ BOOST_AUTO_TEST_CASE(keys_carry_hash_tags_and_safety_ttls) {
     BOOST_TEST(sync_wait(conn->exec_one("EXISTS", key)).as_integer() == 0);
 }
 
+// claim_expired writes its index changes in one command per index at the
+// end of the script; every kind of candidate must still end up filed right.
+BOOST_AUTO_TEST_CASE(a_sweep_files_every_kind_of_candidate_where_it_belongs) {
+    redis_store_options o;
+    o.prefix = test::fresh_prefix("claimidx");
+    o.partitions = 1;
+    redis_store store(shared_connection(), o);
+    for (auto id : {"due-a", "due-b", "touched", "gone"}) create_ok(store, make_record(id, "o", 10s));
+    create_ok(store, make_record("later", "o", 1h));
+    // Touched since it was filed: its entries still say t0 + 10 s.
+    BOOST_REQUIRE(sync_wait(store.touch("touched", t0 + 5s)).has_value());
+    // Gone behind the store's back: its index entries remain.
+    auto conn = shared_connection();
+    sync_wait(conn->exec_one("DEL", store.key_of("gone")));
+
+    auto claimed = sync_wait(store.claim_expired(t0 + 12s, 100, 30s));
+    std::set<std::string> ids;
+    for (auto& c : claimed) ids.insert(c.id);
+    BOOST_TEST((ids == std::set<std::string>{"due-a", "due-b"}));
+
+    const std::string base = store.partition_base("x");
+    constexpr std::int64_t absent = -1;
+    auto score = [&](const std::string& index, const std::string& id) -> std::int64_t {
+        auto v = sync_wait(conn->exec_one("ZSCORE", base + index, id));
+        if (v.is_null()) return absent;
+        return static_cast<std::int64_t>(v.is_string() ? std::stod(std::string(v.as_string())) : v.as_double());
+    };
+    for (std::string id : {"due-a", "due-b"}) {
+        BOOST_TEST_CONTEXT(id) {
+            BOOST_TEST(score("live", id) == to_unix_ms(t0 + 42s));  // the lease
+            BOOST_TEST(score("warn", id) == absent);
+            BOOST_TEST(score("status:active", id) == absent);
+            BOOST_TEST(score("status:stopping", id) == 0);
+            BOOST_TEST(sync_wait(conn->exec_one("PTTL", store.key_of(id))).as_integer() > 0);
+        }
+    }
+    BOOST_TEST(score("live", "touched") == to_unix_ms(t0 + 15s));  // re-filed at its real deadline
+    BOOST_TEST(score("warn", "touched") == to_unix_ms(t0 + 15s));
+    BOOST_TEST(score("status:active", "touched") == 0);
+    BOOST_TEST(score("live", "gone") == absent);
+    BOOST_TEST(score("warn", "gone") == absent);
+    BOOST_TEST(score("live", "later") == to_unix_ms(t0 + 1h));
+
+    list_query q;
+    q.status = session_status::stopping;
+    auto page = sync_wait(store.list(q));
+    BOOST_TEST(page.sessions.size() == 2u);
+    auto stats = sync_wait(store.stats());
+    BOOST_TEST(stats.expired_total == 2u);
+}
+
 BOOST_AUTO_TEST_CASE(a_record_overwritten_with_garbage_is_an_error_naming_the_key) {
     redis_store_options o;
     o.prefix = test::fresh_prefix("garbage");

@@ -66,6 +66,14 @@ local function each_guarded(first, now, fn)
   return out
 end
 local function stat(field, delta) redis.call('HINCRBY', base .. 'stats', field, delta) end
+-- One command over many members (`values` a flat list: ids, or score/id
+-- pairs), 1000 values a call: one key lookup and one call per chunk rather
+-- than per member, well inside Lua's unpack limit.
+local function batched(cmd, key, values)
+  for i = 1, #values, 1000 do
+    redis.call(cmd, key, unpack(values, i, math.min(i + 999, #values)))
+  end
+end
 -- Index entries of a record (see doc/redis.md, "Key layout").
 local function unindex(id, st, owner)
   redis.call('ZREM', base .. 'ids', id)
@@ -218,10 +226,18 @@ return 1
 /// record, {id, fields...}.
 inline constexpr std::string_view claim_expired = R"lua(
 local now, lease, margin = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
--- A sweep claims up to a thousand records: the stats hash and the
--- status:stopping TTL are written once at the end, not once per record.
-local tallies, stopping_ttl = {}, 0
+-- A sweep claims up to a thousand records. What their claims share is
+-- worked out once, and the index entries they change are collected and
+-- written at the end with one command per index: a command per record and
+-- index cost a call and a key lookup each, which was most of a sweep's
+-- time (doc/redis.md, "Sweep cost").
+local until_text = string.format('%.17g', now + lease)
+local ttl = ttl_after(now + lease, now, margin)
+local ttl_text = string.format('%.17g', ttl)
+local tallies = {}
+local leased, unwarned, refile_live, refile_warn, vanished, left = {}, {}, {}, {}, {}, {}
 local function tally(field, delta) tallies[field] = (tallies[field] or 0) + delta end
+local function add(list, a, b) list[#list + 1] = a; if b then list[#list + 1] = b end end
 local function claim(id)
   local skey = base .. 's:' .. id
   -- FIELDS (what the client gets back), then absolute_deadline.
@@ -230,41 +246,54 @@ local function claim(id)
   local st = f[2]
   if not st or is_final(st) then
     -- Erased or ended by someone else meanwhile; no live entry may stay.
-    if not st then redis.call('ZREM', base .. 'live', id); redis.call('ZREM', base .. 'warn', id) end
+    if not st then add(vanished, id) end
     return nil
   end
   local deadline = num(f[5], 'idle_deadline', id)
   if deadline > now then
     -- Touched since it was filed: re-file it (and its warning) at the real deadline.
-    redis.call('ZADD', base .. 'live', deadline, id)
-    if f[6] == '0' and st ~= 'stopping' then redis.call('ZADD', base .. 'warn', deadline, id) end
+    add(refile_live, f[5], id)
+    if f[6] == '0' and st ~= 'stopping' then add(refile_warn, f[5], id) end
     return nil
   end
-  local version = num(f[3], 'version', id) + 1
+  local version = string.format('%.17g', num(f[3], 'version', id) + 1)
   local reason = f[7]
   if reason == '' then
     if f[9] ~= '' and deadline >= num(f[9], 'absolute_deadline', id) then reason = 'lifetime' else reason = 'idle' end
   end
-  local until_ms = now + lease
-  redis.call('HSET', skey, 'status', 'stopping', 'end_reason', reason, 'idle_deadline', until_ms, 'version', version)
-  redis.call('ZADD', base .. 'live', until_ms, id)
-  redis.call('ZREM', base .. 'warn', id)
-  local ttl = ttl_after(until_ms, now, margin)
-  redis.call('PEXPIRE', skey, ttl)
+  redis.call('HSET', skey, 'status', 'stopping', 'end_reason', reason, 'idle_deadline', until_text, 'version', version)
+  redis.call('PEXPIRE', skey, ttl_text)
+  -- Index changes only once the record is written: a record that fails
+  -- above is quarantined by each_guarded and appears in no list.
+  add(leased, until_text, id)
+  add(unwarned, id)
   if st ~= 'stopping' then
-    redis.call('ZREM', base .. 'status:' .. st, id)
-    redis.call('ZADD', base .. 'status:stopping', 0, id)
-    if ttl > stopping_ttl then stopping_ttl = ttl end
+    left[st] = left[st] or {}
+    add(left[st], id)
     tally('st:' .. st, -1)
     tally('st:stopping', 1)
     tally('expired_total', 1)
   end
-  -- The record as written, without a second read (numbers as HSET stored them).
-  f[2], f[3], f[5], f[7], f[9] = 'stopping', string.format('%.17g', version), string.format('%.17g', until_ms), reason, nil
+  -- The record as written, without a second read.
+  f[2], f[3], f[5], f[7], f[9] = 'stopping', version, until_text, reason, nil
   return {id, f}
 end
 local out = each_guarded(4, now, claim)
-if stopping_ttl > 0 then extend(base .. 'status:stopping', stopping_ttl) end
+batched('ZADD', base .. 'live', leased)
+batched('ZADD', base .. 'live', refile_live)
+batched('ZADD', base .. 'warn', refile_warn)
+batched('ZREM', base .. 'warn', unwarned)
+batched('ZREM', base .. 'live', vanished)
+batched('ZREM', base .. 'warn', vanished)
+local stopping = {}
+for st, ids in pairs(left) do
+  batched('ZREM', base .. 'status:' .. st, ids)
+  for _, id in ipairs(ids) do add(stopping, '0', id) end
+end
+if #stopping > 0 then
+  batched('ZADD', base .. 'status:stopping', stopping)
+  extend(base .. 'status:stopping', ttl)
+end
 for field, delta in pairs(tallies) do
   if delta ~= 0 then stat(field, delta) end
 end
