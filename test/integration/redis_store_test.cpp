@@ -379,12 +379,13 @@ BOOST_AUTO_TEST_CASE(a_record_overwritten_with_garbage_is_an_error_naming_the_ke
     std::vector<std::string> reported;
     o.on_corrupt = [&](const std::string& key, const std::string&) { reported.push_back(key); };
     redis_store store(shared_connection(), o);
-    for (auto id : {"g1", "g2", "g3", "ok"}) BOOST_REQUIRE(sync_wait(store.create(make_record(id, "o", 1s))).created);
+    for (auto id : {"g1", "g2", "g3", "g4", "ok"}) BOOST_REQUIRE(sync_wait(store.create(make_record(id, "o", 1s))).created);
     // A second client writes over them.
     redis::connection other(shared_io().executor(), test::test_config());
     sync_wait(other.exec_one("SET", store.key_of("g1"), "garbage"));               // not even a hash
     sync_wait(other.exec_one("HSET", store.key_of("g2"), "doc", "{not json"));     // a broken document
     sync_wait(other.exec_one("HSET", store.key_of("g3"), "version", "many"));      // a broken field
+    sync_wait(other.exec_one("HSET", store.key_of("g4"), "idle_deadline", "1e999"));  // Lua reads inf, ZADD would refuse it
 
     auto e1 = expect_failure(store.get("g1"));
     BOOST_TEST((e1.code() == error::corrupt_record));
@@ -405,8 +406,9 @@ BOOST_AUTO_TEST_CASE(a_record_overwritten_with_garbage_is_an_error_naming_the_ke
     auto claimed = sync_wait(store.claim_expired(t0 + 1h, 100, 30s));
     BOOST_TEST(claimed.size() == 1u);
     BOOST_TEST(claimed.at(0).id == "ok");
-    BOOST_TEST(store.corrupt_records() >= 2u);
+    BOOST_TEST(store.corrupt_records() >= 3u);
     BOOST_TEST(std::count(reported.begin(), reported.end(), store.key_of("g1")) == 1);
+    BOOST_TEST(std::count(reported.begin(), reported.end(), store.key_of("g4")) == 1);
     auto again = sync_wait(store.claim_expired(t0 + 1h, 100, 30s));
     BOOST_TEST(again.empty());
     // list does not crash either: it skips and reports.

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <fcntl.h>
 #include <spawn.h>
 #include <unistd.h>
 
@@ -21,6 +22,10 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+
+#if OPENSSL_VERSION_MAJOR < 3
+#error "the Redis tests' throwaway certificate authority (test_ca) needs OpenSSL 3 (EVP_EC_gen)"
+#endif
 
 #include <cstdlib>
 #include <filesystem>
@@ -148,8 +153,9 @@ private:
         X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
         X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value.c_str());
         check(ext != nullptr, "certificate extension");
-        X509_add_ext(cert, ext, -1);
+        const bool added = X509_add_ext(cert, ext, -1) == 1;
         X509_EXTENSION_free(ext);
+        check(added, "adding a certificate extension");
     }
     /// Self-signed when `issuer_key` is null.
     static cert_ptr make_cert(EVP_PKEY* key, const char* common_name, EVP_PKEY* issuer_key, X509* issuer, bool is_ca,
@@ -174,8 +180,13 @@ private:
     }
     template <class Writer>
     static void write(const std::filesystem::path& path, Writer w) {
-        FILE* f = std::fopen(path.c_str(), "w");
-        if (!f) throw std::runtime_error("test CA: cannot write " + path.string());
+        // 0600: one of these is a private key.
+        const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        FILE* f = fd >= 0 ? ::fdopen(fd, "w") : nullptr;
+        if (!f) {
+            if (fd >= 0) ::close(fd);
+            throw std::runtime_error("test CA: cannot write " + path.string());
+        }
         const bool ok = w(f) == 1;
         std::fclose(f);
         check(ok, "PEM write");
@@ -200,11 +211,19 @@ public:
         : options_(std::move(o)), port_(free_port()),
           dir_(std::filesystem::temp_directory_path() / ("sktest-redis-" + generate_id().substr(0, 8))) {
         std::filesystem::create_directories(dir_);
-        if (options_.tls) {
-            tls_port_ = free_port();
-            make_certificates();
+        try {
+            if (options_.tls) {
+                tls_port_ = free_port();
+                make_certificates();
+            }
+            start();
+        } catch (...) {
+            // No destructor runs for a constructor that throws: leave nothing.
+            stop();
+            std::error_code ignored;
+            std::filesystem::remove_all(dir_, ignored);
+            throw;
         }
-        start();
     }
     ~private_redis() {
         stop();
@@ -233,7 +252,9 @@ public:
             if (answers()) return;
             std::this_thread::sleep_for(std::chrono::milliseconds{25});
         }
-        throw std::runtime_error("private redis-server on port " + std::to_string(port_) + " did not start");
+        stop();
+        throw std::runtime_error("private redis-server on port " + std::to_string(port_) + " did not start (see " +
+                                 (dir_ / "redis.log").string() + ")");
     }
     void stop() {
         if (pid_ <= 0) return;
@@ -249,6 +270,9 @@ private:
         a.sin_family = AF_INET;
         a.sin_port = htons(port_);
         a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        // A listener that accepts but never answers must not block the test.
+        timeval limit{.tv_sec = 1, .tv_usec = 0};
+        ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
         bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
         if (ok) {
             const char ping[] = "PING\r\n";

@@ -39,9 +39,13 @@ local function ttl_after(due, now, margin)
   return ms + margin
 end
 -- A number field, or a CORRUPT error naming it (someone wrote over it).
+-- Finite only: Lua reads "1e999" as inf and " 5" as 5, which a later
+-- ZADD of the text would refuse after the record was already changed.
 local function num(v, field, id)
   local n = tonumber(v)
-  if n == nil then error({err = 'CORRUPT field ' .. field .. ' of session ' .. id .. ' is not a number'}) end
+  if n == nil or n ~= n or n == math.huge or n == -math.huge then
+    error({err = 'CORRUPT field ' .. field .. ' of session ' .. id .. ' is not a number'})
+  end
   return n
 end
 local function errtext(e) if type(e) == 'table' then return tostring(e.err) end return tostring(e) end
@@ -252,8 +256,10 @@ local function claim(id)
   local deadline = num(f[5], 'idle_deadline', id)
   if deadline > now then
     -- Touched since it was filed: re-file it (and its warning) at the real deadline.
-    add(refile_live, f[5], id)
-    if f[6] == '0' and st ~= 'stopping' then add(refile_warn, f[5], id) end
+    -- The parsed number, written back as text ZADD accepts (not f[5] as stored).
+    local at = string.format('%.17g', deadline)
+    add(refile_live, at, id)
+    if f[6] == '0' and st ~= 'stopping' then add(refile_warn, at, id) end
     return nil
   end
   local version = string.format('%.17g', num(f[3], 'version', id) + 1)
