@@ -159,10 +159,15 @@ struct pending {
         done = true;
         if (!resume) return;
         auto ex = std::move(resume.executor);
-        auto resume_caller = [fn = std::move(resume.fn), failure, replies = std::move(replies)]() mutable {
+        const bool failed = failure != nullptr;
+        // The failure is moved, not copied: this thread keeps no reference
+        // to release after the caller has it (libstdc++'s reference count is
+        // invisible to ThreadSanitizer, which reported that as a race).
+        auto resume_caller = [fn = std::move(resume.fn), failure = std::move(failure),
+                              replies = std::move(replies)]() mutable {
             (*fn)(std::move(failure), std::move(replies));
         };
-        if (failure) boost::asio::post(ex, std::move(resume_caller));
+        if (failed) boost::asio::post(ex, std::move(resume_caller));
         else boost::asio::dispatch(ex, std::move(resume_caller));
     }
 };
@@ -264,8 +269,20 @@ private:
 
     void fail(pending& p, error e, const std::string& why) {
         (e == error::timeout ? timeouts_ : failed_).fetch_add(1, std::memory_order_relaxed);
-        p.complete(std::make_exception_ptr(boost::system::system_error(
-            make_error_code(e), "redis " + name_ + ": " + p.req.label() + ": " + why)));
+        p.complete(failure(e, "redis " + name_ + ": " + p.req.label() + ": " + why));
+    }
+
+    /// The exception, made where it lives. std::make_exception_ptr copies
+    /// its argument, and libstdc++'s runtime_error shares its message
+    /// between copies with a reference count ThreadSanitizer cannot see:
+    /// the temporary, released here after the caller already has the
+    /// copy, was reported as a race. A thrown prvalue has no such twin.
+    static std::exception_ptr failure(error e, const std::string& what) {
+        try {
+            throw boost::system::system_error(make_error_code(e), what);
+        } catch (...) {
+            return std::current_exception();
+        }
     }
 
     void fail_all(error e, const std::string& why) {
