@@ -55,6 +55,18 @@ wait_for_key() {
   fail "key $1 did not appear within 10 s"
 }
 
+# start_ghostd NAME TTL LOG: a ghostd in the background (stderr to LOG),
+# registered for cleanup, once its key exists; its key and pid in
+# started_key and started_pid.
+start_ghostd() {
+  started_key=ghost:session:$1
+  keys+=("$started_key")
+  "$ghostd" --ttl "$2" --name "$1" --redis-url "$REDIS_URL" 2>"$3" &
+  started_pid=$!
+  pids+=("$started_pid")
+  wait_for_key "$started_key" "$started_pid"
+}
+
 # stop_ghostd PID: SIGTERM, then its exit status in stop_rc (not through
 # $(...): a subshell cannot wait for our child). Fails after 10 s.
 stop_ghostd() {
@@ -86,12 +98,8 @@ read_value() {
 
 # ---- 1. register, refresh, delete on SIGTERM --------------------------------
 name=test-$RANDOM$RANDOM-$$
-key=ghost:session:$name
-keys+=("$key")
-"$ghostd" --ttl 3 --name "$name" --redis-url "$REDIS_URL" 2>"$work/ghostd.log" &
-pid=$!
-pids+=("$pid")
-wait_for_key "$key" "$pid"
+start_ghostd "$name" 3 "$work/ghostd.log"
+key=$started_key pid=$started_pid
 
 read_value "$key"
 [[ $v_pid == "$pid" ]] || fail "value names pid $v_pid, ghostd is $pid"
@@ -138,12 +146,8 @@ echo "ok: --ttl -1: exit 2 naming --ttl"
 # A long TTL (refresh every 20 s) so no refresh rewrites the key between our
 # overwrite and the SIGTERM.
 name2=test-$RANDOM$RANDOM-$$-other
-key2=ghost:session:$name2
-keys+=("$key2")
-"$ghostd" --ttl 60 --name "$name2" --redis-url "$REDIS_URL" 2>"$work/owner.log" &
-pid2=$!
-pids+=("$pid2")
-wait_for_key "$key2" "$pid2"
+start_ghostd "$name2" 60 "$work/owner.log"
+key2=$started_key pid2=$started_pid
 other='{"pid":1,"time":0}'
 [[ $(rcli set "$key2" "$other" PX 60000) == OK ]] || fail "could not overwrite $key2"
 stop_ghostd "$pid2"

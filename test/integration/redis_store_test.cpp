@@ -38,26 +38,20 @@ std::shared_ptr<redis::connection> shared_connection() {
     return conn;
 }
 
-struct redis_store_factory {
+/// Conformance stores over the shared connection. One partition too:
+/// candidates then come from a single index.
+template <unsigned Partitions>
+struct redis_store_factory_of {
     using store_type = redis_store;
     std::unique_ptr<redis_store> make() {
         redis_store_options o;
-        o.prefix = test::fresh_prefix("conf");
-        o.partitions = 4;
+        o.prefix = test::fresh_prefix("conf" + std::to_string(Partitions));
+        o.partitions = Partitions;
         return std::make_unique<redis_store>(shared_connection(), o);
     }
 };
-
-// One partition too: candidates then come from a single index.
-struct redis_store_one_partition_factory {
-    using store_type = redis_store;
-    std::unique_ptr<redis_store> make() {
-        redis_store_options o;
-        o.prefix = test::fresh_prefix("conf1");
-        o.partitions = 1;
-        return std::make_unique<redis_store>(shared_connection(), o);
-    }
-};
+using redis_store_factory = redis_store_factory_of<4>;
+using redis_store_one_partition_factory = redis_store_factory_of<1>;
 
 } // namespace
 
@@ -416,13 +410,20 @@ BOOST_AUTO_TEST_CASE(a_record_overwritten_with_garbage_is_an_error_naming_the_ke
     BOOST_CHECK_NO_THROW(sync_wait(store.list(q)));
 }
 
+/// A store on a connection of its own to `server`, with a short request
+/// timeout: the fault tests break that server.
+redis_store private_store(const test::private_redis& server, std::chrono::milliseconds timeout, std::string_view name) {
+    auto cfg = test::test_config(server.url());
+    cfg.request_timeout = timeout;
+    redis_store_options o;
+    o.prefix = test::fresh_prefix(name);
+    return redis_store(shared_io().executor(), cfg, o);
+}
+
 BOOST_AUTO_TEST_CASE(a_redis_restart_fails_operations_within_their_timeout_then_recovers) {
     test::private_redis server;
-    auto cfg = test::test_config(server.url());
-    cfg.request_timeout = 500ms;
-    redis_store_options o;
-    o.prefix = test::fresh_prefix("restart");
-    redis_store store(shared_io().executor(), cfg, o);
+    redis_store store = private_store(server, 500ms, "restart");
+    const auto& cfg = store.connection().cfg();
     BOOST_REQUIRE(sync_wait(store.create(make_record("r1"))).created);
 
     server.stop();
@@ -453,11 +454,7 @@ BOOST_AUTO_TEST_CASE(a_redis_restart_fails_operations_within_their_timeout_then_
 
 BOOST_AUTO_TEST_CASE(a_stalled_server_times_requests_out_then_recovers) {
     test::private_redis server;
-    auto cfg = test::test_config(server.url());
-    cfg.request_timeout = 300ms;
-    redis_store_options o;
-    o.prefix = test::fresh_prefix("stall");
-    redis_store store(shared_io().executor(), cfg, o);
+    redis_store store = private_store(server, 300ms, "stall");
     BOOST_REQUIRE(sync_wait(store.create(make_record("s1"))).created);
 
     // Another client puts the server to sleep for 1.5 s.
