@@ -17,6 +17,7 @@
 
 #include <concepts>
 #include <cstddef>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -112,6 +113,38 @@ concept spawner = requires(P& p, const session& rec, const worker_ref& w, millis
     /// list_owned(): every worker labelled with this deployment, for
     /// reconciliation after a crash.
     { p.list_owned() } -> std::same_as<awaitable<std::vector<owned_worker>>>;
+};
+
+/// How a worker ended on its own (not through stop()).
+struct worker_exit {
+    int exit_code = 0;  ///< what it passed to exit(); -1 when a signal ended it
+    int signal = 0;     ///< the signal that ended it; 0 when it exited
+    bool success() const noexcept { return signal == 0 && exit_code == 0; }
+};
+
+/// What a watching spawner reports to its registry. Both run on the
+/// spawner's executor; the spawner awaits each before reading on, so a slow
+/// store slows the worker's pipe, never loses bytes.
+struct worker_listener {
+    /// Bytes the worker wrote (stdout and stderr, interleaved as written).
+    std::function<awaitable<void>(std::string session_id, std::string bytes)> output;
+    /// The worker ended by itself; reported once, after its last output.
+    std::function<awaitable<void>(std::string session_id, worker_ref worker, worker_exit how)> exited;
+};
+
+/// watching_spawner: a spawner that notices its workers' output and exits.
+/// The registry calls watch() once, from its constructor.
+template <class P>
+concept watching_spawner = spawner<P> && requires(P& p, worker_listener listener) {
+    { p.watch(std::move(listener)) } -> std::same_as<void>;
+};
+
+/// input_spawner: a spawner whose workers read input (a process's stdin).
+/// send_input(w, bytes) returns once the bytes are written; a worker that
+/// is gone is error::not_found naming it.
+template <class P>
+concept input_spawner = spawner<P> && requires(P& p, const worker_ref& w, std::string_view bytes) {
+    { p.send_input(w, bytes) } -> std::same_as<awaitable<void>>;
 };
 
 } // namespace sessionkit

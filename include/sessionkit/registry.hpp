@@ -11,19 +11,26 @@
 #include <sessionkit/concepts.hpp>
 #include <sessionkit/error.hpp>
 #include <sessionkit/id.hpp>
+#include <sessionkit/output.hpp>
 #include <sessionkit/sink/null.hpp>
 #include <sessionkit/spawner/none.hpp>
 #include <sessionkit/status.hpp>
 
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 
 #include <chrono>
 #include <exception>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
 
 namespace sessionkit {
@@ -40,6 +47,10 @@ struct registry_options {
     milliseconds stop_lease = std::chrono::seconds{60};
     /// How many times a compare-and-swap is retried before error::contention.
     int max_cas_attempts = 64;
+    /// How long acquire waits for another caller's worker to start; a
+    /// session still initializing after this (its creator died while
+    /// spawning) has its worker started by the next acquire.
+    milliseconds spawn_timeout = std::chrono::minutes{2};
 };
 
 /// Per-call settings of a new session (ignored when the session exists).
@@ -93,9 +104,15 @@ public:
         check_duration("registry_options.max_lifetime", options_.max_lifetime);
         check_duration("registry_options.stop_grace", options_.stop_grace);
         check_duration("registry_options.stop_lease", options_.stop_lease);
+        check_duration("registry_options.spawn_timeout", options_.spawn_timeout);
         if (options_.max_cas_attempts < 1)
             throw_error(error::invalid_argument, "registry_options.max_cas_attempts must be at least 1");
+        if constexpr (watching_spawner<Spawner>) spawner_.watch(listener());
     }
+
+    // A watching spawner calls back into this registry: it must not move.
+    session_registry(const session_registry&) = delete;
+    session_registry& operator=(const session_registry&) = delete;
 
     /// Get-or-create: returns the live session `id`, touched, or creates
     /// it. However many callers acquire one id at once, in however many
@@ -115,13 +132,20 @@ public:
                 auto touched = co_await store_.touch(id, clock_.now());
                 if (!touched || is_final(touched->status)) continue;  // ended meanwhile: create anew
                 touched->apply_to(made.record);
+                if constexpr (detail::spawns_workers<Spawner>()) {
+                    if (made.record.status == session_status::initializing) {
+                        auto ready = co_await await_worker(std::move(made.record));
+                        if (!ready) continue;  // it failed or ended meanwhile: create anew
+                        co_return acquire_result{std::move(*ready), false};
+                    }
+                }
                 co_return acquire_result{std::move(made.record), false};
             }
             emit(event_type::created, made.record, {{"owner", made.record.owner}});
             if constexpr (detail::spawns_workers<Spawner>()) {
                 // Named, not awaited inside the braces: GCC 12 mishandles
                 // co_await within an aggregate initialiser.
-                session started = co_await start_worker(std::move(made.record));
+                session started = co_await start_worker_locked(std::move(made.record));
                 co_return acquire_result{std::move(started), true};
             } else {
                 co_return acquire_result{std::move(made.record), true};
@@ -257,7 +281,7 @@ public:
             throw_error(error::invalid_argument, "end: session '" + std::string(id) + "': " +
                                                      std::string(to_string(final_status)) + " is not a final status");
         if (reason.empty()) reason = "deleted";
-        co_return co_await end_session(id, std::move(reason), final_status, expected_version);
+        co_return co_await end_session(id, std::move(reason), final_status, expected_version, false);
     }
 
     awaitable<session_page> list(list_query query) {
@@ -270,6 +294,46 @@ public:
 
     awaitable<store_stats> stats() { co_return co_await store_.stats(); }
     awaitable<void> ping() { co_await store_.ping(); }
+
+    /// Writes `bytes` to the input of the session's worker (a process's
+    /// stdin) and touches the session: input is use. Errors, each naming
+    /// the session: not_found (no such session), invalid_transition (it is
+    /// stopping or has ended), invalid_argument (it has no worker, or the
+    /// spawner's workers take no input).
+    awaitable<void> send_input(std::string_view id, std::string_view bytes) {
+        check_id(id);
+        auto current = co_await store_.get(id);
+        const std::string who = "send_input: session '" + std::string(id) + "'";
+        if (!current) throw_error(error::not_found, who);
+        if (is_final(current->status) || current->status == session_status::stopping)
+            throw_error(error::invalid_transition,
+                        who + " is " + std::string(to_string(current->status)) + " and takes no more input");
+        if constexpr (input_spawner<Spawner>) {
+            if (!current->worker) throw_error(error::invalid_argument, who + " has no worker to take input");
+            co_await spawner_.send_input(*current->worker, bytes);
+            co_await store_.touch(id, clock_.now());
+        } else {
+            throw_error(error::invalid_argument,
+                        who + ": the '" + std::string(spawner_.kind()) + "' spawner's workers take no input");
+        }
+    }
+
+    /// Up to `max` bytes of the session's output from `offset` (see
+    /// output.hpp). not_found when there is no such session;
+    /// invalid_argument for an offset past the end, or when the store keeps
+    /// no output.
+    awaitable<output_chunk> read_output(std::string_view id, std::uint64_t offset,
+                                        std::size_t max = max_output_read) {
+        check_id(id);
+        if constexpr (output_log<Store>) {
+            auto chunk = co_await store_.read_output(id, offset, max);
+            if (!chunk) throw_error(error::not_found, "read_output: session '" + std::string(id) + "'");
+            co_return std::move(*chunk);
+        } else {
+            throw_error(error::invalid_argument, "read_output: session '" + std::string(id) +
+                                                     "': this store keeps no worker output");
+        }
+    }
 
     Store& store() noexcept { return store_; }
     Clock& clock() noexcept { return clock_; }
@@ -291,8 +355,9 @@ private:
     // terminate() and set_status(final): record the intent (stopping, with a
     // lease) when a worker must be stopped, stop it, then write the final
     // status with compare-and-swap. Only the writer whose CAS lands emits.
+    // `worker_gone`: the worker already ended by itself; nothing to stop.
     awaitable<modify_outcome> end_session(std::string_view id, std::string reason, session_status final_status,
-                                          std::optional<std::uint64_t> expected_version) {
+                                          std::optional<std::uint64_t> expected_version, bool worker_gone) {
         for (int attempt = 0; attempt < options_.max_cas_attempts; ++attempt) {
             auto current = co_await store_.get(id);
             if (!current) co_return modify_outcome{update_result::not_found, std::nullopt};
@@ -303,7 +368,7 @@ private:
                 co_return modify_outcome{update_result::version_conflict, std::move(current)};
             session next = *current;
             const time_point now = clock_.now();
-            if (current->worker) {
+            if (current->worker && !worker_gone) {
                 // If we die while stopping the worker, a janitor finishes the
                 // job after the lease.
                 if (current->status != session_status::stopping) {
@@ -354,6 +419,75 @@ private:
         return s;
     }
 
+    // The creator's spawn. The spawn lock marks a spawn in progress, so that
+    // a waiter takes over only when its holder died (await_worker). The
+    // creator spawns even if a stale lock from an earlier session under
+    // this id is still held: nobody else can be spawning this one.
+    awaitable<session> start_worker_locked(session s) {
+        auto token = co_await store_.try_lock(spawn_lock(s.id), options_.spawn_timeout, clock_.now());
+        co_return co_await start_worker_then_unlock(std::move(s), std::move(token));
+    }
+
+    awaitable<session> start_worker_then_unlock(session s, std::optional<std::string> token) {
+        const std::string lock_name = spawn_lock(s.id);
+        std::optional<session> started;
+        std::exception_ptr failure;
+        try {
+            started = co_await start_worker(std::move(s));
+        } catch (...) {
+            failure = std::current_exception();
+        }
+        if (token) {
+            try {
+                co_await store_.unlock(lock_name, *token);
+            } catch (...) {
+                // The lock expires by itself: a failed release costs a waiter
+                // at most spawn_timeout, never a second worker.
+            }
+        }
+        if (failure) std::rethrow_exception(failure);
+        co_return std::move(*started);
+    }
+
+    static std::string spawn_lock(std::string_view id) { return "spawn:" + std::string(id); }
+
+    // Another caller created the session and is starting its worker: wait
+    // for it (polling the store, whichever process that caller is in), or
+    // take over if it has been initializing for spawn_timeout. nullopt when
+    // it ended meanwhile (the caller creates a new one).
+    awaitable<std::optional<session>> await_worker(session s) {
+        boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+        const auto give_up = std::chrono::steady_clock::now() + options_.spawn_timeout;
+        milliseconds pause{2};
+        for (;;) {
+            if (s.status == session_status::failed && s.end_reason == "spawn_failed")
+                throw_error(error::spawn_failed, "acquire: session '" + s.id +
+                                                     "': its worker could not be started "
+                                                     "(the status_changed event says why)");
+            if (is_final(s.status)) co_return std::nullopt;
+            if (s.status != session_status::initializing) co_return std::move(s);
+            if (clock_.now() - s.created_at >= options_.spawn_timeout) {
+                // Its creator died while spawning: the first to lock takes over.
+                auto token = co_await store_.try_lock(spawn_lock(s.id), options_.spawn_timeout, clock_.now());
+                if (token) {
+                    auto again = co_await store_.get(s.id);
+                    if (again && again->status == session_status::initializing && !again->worker)
+                        co_return co_await start_worker_then_unlock(std::move(*again), std::move(token));
+                    co_await store_.unlock(spawn_lock(s.id), *token);
+                }
+            }
+            if (std::chrono::steady_clock::now() >= give_up)
+                throw_error(error::timeout, "acquire: session '" + s.id + "': its worker is still starting after " +
+                                                std::to_string(options_.spawn_timeout.count()) + " ms");
+            timer.expires_after(pause);
+            co_await timer.async_wait(boost::asio::use_awaitable);
+            pause = std::min<milliseconds>(pause * 2, milliseconds{100});
+            auto again = co_await store_.get(s.id);
+            if (!again) co_return std::nullopt;
+            s = std::move(*again);
+        }
+    }
+
     awaitable<session> start_worker(session s) {
         std::optional<worker_ref> worker;
         std::exception_ptr spawn_error;
@@ -366,29 +500,115 @@ private:
         }
         if (spawn_error) {
             // No half-made session: it is failed, with the spawner's words.
-            session failed = s;
-            failed.status = session_status::failed;
-            failed.ended_at = clock_.now();
-            failed.end_reason = "spawn_failed";
-            if (co_await store_.update(failed, s.version) == update_result::updated)
-                emit(event_type::status_changed, failed,
-                     {{"from", to_string(s.status)}, {"to", "failed"}, {"error", spawn_message}});
+            // (Waiters touch it meanwhile, hence the retries.)
+            for (int attempt = 0; attempt < options_.max_cas_attempts; ++attempt) {
+                session failed = s;
+                failed.status = session_status::failed;
+                failed.ended_at = clock_.now();
+                failed.end_reason = "spawn_failed";
+                auto r = co_await store_.update(failed, s.version);
+                if (r == update_result::updated) {
+                    emit(event_type::status_changed, failed,
+                         {{"from", to_string(s.status)}, {"to", "failed"}, {"error", spawn_message}});
+                    break;
+                }
+                if (r != update_result::version_conflict) break;
+                auto again = co_await store_.get(s.id);
+                if (!again || again->status != session_status::initializing) break;
+                s = std::move(*again);
+            }
             std::rethrow_exception(spawn_error);
         }
-        session next = s;
-        next.worker = worker;
-        next.status = session_status::active;
-        if (co_await store_.update(next, s.version) == update_result::updated) {
-            next.version = s.version + 1;
-            if (worker)
-                emit(event_type::worker_started, next, {{"kind", worker->kind}, {"worker", worker->id}});
-            emit_status_change(s, next);
-            co_return next;
+        for (int attempt = 0; attempt < options_.max_cas_attempts; ++attempt) {
+            session next = s;
+            next.worker = worker;
+            next.status = session_status::active;
+            auto r = co_await store_.update(next, s.version);
+            if (r == update_result::updated) {
+                next.version = s.version + 1;
+                if (worker)
+                    emit(event_type::worker_started, next, {{"kind", worker->kind}, {"worker", worker->id}});
+                emit_status_change(s, next);
+                if (worker) {
+                    // It may have exited before it was recorded (see on_worker_exit).
+                    if (auto how = take_early_exit(worker->id)) {
+                        co_await end_for_exit(next.id, *worker, *how);
+                        auto now_stored = co_await store_.get(next.id);
+                        co_return now_stored ? std::move(*now_stored) : std::move(next);
+                    }
+                }
+                co_return next;
+            }
+            // Touched by waiters meanwhile: write the worker onto the fresh record.
+            if (r != update_result::version_conflict) break;
+            auto again = co_await store_.get(s.id);
+            if (!again || again->status != session_status::initializing || again->worker) break;
+            s = std::move(*again);
         }
         // Someone ended it while the worker started: do not leak the worker.
-        if (worker) co_await spawner_.stop(*worker, options_.stop_grace);
+        if (worker) {
+            take_early_exit(worker->id);
+            co_await spawner_.stop(*worker, options_.stop_grace);
+        }
         auto now_stored = co_await store_.get(s.id);
         co_return now_stored ? std::move(*now_stored) : std::move(s);
+    }
+
+    // ---- what a watching spawner reports -------------------------------------
+
+    worker_listener listener() {
+        worker_listener l;
+        l.output = [this](std::string id, std::string bytes) { return on_worker_output(std::move(id), std::move(bytes)); };
+        l.exited = [this](std::string id, worker_ref w, worker_exit how) {
+            return on_worker_exit(std::move(id), std::move(w), how);
+        };
+        return l;
+    }
+
+    awaitable<void> on_worker_output(std::string id, std::string bytes) {
+        if constexpr (output_log<Store>) co_await store_.append_output(id, bytes);
+    }
+
+    // A worker ended by itself. If start_worker has not recorded it on its
+    // session yet, it is left in early_exits_ and start_worker ends the
+    // session once it has; whichever of the two takes the entry acts.
+    awaitable<void> on_worker_exit(std::string id, worker_ref w, worker_exit how) {
+        {
+            std::lock_guard lock(exits_mutex_);
+            early_exits_.insert_or_assign(w.id, how);
+        }
+        auto current = co_await store_.get(id);
+        if (current && current->status == session_status::initializing && !current->worker) co_return;
+        if (auto mine = take_early_exit(w.id)) co_await end_for_exit(id, w, *mine);
+    }
+
+    std::optional<worker_exit> take_early_exit(const std::string& worker_id) {
+        std::lock_guard lock(exits_mutex_);
+        auto it = early_exits_.find(worker_id);
+        if (it == early_exits_.end()) return std::nullopt;
+        worker_exit how = it->second;
+        early_exits_.erase(it);
+        return how;
+    }
+
+    // Exit code 0 ends the session as terminated, anything else as failed;
+    // either way with reason worker_exited and a worker_exited event.
+    awaitable<void> end_for_exit(std::string id, worker_ref w, worker_exit how) {
+        const session_status final_status = how.success() ? session_status::terminated : session_status::failed;
+        bool announced = false;
+        for (int attempt = 0; attempt < options_.max_cas_attempts; ++attempt) {
+            auto current = co_await store_.get(id);
+            // Ended already, or a new session under this id: not ours to end.
+            if (!current || is_final(current->status) || current->worker != w) co_return;
+            if (!announced) {
+                emit(event_type::worker_exited, *current,
+                     {{"kind", w.kind}, {"worker", w.id}, {"exit_code", how.exit_code},
+                      {"signal", how.signal}, {"status", to_string(final_status)}});
+                announced = true;
+            }
+            auto out = co_await end_session(id, "worker_exited", final_status, current->version, true);
+            if (out.result != update_result::version_conflict) co_return;
+        }
     }
 
     void emit_status_change(const session& from, const session& to) noexcept {
@@ -414,6 +634,9 @@ private:
     registry_options options_;
     Clock clock_;
     Sink sink_;
+    // Before spawner_: a spawner's watchers may report until it is destroyed.
+    std::mutex exits_mutex_;
+    std::unordered_map<std::string, worker_exit> early_exits_;  ///< by worker id
     Spawner spawner_;
 };
 

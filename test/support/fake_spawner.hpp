@@ -6,9 +6,15 @@
 #include <sessionkit/concepts.hpp>
 #include <sessionkit/error.hpp>
 
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <map>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -19,14 +25,56 @@ public:
     std::string_view kind() const noexcept { return "fake"; }
 
     awaitable<std::optional<worker_ref>> spawn(const session& s) {
-        if (state_->fail_spawns.load())
-            throw_error(error::spawn_failed, "fake_spawner.spawn: session '" + s.id + "': image 'nope' not found");
+        const std::string id = s.id;  // s may not outlive our first suspension
+        if (state_->spawn_delay > milliseconds::zero()) {
+            boost::asio::steady_timer t(co_await boost::asio::this_coro::executor, state_->spawn_delay);
+            co_await t.async_wait(boost::asio::use_awaitable);
+        }
         ++state_->spawns;
-        std::lock_guard lock(state_->mutex);
-        state_->running.insert("w-" + s.id);
-        worker_ref w{"fake", "w-" + s.id};
+        if (state_->fail_spawns.load())
+            throw_error(error::spawn_failed, "fake_spawner.spawn: session '" + id + "': image 'nope' not found");
+        worker_ref w{"fake", "w-" + id};
+        {
+            std::lock_guard lock(state_->mutex);
+            state_->running.insert(w.id);
+        }
+        // A worker that dies at once: its exit is reported before spawn returns.
+        if (state_->exit_on_spawn) co_await report_exit(id, *state_->exit_on_spawn);
         co_return w;
     }
+
+    // ---- watching_spawner and input_spawner ----
+    void watch(worker_listener l) { state_->listener = std::move(l); }
+    awaitable<void> send_input(const worker_ref& w, std::string_view bytes) {
+        std::lock_guard lock(state_->mutex);
+        if (!state_->running.contains(w.id))
+            throw_error(error::not_found, "fake_spawner.send_input: worker '" + w.id + "' is gone");
+        state_->input[w.id] += bytes;
+        co_return;
+    }
+
+    /// What the worker of session `id` would report: output, then its end.
+    awaitable<void> report_output(std::string id, std::string bytes) {
+        co_await state_->listener.output(std::move(id), std::move(bytes));
+    }
+    awaitable<void> report_exit(std::string id, worker_exit how) {
+        worker_ref w{"fake", "w-" + id};
+        return report_exit_of(std::move(id), std::move(w), how);
+    }
+    awaitable<void> report_exit_of(std::string id, worker_ref w, worker_exit how) {
+        {
+            std::lock_guard lock(state_->mutex);
+            state_->running.erase(w.id);
+        }
+        co_await state_->listener.exited(std::move(id), std::move(w), how);
+    }
+    std::string input_of(const std::string& worker_id) const {
+        std::lock_guard lock(state_->mutex);
+        auto it = state_->input.find(worker_id);
+        return it == state_->input.end() ? std::string() : it->second;
+    }
+    void exit_on_spawn(std::optional<worker_exit> how) { state_->exit_on_spawn = how; }
+    void spawn_delay(milliseconds d) { state_->spawn_delay = d; }
     awaitable<void> stop(const worker_ref& w, milliseconds) {
         ++state_->stops;
         std::lock_guard lock(state_->mutex);
@@ -58,9 +106,14 @@ private:
         std::set<std::string> running;
         std::atomic<int> spawns{0}, stops{0};
         std::atomic<bool> fail_spawns{false};
+        worker_listener listener;
+        std::map<std::string, std::string> input;  // by worker id
+        std::optional<worker_exit> exit_on_spawn;
+        milliseconds spawn_delay{0};
     };
     std::shared_ptr<state> state_ = std::make_shared<state>();
 };
-static_assert(spawner<fake_spawner>);
+static_assert(watching_spawner<fake_spawner>);
+static_assert(input_spawner<fake_spawner>);
 
 } // namespace sessionkit::test

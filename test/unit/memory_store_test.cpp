@@ -31,3 +31,34 @@ BOOST_AUTO_TEST_CASE(memory_store_claims_visit_only_due_sessions) {
     BOOST_TEST(store.claim_warnings_now(t0 + 2s, t0 + 3s, 1000).empty());
     BOOST_TEST(store.purge_ended_now(t0 + 1h, 1000) == 0u);
 }
+
+BOOST_AUTO_TEST_CASE(memory_store_output_keeps_the_newest_bytes_and_says_what_was_dropped) {
+    memory_store store(memory_store_options{.output_limit = 8});
+    sync_wait(store.create(make_record("b1")));
+    sync_wait(store.append_output("b1", "0123"));
+    sync_wait(store.append_output("b1", "4567"));
+    sync_wait(store.append_output("b1", "89"));  // 10 bytes written, 8 kept
+    auto from0 = *sync_wait(store.read_output("b1", 0, 100));
+    BOOST_TEST(from0.dropped);
+    BOOST_TEST(from0.offset == 2u);
+    BOOST_TEST(from0.data == "23456789");
+    BOOST_TEST(from0.next_offset == 10u);
+    auto from5 = *sync_wait(store.read_output("b1", 5, 100));
+    BOOST_TEST(!from5.dropped);
+    BOOST_TEST(from5.data == "56789");
+    // Many small writes: always exactly the last 8 bytes, at their offsets.
+    for (int i = 0; i < 1000; ++i) sync_wait(store.append_output("b1", std::string(1, static_cast<char>('a' + i % 26))));
+    auto tail = *sync_wait(store.read_output("b1", 0, 100));
+    BOOST_TEST(tail.offset == 1002u);
+    BOOST_TEST(tail.next_offset == 1010u);
+    std::string expect;
+    for (int i = 992; i < 1000; ++i) expect += static_cast<char>('a' + i % 26);
+    BOOST_TEST(tail.data == expect);
+    // One write larger than the whole log keeps its own tail.
+    sync_wait(store.append_output("b1", "ABCDEFGHIJKL"));
+    auto big = *sync_wait(store.read_output("b1", 1010, 100));
+    BOOST_TEST(big.dropped);
+    BOOST_TEST(big.offset == 1014u);
+    BOOST_TEST(big.data == "EFGHIJKL");
+    BOOST_CHECK_THROW(memory_store(memory_store_options{.output_limit = 0}), boost::system::system_error);
+}

@@ -11,6 +11,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <atomic>
+#include <map>
 
 using namespace sessionkit;
 using namespace std::chrono_literals;
@@ -118,6 +119,156 @@ BOOST_AUTO_TEST_CASE(a_terminate_that_died_midway_is_finished_by_the_janitor) {
     BOOST_TEST(to_string(done->status) == "terminated");
     BOOST_TEST(done->end_reason == "deleted");
     BOOST_TEST(sync_wait(registry.stats()).expired_total == 0u);  // it was a delete, not an expiry
+}
+
+BOOST_AUTO_TEST_CASE(concurrent_acquires_all_get_the_running_worker) {
+    // Waiters touch the initializing record while its creator spawns; the
+    // creator must still record the worker, and every waiter return it.
+    workers.spawn_delay(20ms);
+    boost::asio::io_context ctx;
+    std::atomic<int> with_worker{0}, active{0};
+    for (int c = 0; c < 200; ++c)
+        boost::asio::co_spawn(ctx, [&, c]() -> awaitable<void> {
+            auto got = co_await registry.acquire("busy" + std::to_string(c % 4));
+            if (got.record.worker && got.record.worker->id == "w-" + got.record.id) ++with_worker;
+            if (got.record.status == session_status::active) ++active;
+        }, boost::asio::detached);
+    test::run_threads(ctx, 4);
+    BOOST_TEST(workers.spawns() == 4);
+    BOOST_TEST(with_worker.load() == 200);
+    BOOST_TEST(active.load() == 200);
+}
+
+BOOST_AUTO_TEST_CASE(waiters_for_a_spawn_that_fails_get_the_failure_and_spawn_nothing_more) {
+    workers.spawn_delay(20ms);
+    workers.fail_spawns(true);
+    boost::asio::io_context ctx;
+    std::atomic<int> spawn_failed{0};
+    for (int c = 0; c < 50; ++c)
+        boost::asio::co_spawn(ctx, [&]() -> awaitable<void> {
+            try {
+                co_await registry.acquire("doomed");
+            } catch (const boost::system::system_error& e) {
+                if (e.code() == make_error_code(error::spawn_failed)) ++spawn_failed;
+            }
+        }, boost::asio::detached);
+    test::run_threads(ctx, 2);
+    BOOST_TEST(spawn_failed.load() == 50);
+    BOOST_TEST(workers.spawns() == 1);
+}
+
+BOOST_AUTO_TEST_CASE(a_session_whose_creator_died_while_spawning_gets_its_worker_from_the_next_acquire) {
+    // What a creator leaves when it dies between create and spawn.
+    session orphan;
+    orphan.id = "orphan";
+    orphan.status = session_status::initializing;
+    orphan.created_at = orphan.last_active = clock.now();
+    orphan.idle_timeout = 60s;
+    orphan.idle_deadline = clock.now() + 60s;
+    BOOST_REQUIRE(sync_wait(store.create(orphan)).created);
+    clock.advance(registry.options().spawn_timeout);
+    auto got = sync_wait(registry.acquire("orphan"));
+    BOOST_TEST(!got.created);
+    BOOST_TEST(to_string(got.record.status) == "active");
+    BOOST_REQUIRE(got.record.worker);
+    BOOST_TEST(workers.spawns() == 1);
+}
+
+BOOST_AUTO_TEST_CASE(a_worker_that_exits_with_0_terminates_its_session_and_one_that_fails_fails_it) {
+    sync_wait(registry.acquire("ok"));
+    sync_wait(registry.acquire("bad"));
+    sync_wait(registry.acquire("killed"));
+    sync_wait(workers.report_exit("ok", {.exit_code = 0}));
+    sync_wait(workers.report_exit("bad", {.exit_code = 3}));
+    sync_wait(workers.report_exit("killed", {.exit_code = -1, .signal = 9}));
+    auto ok = sync_wait(registry.get("ok"));
+    auto bad = sync_wait(registry.get("bad"));
+    auto killed = sync_wait(registry.get("killed"));
+    BOOST_TEST(to_string(ok->status) == "terminated");
+    BOOST_TEST(to_string(bad->status) == "failed");
+    BOOST_TEST(to_string(killed->status) == "failed");
+    BOOST_TEST(bad->end_reason == "worker_exited");
+    BOOST_TEST(workers.stops() == 0);  // nothing left to stop
+    std::map<std::string, boost::json::object> exits;
+    for (auto& e : events.events())
+        if (e.type == event_type::worker_exited) exits[e.session_id] = e.data;
+    BOOST_REQUIRE(exits.size() == 3u);
+    BOOST_TEST(exits["ok"].at("exit_code") == 0);
+    BOOST_TEST(exits["bad"].at("exit_code") == 3);
+    BOOST_TEST(exits["bad"].at("status") == "failed");
+    BOOST_TEST(exits["killed"].at("signal") == 9);
+    BOOST_TEST(to_string(events.events().back().type) == "terminated");
+}
+
+BOOST_AUTO_TEST_CASE(a_worker_that_exits_before_it_is_recorded_still_ends_its_session) {
+    workers.exit_on_spawn(worker_exit{.exit_code = 127});
+    auto got = sync_wait(registry.acquire("short"));
+    BOOST_TEST(got.created);
+    BOOST_TEST(to_string(got.record.status) == "failed");
+    BOOST_TEST(got.record.end_reason == "worker_exited");
+    BOOST_TEST(events.count(event_type::worker_exited) == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(the_exit_of_a_worker_the_session_no_longer_has_changes_nothing) {
+    sync_wait(registry.acquire("kept"));
+    sync_wait(workers.report_exit_of("kept", worker_ref{"fake", "w-from-before"}, {.exit_code = 1}));
+    BOOST_TEST(to_string(sync_wait(registry.get("kept"))->status) == "active");
+    BOOST_TEST(events.count(event_type::worker_exited) == 0u);
+    sync_wait(workers.report_exit_of("kept", worker_ref{"other-kind", "w-kept"}, {.exit_code = 1}));
+    BOOST_TEST(to_string(sync_wait(registry.get("kept"))->status) == "active");
+}
+
+BOOST_AUTO_TEST_CASE(worker_output_is_kept_in_the_store_and_read_by_offset) {
+    sync_wait(registry.acquire("talk"));
+    sync_wait(workers.report_output("talk", "hello "));
+    sync_wait(workers.report_output("talk", "world\n"));
+    auto all = sync_wait(registry.read_output("talk", 0));
+    BOOST_TEST(all.data == "hello world\n");
+    BOOST_TEST(all.next_offset == 12u);
+    auto tail = sync_wait(registry.read_output("talk", 6, 3));
+    BOOST_TEST(tail.data == "wor");
+    BOOST_TEST(tail.offset == 6u);
+    BOOST_TEST(tail.next_offset == 9u);
+    BOOST_TEST(!tail.dropped);
+    BOOST_TEST(sync_wait(registry.read_output("talk", 12)).data.empty());
+    BOOST_CHECK_THROW(sync_wait(registry.read_output("talk", 13)), boost::system::system_error);
+    BOOST_CHECK_THROW(sync_wait(registry.read_output("nobody", 0)), boost::system::system_error);
+    // A failed worker's last words stay readable after its session ended.
+    sync_wait(workers.report_output("talk", "fatal: out of cheese\n"));
+    sync_wait(workers.report_exit("talk", {.exit_code = 2}));
+    BOOST_TEST(sync_wait(registry.read_output("talk", 12)).data == "fatal: out of cheese\n");
+}
+
+BOOST_AUTO_TEST_CASE(input_reaches_the_worker_and_counts_as_use) {
+    auto s = sync_wait(registry.acquire("in")).record;
+    clock.advance(30s);
+    sync_wait(registry.send_input("in", "ls\n"));
+    BOOST_TEST(workers.input_of("w-in") == "ls\n");
+    BOOST_TEST(to_unix_ms(sync_wait(registry.get("in"))->idle_deadline) == to_unix_ms(clock.now() + 60s));
+    auto code_of = [&](std::string_view id) {
+        try {
+            sync_wait(registry.send_input(id, "x"));
+        } catch (const boost::system::system_error& e) {
+            return e.code().value();
+        }
+        return 0;
+    };
+    BOOST_TEST(code_of("absent") == static_cast<int>(error::not_found));
+    sync_wait(registry.terminate("in"));
+    BOOST_TEST(code_of("in") == static_cast<int>(error::invalid_transition));
+}
+
+BOOST_AUTO_TEST_CASE(a_registry_without_input_or_output_says_so) {
+    memory_store plain_store;
+    memory_registry plain(plain_store);
+    sync_wait(plain.acquire("p"));
+    try {
+        sync_wait(plain.send_input("p", "x"));
+        BOOST_FAIL("expected invalid_argument");
+    } catch (const boost::system::system_error& e) {
+        BOOST_TEST(e.code() == make_error_code(error::invalid_argument));
+        BOOST_TEST(std::string(e.what()).find("'none' spawner") != std::string::npos);
+    }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

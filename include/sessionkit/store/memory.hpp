@@ -22,6 +22,7 @@
 #include <sessionkit/concepts.hpp>
 #include <sessionkit/error.hpp>
 #include <sessionkit/id.hpp>
+#include <sessionkit/output.hpp>
 
 #include <boost/multi_index/hashed_index.hpp>
 #include <boost/multi_index/ordered_index.hpp>
@@ -123,9 +124,18 @@ struct lock_entry {
 
 } // namespace detail::memory
 
+struct memory_store_options {
+    /// Bytes of worker output kept per session (the oldest are dropped).
+    std::size_t output_limit = 1 << 20;
+};
+
 class memory_store {
 public:
     memory_store() = default;
+    explicit memory_store(memory_store_options options) : options_(options) {
+        if (options_.output_limit == 0)
+            throw_error(error::invalid_argument, "memory_store_options.output_limit must be at least 1 byte");
+    }
     memory_store(const memory_store&) = delete;
     memory_store& operator=(const memory_store&) = delete;
 
@@ -159,6 +169,13 @@ public:
     awaitable<bool> unlock(std::string_view name, std::string_view token) {
         co_return unlock_now(name, token);
     }
+    awaitable<bool> append_output(std::string_view id, std::string_view bytes) {
+        co_return append_output_now(id, bytes);
+    }
+    awaitable<std::optional<output_chunk>> read_output(std::string_view id, std::uint64_t offset,
+                                                       std::size_t max) {
+        co_return read_output_now(id, offset, max);
+    }
 
     // ---- synchronous bodies (public: benchmarks and tests call them too) ----
 
@@ -174,6 +191,7 @@ public:
             // version sequence so a stale CAS on the old one cannot land.
             fresh.version = old.version + 1;
             count(old.status, -1);
+            outputs_.erase(old.id);  // the new session's log starts empty
             table_.replace(it, detail::memory::node(fresh));
         } else {
             fresh.version = 1;
@@ -236,6 +254,7 @@ public:
         auto it = find(id);
         if (it == table_.end()) return false;
         count(it->record.status, -1);
+        outputs_.erase(it->record.id);
         table_.erase(it);
         return true;
     }
@@ -320,6 +339,7 @@ public:
         std::size_t n = 0;
         while (it != end && n < limit) {
             count(it->record.status, -1);
+            outputs_.erase(it->record.id);
             it = idx.erase(it);
             ++n;
         }
@@ -397,6 +417,27 @@ public:
     }
 
 private:
+    bool append_output_now(std::string_view id, std::string_view bytes) {
+        std::lock_guard lock(mutex_);
+        auto it = find(id);
+        if (it == table_.end()) return false;
+        auto log = outputs_.find(it->record.id);
+        if (log == outputs_.end())
+            log = outputs_.emplace(it->record.id, detail::bounded_output(options_.output_limit)).first;
+        log->second.append(bytes);
+        return true;
+    }
+
+    std::optional<output_chunk> read_output_now(std::string_view id, std::uint64_t offset, std::size_t max) {
+        std::lock_guard lock(mutex_);
+        auto it = find(id);
+        if (it == table_.end()) return std::nullopt;
+        const std::string what = "memory_store.read_output: session '" + it->record.id + "'";
+        auto log = outputs_.find(it->record.id);
+        if (log == outputs_.end()) return detail::bounded_output(1).read(offset, max, what);
+        return log->second.read(offset, max, what);
+    }
+
     detail::memory::table::iterator find(std::string_view id) {
         auto& by_hash = table_.get<detail::memory::by_id_hash>();
         return table_.project<0>(
@@ -406,8 +447,10 @@ private:
         by_status_[static_cast<std::size_t>(s)] += static_cast<std::uint64_t>(delta);
     }
 
+    memory_store_options options_;
     std::mutex mutex_;
     detail::memory::table table_;
+    std::unordered_map<std::string, detail::bounded_output> outputs_;  ///< by session id
     std::array<std::uint64_t, session_status_count> by_status_{};
     std::uint64_t created_total_ = 0;
     std::uint64_t expired_total_ = 0;
@@ -417,5 +460,6 @@ private:
 };
 
 static_assert(session_store<memory_store>);
+static_assert(output_log<memory_store>);
 
 } // namespace sessionkit
