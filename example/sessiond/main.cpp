@@ -13,6 +13,8 @@
 #include <sessionkit/http/metrics.hpp>
 #include <sessionkit/http/server.hpp>
 #include <sessionkit/sessionkit.hpp>
+#include <sessionkit/spawner/any.hpp>
+#include <sessionkit/spawner/process.hpp>
 #include <sessionkit/store/redis.hpp>
 
 #include "common/daemon.hpp"
@@ -51,12 +53,19 @@ using example::log_line;
 using example::shown;
 using example::to_ms;
 
-constexpr const char* version = "sessiond 0.3.0 (sessionkit; stores: memory, redis)";
+constexpr const char* version = "sessiond 0.4.0 (sessionkit; stores: memory, redis; spawners: none, process)";
 
 struct config {
     std::string listen = "127.0.0.1:8080";
     int threads = 1;
     std::string store = "memory";
+    std::string spawner = "none";
+    std::string worker_command;
+    std::vector<std::string> worker_args;
+    std::vector<std::string> worker_env;
+    std::string worker_dir;
+    std::string deployment = "sessiond";
+    double stop_grace_s = 10;
     std::string redis_url = "redis://127.0.0.1:6379/0";
     std::string redis_prefix = "session:";
     double redis_timeout_s = 2;
@@ -110,6 +119,17 @@ std::optional<config> parse(int argc, char** argv) {
         ("threads", po::value(&c.threads)->default_value(c.threads), "threads running the server")
         ("store", po::value(&c.store)->default_value(c.store),
          "session store: memory or redis (USE_REDIS=true also selects redis)")
+        ("spawner", po::value(&c.spawner)->default_value(c.spawner),
+         "what each session owns: none, or process (one --worker-command process per session)")
+        ("worker-command", po::value(&c.worker_command), "--spawner process: the program (a path, or a name in PATH)")
+        ("worker-arg", po::value(&c.worker_args)->composing(), "--spawner process: one argument (repeat for more)")
+        ("worker-env", po::value(&c.worker_env)->composing(),
+         "--spawner process: NAME=VALUE added to the worker's environment (repeat for more)")
+        ("worker-dir", po::value(&c.worker_dir), "--spawner process: working directory (default: sessiond's)")
+        ("deployment", po::value(&c.deployment)->default_value(c.deployment),
+         "names this deployment's workers (SESSIONKIT_DEPLOYMENT, labels)")
+        ("stop-grace", po::value(&c.stop_grace_s)->default_value(c.stop_grace_s),
+         "seconds a worker gets between SIGTERM and SIGKILL")
         ("redis-url", po::value(&c.redis_url)->default_value(c.redis_url),
          "redis://[user:pass@]host:port/db, rediss://... or unix:///path (also REDIS_URL)")
         ("redis-prefix", po::value(&c.redis_prefix)->default_value(c.redis_prefix), "key prefix of the redis store")
@@ -190,6 +210,17 @@ std::optional<config> parse(int argc, char** argv) {
     if (c.store != "memory" && c.store != "redis")
         throw po::error("--store '" + c.store + "' is not a store (available: memory, redis)");
     if (c.store == "redis") redis::config::from_url(c.redis_url);  // a bad URL is named now
+    need_seconds("stop-grace", c.stop_grace_s);
+    if (c.spawner != "none" && c.spawner != "process")
+        throw po::error("--spawner '" + c.spawner + "' is not a spawner (available: none, process)");
+    if (c.spawner == "process" && c.worker_command.empty())
+        throw po::error("--spawner process needs --worker-command (the program each session runs)");
+    if (c.spawner != "process" && (!c.worker_command.empty() || !c.worker_args.empty() || !c.worker_env.empty() ||
+                                   !c.worker_dir.empty()))
+        throw po::error("--worker-command, --worker-arg, --worker-env and --worker-dir need --spawner process");
+    for (const auto& kv : c.worker_env)
+        if (kv.find('=') == std::string::npos || kv.front() == '=')
+            throw po::error("--worker-env must be NAME=VALUE, got '" + kv + "'");
     parse_listen(c.listen);  // validate now, bind later
     return c;
 }
@@ -237,15 +268,33 @@ awaitable<void> run_demo(Registry& registry, int sessions, milliseconds idle) {
 } // namespace
 
 /// Runs the daemon over `store` until a signal (or --run-for) stops it.
+/// The spawner --spawner names; its workers are watched on ctx.
+any_spawner make_spawner(const config& c, asio::io_context& ctx) {
+    if (c.spawner != "process") return no_spawner{};
+    process_options o;
+    o.command = c.worker_command;
+    o.args = c.worker_args;
+    for (const auto& kv : c.worker_env) o.environment[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
+    o.working_directory = c.worker_dir;
+    o.deployment = c.deployment;
+    o.log = [](std::string_view line) {
+        std::string l(line);
+        l += '\n';
+        std::fwrite(l.data(), 1, l.size(), stderr);
+    };
+    return process_spawner(ctx.get_executor(), std::move(o));
+}
+
 template <class Store>
 int serve(const config& c, asio::io_context& ctx, Store& store, optional_jsonl_sink& sink) {
     const config* cfg = &c;
-    using registry_t = session_registry<Store, system_clock_policy, optional_jsonl_sink>;
+    using registry_t = session_registry<Store, system_clock_policy, optional_jsonl_sink, any_spawner>;
     using handler_t = http_api::api_handler<registry_t>;
     registry_options ropts;
     ropts.idle_timeout = to_ms(cfg->idle_timeout_s);
     if (cfg->max_lifetime_s > 0) ropts.max_lifetime = to_ms(cfg->max_lifetime_s);
-    registry_t registry(store, ropts, {}, sink);
+    ropts.stop_grace = to_ms(cfg->stop_grace_s);
+    registry_t registry(store, ropts, {}, sink, make_spawner(*cfg, ctx));
 
     http_api::api_metrics metrics;
     janitor_options jopts;
@@ -325,6 +374,7 @@ int serve(const config& c, asio::io_context& ctx, Store& store, optional_jsonl_s
              {{"listen", where.address().to_string() + ":" + std::to_string(where.port())},
               {"port", where.port()},
               {"store", cfg->store},
+              {"spawner", cfg->spawner},
               {"threads", cfg->threads},
               {"auth", cfg->token.empty() ? "none" : "bearer"},
               {"idle_timeout_s", seconds_json(cfg->idle_timeout_s)}});

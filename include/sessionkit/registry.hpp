@@ -133,7 +133,7 @@ public:
                 if (!touched || is_final(touched->status)) continue;  // ended meanwhile: create anew
                 touched->apply_to(made.record);
                 if constexpr (detail::spawns_workers<Spawner>()) {
-                    if (made.record.status == session_status::initializing) {
+                    if (made.record.status == session_status::initializing && spawns()) {
                         auto ready = co_await await_worker(std::move(made.record));
                         if (!ready) continue;  // it failed or ended meanwhile: create anew
                         co_return acquire_result{std::move(*ready), false};
@@ -143,13 +143,14 @@ public:
             }
             emit(event_type::created, made.record, {{"owner", made.record.owner}});
             if constexpr (detail::spawns_workers<Spawner>()) {
-                // Named, not awaited inside the braces: GCC 12 mishandles
-                // co_await within an aggregate initialiser.
-                session started = co_await start_worker_locked(std::move(made.record));
-                co_return acquire_result{std::move(started), true};
-            } else {
-                co_return acquire_result{std::move(made.record), true};
+                if (spawns()) {
+                    // Named, not awaited inside the braces: GCC 12 mishandles
+                    // co_await within an aggregate initialiser.
+                    session started = co_await start_worker_locked(std::move(made.record));
+                    co_return acquire_result{std::move(started), true};
+                }
             }
+            co_return acquire_result{std::move(made.record), true};
         }
         contention("acquire", id);
     }
@@ -402,13 +403,21 @@ private:
         contention("end", id);
     }
 
+    /// Whether sessions get workers: fixed by the type, or (any_spawner)
+    /// by the spawner chosen at run time.
+    bool spawns() const noexcept {
+        if constexpr (requires(const Spawner& p) { { p.spawns_workers() } -> std::convertible_to<bool>; })
+            return spawner_.spawns_workers();
+        else
+            return detail::spawns_workers<Spawner>();
+    }
+
     session new_record(std::string_view id, const acquire_options& opts) const {
         const time_point now = clock_.now();
         session s;
         s.id = std::string(id);
         s.owner = opts.owner;
-        s.status = detail::spawns_workers<Spawner>() ? session_status::initializing
-                                                     : session_status::active;
+        s.status = spawns() ? session_status::initializing : session_status::active;
         s.created_at = now;
         s.last_active = now;
         s.idle_timeout = opts.idle_timeout.value_or(options_.idle_timeout);

@@ -15,7 +15,7 @@ cmake --build "$work/build" >/dev/null
 "$work/build/consumer"
 
 # A component that does not exist must make find_package fail.
-sed 's/COMPONENTS core http redis)/COMPONENTS core http redis no_such_component)/' \
+sed 's/COMPONENTS core http redis process)/COMPONENTS core http redis process no_such_component)/' \
   "$source_dir/test/cmake/consumer/CMakeLists.txt" >"$work/CMakeLists.txt"
 cp "$source_dir/test/cmake/consumer/main.cpp" "$work/"
 if cmake -S "$work" -B "$work/bad" -G Ninja -DCMAKE_PREFIX_PATH="$work/prefix" >"$work/bad.log" 2>&1; then

@@ -27,6 +27,8 @@
 #error "the Redis tests' throwaway certificate authority (test_ca) needs OpenSSL 3 (EVP_EC_gen)"
 #endif
 
+#include "support/io_threads.hpp"
+
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
@@ -39,29 +41,20 @@ extern char** environ;
 
 namespace sessionkit::test {
 
-/// An io_context running on its own threads for as long as it lives:
-/// connections live here; tests drive operations from sync_wait's context.
-class background_io {
-public:
-    explicit background_io(int threads = 1) : guard_(ctx_.get_executor()) {
-        // OpenSSL first: its exit-time cleanup (atexit) must run after
-        // these threads are joined, or the error state it keeps per thread
-        // leaks (LeakSanitizer sees it). Handlers run in reverse order of
-        // registration, so it registers before the threads exist.
-        OPENSSL_init_ssl(0, nullptr);
-        for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { ctx_.run(); });
-    }
-    ~background_io() {
-        guard_.reset();
-        ctx_.stop();
-        for (auto& t : threads_) t.join();
-    }
-    boost::asio::any_io_executor executor() { return ctx_.get_executor(); }
+namespace detail {
+// OpenSSL first: its exit-time cleanup (atexit) must run after the io
+// threads are joined, or the error state it keeps per thread leaks
+// (LeakSanitizer sees it). Handlers run in reverse order of registration,
+// so it registers before the threads exist.
+struct openssl_initialised_first {
+    openssl_initialised_first() { OPENSSL_init_ssl(0, nullptr); }
+};
+} // namespace detail
 
-private:
-    boost::asio::io_context ctx_;
-    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_;
-    std::vector<std::thread> threads_;
+/// io_threads for connections that may use TLS.
+class background_io : private detail::openssl_initialised_first, public io_threads {
+public:
+    using io_threads::io_threads;
 };
 
 inline std::string redis_url() {

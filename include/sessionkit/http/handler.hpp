@@ -280,21 +280,53 @@ private:
         co_return json_response(200, to_json(*done));
     }
 
-    // Input and output go to the session's worker. Until a spawner with I/O
-    // is configured, both answer 409 naming why.
-    awaitable<response> do_input(input_cmd& cmd) { co_return co_await worker_io(cmd.id, "send input to"); }
-    awaitable<response> do_output(output_cmd& cmd) { co_return co_await worker_io(cmd.id, "read output from"); }
+    // Input goes to the session's worker; output is read from the store's
+    // log of what the worker wrote (also after the worker ended).
+    awaitable<response> do_input(input_cmd& cmd) {
+        auto s = co_await registry_.get(cmd.id);
+        if (!s) co_return error_response(not_found(cmd.id));
+        if (!s->worker) co_return no_worker(cmd.id, "send input to");
+        if constexpr (!input_spawner<typename Registry::spawner_type>) {
+            co_return no_worker_io(*s, "send input to");
+        } else {
+            co_await registry_.send_input(cmd.id, cmd.data);
+            response res{http::status::no_content, 11};
+            res.set(http::field::cache_control, "no-store");
+            res.prepare_payload();
+            co_return res;
+        }
+    }
 
-    awaitable<response> worker_io(const std::string& id, std::string_view what) {
-        auto s = co_await registry_.get(id);
-        if (!s) co_return error_response(not_found(id));
-        if (!s->worker)
-            co_return error_response({409, "no_worker",
-                                      "session '" + id + "' has no worker to " + std::string(what), {}});
-        co_return error_response({409, "no_worker_io",
-                                  "session '" + id + "' has a " + s->worker->kind + " worker, which this build cannot " +
-                                      std::string(what),
-                                  {}});
+    /// The raw bytes, with where they start and where to read on in headers
+    /// (the output may be any bytes, so it is not wrapped in JSON).
+    awaitable<response> do_output(output_cmd& cmd) {
+        auto s = co_await registry_.get(cmd.id);
+        if (!s) co_return error_response(not_found(cmd.id));
+        if (!s->worker) co_return no_worker(cmd.id, "read output from");
+        if constexpr (!output_log<typename Registry::store_type>) {
+            co_return no_worker_io(*s, "read output from");
+        } else {
+            auto chunk = co_await registry_.read_output(cmd.id, cmd.from);
+            response res{http::status::ok, 11};
+            res.set(http::field::content_type, "application/octet-stream");
+            res.set(http::field::cache_control, "no-store");
+            res.set("Sessionkit-Offset", std::to_string(chunk.offset));
+            res.set("Sessionkit-Next-Offset", std::to_string(chunk.next_offset));
+            res.set("Sessionkit-Dropped", chunk.dropped ? "true" : "false");
+            res.body() = std::move(chunk.data);
+            res.prepare_payload();
+            co_return res;
+        }
+    }
+
+    static response no_worker(const std::string& id, std::string_view what) {
+        return error_response({409, "no_worker", "session '" + id + "' has no worker to " + std::string(what), {}});
+    }
+    static response no_worker_io(const session& s, std::string_view what) {
+        return error_response({409, "no_worker_io",
+                               "session '" + s.id + "' has a " + s.worker->kind +
+                                   " worker, and this daemon cannot " + std::string(what) + " it",
+                               {}});
     }
 
     awaitable<response> do_health() {

@@ -1,12 +1,16 @@
 // Built against the installed package: create a session, expire it.
 #include <sessionkit/http/router.hpp>
 #include <sessionkit/sessionkit.hpp>
+#include <sessionkit/spawner/process.hpp>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 
 #include <iostream>
+
+// The process component: its header compiles and links against the package.
+static_assert(sessionkit::input_spawner<sessionkit::process_spawner>);
 
 int main() {
     using namespace sessionkit;

@@ -1,0 +1,526 @@
+// sessionkit/spawner/process.hpp — a local process per session
+// (component sessionkit::process, Boost.Process v2).
+//
+// Each worker is a child process in a process group of its own, started
+// with the configured command, arguments, environment (plus
+// SESSIONKIT_SESSION_ID and SESSIONKIT_DEPLOYMENT) and working directory.
+// Its stdout and stderr share one pipe, so the output log holds them
+// interleaved exactly as written; its stdin is a pipe that send_input
+// writes to. An exit is noticed at once (pidfd) and reported to the
+// registry after the last output; stop() sends SIGTERM to the group, waits
+// the grace period, then sends SIGKILL.
+//
+// Workers never outlive the spawner: every child is started with
+// PR_SET_PDEATHSIG=SIGKILL from the spawner's own launcher thread, so when
+// the daemon dies (even by SIGKILL) or the spawner is destroyed, the
+// kernel kills them. That thread is also why forks are safe here: Boost
+// 1.81's launcher calls notify_fork on the io_context it launches on, which
+// can deadlock the child if another thread holds that context's reactor
+// lock; the launcher thread's private io_context has no other user
+// (doc/decisions.md, "process spawner launcher thread").
+#pragma once
+
+#include <sessionkit/concepts.hpp>
+#include <sessionkit/error.hpp>
+#include <sessionkit/id.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/experimental/channel.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/readable_pipe.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/writable_pipe.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/process/v2/environment.hpp>
+#include <boost/process/v2/posix/default_launcher.hpp>
+#include <boost/process/v2/process.hpp>
+#include <boost/process/v2/start_dir.hpp>
+#include <boost/process/v2/stdio.hpp>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+extern "C" char** environ;
+
+namespace sessionkit {
+
+struct process_options {
+    /// The program: a path, or a name looked up in PATH when the spawner is made.
+    std::string command;
+    std::vector<std::string> args;
+    /// Added to (or replacing in) the daemon's environment; see inherit_environment.
+    std::map<std::string, std::string> environment;
+    bool inherit_environment = true;
+    /// Empty: the daemon's.
+    std::string working_directory;
+    /// Names this deployment's workers (SESSIONKIT_DEPLOYMENT in their environment).
+    std::string deployment = "default";
+    /// How long stop() waits for a group to die after SIGKILL before it
+    /// reports error::timeout (a process stuck in the kernel).
+    milliseconds kill_timeout = std::chrono::seconds{10};
+    /// Where problems that have no caller are reported (output that the
+    /// store refused, say), one line each; default: stderr.
+    std::function<void(std::string_view)> log;
+};
+
+namespace detail::process {
+
+namespace asio = boost::asio;
+namespace bp = boost::process::v2;
+
+/// What runs in the child between fork and exec: async-signal-safe calls only.
+struct child_setup {
+    const char* const* envp;
+    pid_t parent;
+
+    bp::error_code on_setup(bp::posix::default_launcher& l, const bp::filesystem::path&, const char* const*) {
+        l.env = envp;
+        return {};
+    }
+    bp::error_code on_exec_setup(bp::posix::default_launcher&, const bp::filesystem::path&, const char* const*) {
+        ::setpgid(0, 0);                      // a group of its own: stop() signals the whole tree
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);   // dies with the launcher thread (the daemon)
+        if (::getppid() != parent) ::_exit(127);  // the daemon died before prctl took effect
+        ::signal(SIGPIPE, SIG_DFL);           // undo the daemon's SIG_IGN, which exec would keep
+        sigset_t none;
+        ::sigemptyset(&none);
+        ::sigprocmask(SIG_SETMASK, &none, nullptr);
+        // Boost 1.81's close_all skips fds below its error pipe (off by one):
+        // mark every inherited fd close-on-exec ourselves.
+        if (::syscall(SYS_close_range, 3u, ~0u, 4u /* CLOSE_RANGE_CLOEXEC */) != 0) {
+            const long max = std::min(::sysconf(_SC_OPEN_MAX), 65536L);
+            for (int fd = 3; fd < max; ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+        }
+        return {};
+    }
+    // Declared variadic: Boost 1.81 detects this hook with a 5-argument
+    // call but makes a 4-argument one. _exit, not the launcher's exit():
+    // the forked copy must not run the daemon's atexit handlers.
+    template <class... A>
+    void on_exec_error(A&&...) {
+        ::_exit(127);
+    }
+};
+
+inline int close_quietly(int fd) noexcept { return fd >= 0 ? ::close(fd) : 0; }
+
+/// One pipe, both ends close-on-exec in the daemon.
+struct pipe_pair {
+    int read = -1, write = -1;
+    pipe_pair() {
+        int fds[2];
+        if (::pipe2(fds, O_CLOEXEC) != 0)
+            throw_error(error::spawn_failed, std::string("process_spawner: pipe: ") + std::strerror(errno));
+        read = fds[0];
+        write = fds[1];
+    }
+    ~pipe_pair() {
+        close_quietly(read);
+        close_quietly(write);
+    }
+    pipe_pair(const pipe_pair&) = delete;
+    pipe_pair& operator=(const pipe_pair&) = delete;
+    int take_read() noexcept { return std::exchange(read, -1); }
+    int take_write() noexcept { return std::exchange(write, -1); }
+};
+
+inline worker_exit exit_of(int status) noexcept {
+    if (WIFSIGNALED(status)) return {-1, WTERMSIG(status)};
+    if (WIFEXITED(status)) return {WEXITSTATUS(status), 0};
+    return {-1, 0};
+}
+
+/// A one-shot event on a strand: wait() returns once set() was called.
+class event {
+public:
+    explicit event(asio::strand<asio::any_io_executor> s) : timer_(s, asio::steady_timer::time_point::max()) {}
+    void set() {
+        done_ = true;
+        timer_.cancel();
+    }
+    bool is_set() const noexcept { return done_; }
+    /// Waits until set() or `limit` passes; returns is_set().
+    awaitable<bool> wait_for(std::chrono::steady_clock::duration limit) {
+        if (done_) co_return true;
+        asio::steady_timer bound(timer_.get_executor(), limit);
+        using namespace asio::experimental::awaitable_operators;
+        // set() cancels timer_, which ends this wait.
+        auto event_wait = [this]() -> awaitable<void> {
+            boost::system::error_code ec;
+            co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        };
+        co_await (event_wait() || bound.async_wait(asio::use_awaitable));
+        co_return done_;
+    }
+
+private:
+    asio::steady_timer timer_;
+    bool done_ = false;
+};
+
+/// One running worker. Everything after launch happens on its strand.
+struct child {
+    child(asio::any_io_executor ex, std::string session, worker_ref w, pid_t p, int in_fd, int out_fd)
+        : strand(asio::make_strand(ex)), session_id(std::move(session)), ref(std::move(w)), pid(p),
+          process(strand, p), input(strand, in_fd), output(strand, out_fd), exited(strand), drained(strand),
+          write_turn(strand, 1) {}
+
+    asio::strand<asio::any_io_executor> strand;
+    std::string session_id;
+    worker_ref ref;
+    pid_t pid;
+    bp::basic_process<asio::strand<asio::any_io_executor>> process;
+    asio::basic_writable_pipe<asio::strand<asio::any_io_executor>> input;
+    asio::basic_readable_pipe<asio::strand<asio::any_io_executor>> output;
+    event exited;    ///< the process is gone (reaped)
+    event drained;   ///< its output pipe reached end of file (or was closed)
+    bool stop_requested = false;
+    /// Serialises send_input's writes: a write holds the one slot.
+    asio::experimental::channel<void(boost::system::error_code)> write_turn;
+
+    void signal_group(int sig) const noexcept { ::kill(-pid, sig); }
+};
+
+struct state {
+    asio::any_io_executor executor;
+    process_options options;
+    std::string executable;
+    std::string instance;  ///< host:daemon pid: worker ids name where they run
+    worker_listener listener;
+
+    std::mutex mutex;
+    std::map<std::string, std::shared_ptr<child>> children;  ///< by worker id, until reported gone
+    bool closed = false;  ///< the spawner is gone: report nothing more
+
+    // The launcher thread and its private io_context (see the header comment).
+    asio::io_context launch_ctx;
+    asio::executor_work_guard<asio::io_context::executor_type> launch_work{launch_ctx.get_executor()};
+    std::thread launcher;
+
+    /// The last process_spawner handle is gone: kill every worker (their
+    /// watches reap them and report nothing) and end the launcher thread.
+    void shutdown() {
+        {
+            std::lock_guard lock(mutex);
+            closed = true;
+            for (auto& [id, c] : children) c->signal_group(SIGKILL);
+        }
+        launch_work.reset();
+        launch_ctx.stop();
+        if (launcher.joinable()) launcher.join();
+    }
+
+    bool is_closed() {
+        std::lock_guard lock(mutex);
+        return closed;
+    }
+
+    void log(std::string_view line) {
+        if (options.log) options.log(line);
+        else std::fprintf(stderr, "%.*s\n", static_cast<int>(line.size()), line.data());
+    }
+
+    std::shared_ptr<child> find(const worker_ref& w) {
+        std::lock_guard lock(mutex);
+        auto it = children.find(w.id);
+        return it == children.end() ? nullptr : it->second;
+    }
+};
+
+inline std::string resolve_command(const std::string& command) {
+    if (command.empty()) throw_error(error::invalid_argument, "process_options.command is empty");
+    if (command.find('/') == std::string::npos) {
+        auto found = bp::environment::find_executable(command);
+        if (found.empty())
+            throw_error(error::invalid_argument, "process_options.command: '" + command + "' is not in PATH");
+        return found.string();
+    }
+    if (::access(command.c_str(), X_OK) != 0)
+        throw_error(error::invalid_argument,
+                    "process_options.command: '" + command + "' is not an executable file (" + std::strerror(errno) + ")");
+    return command;
+}
+
+inline std::string host_name() {
+    char buf[256] = {};
+    if (::gethostname(buf, sizeof buf - 1) != 0) return "localhost";
+    return buf;
+}
+
+} // namespace detail::process
+
+class process_spawner {
+public:
+    /// Workers' pipes and exit watches run on `executor`.
+    process_spawner(boost::asio::any_io_executor executor, process_options options)
+        : state_(std::make_shared<detail::process::state>()) {
+        namespace dp = detail::process;
+        state_->executor = std::move(executor);
+        state_->executable = dp::resolve_command(options.command);
+        if (!options.working_directory.empty() && !std::filesystem::is_directory(options.working_directory))
+            throw_error(error::invalid_argument, "process_options.working_directory: '" +
+                                                     options.working_directory + "' is not a directory");
+        if (options.deployment.empty())
+            throw_error(error::invalid_argument, "process_options.deployment is empty");
+        if (options.kill_timeout <= milliseconds::zero())
+            throw_error(error::invalid_argument, "process_options.kill_timeout must be positive");
+        for (const auto& [k, v] : options.environment)
+            if (k.empty() || k.find('=') != std::string::npos || k.find('\0') != std::string::npos ||
+                v.find('\0') != std::string::npos)
+                throw_error(error::invalid_argument,
+                            "process_options.environment: '" + detail::printable(k) + "' is not a valid variable");
+        state_->options = std::move(options);
+        state_->instance = dp::host_name() + ":" + std::to_string(::getpid());
+        // A write to the stdin of a worker that just died must be an EPIPE
+        // error, not a SIGPIPE that ends the daemon (doc/spawners.md).
+        struct sigaction current{};
+        if (::sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL)
+            ::signal(SIGPIPE, SIG_IGN);
+        state_->launcher = std::thread([s = state_.get()] { s->launch_ctx.run(); });
+        owner_ = std::shared_ptr<void>(nullptr, [s = state_](void*) { s->shutdown(); });
+    }
+
+    std::string_view kind() const noexcept { return "process"; }
+
+    void watch(worker_listener listener) { state_->listener = std::move(listener); }
+
+    awaitable<std::optional<worker_ref>> spawn(const session& rec) {
+        namespace asio = boost::asio;
+        const std::string session_id = rec.id;
+        auto st = state_;
+        // Fork on the launcher thread; the child's pipes and watch live on our executor.
+        // (A raw pointer: the launcher thread must never drop the last
+        // reference, or it would join itself.)
+        auto launched = co_await asio::co_spawn(st->launch_ctx, launch(st.get(), session_id), asio::use_awaitable);
+        std::shared_ptr<detail::process::child> c;
+        try {
+            c = std::make_shared<detail::process::child>(
+                st->executor, session_id, worker_ref{"process", st->instance + ":" + std::to_string(launched.pid)},
+                launched.pid, launched.input, launched.output);
+        } catch (const std::exception& e) {
+            // Cannot watch it (pidfd_open refused, say): do not leave it running.
+            ::kill(-launched.pid, SIGKILL);
+            ::waitpid(launched.pid, nullptr, 0);
+            detail::process::close_quietly(launched.input);
+            detail::process::close_quietly(launched.output);
+            throw_error(error::spawn_failed, "process_spawner.spawn: session '" + session_id +
+                                                 "': cannot watch the new process: " + e.what());
+        }
+        {
+            std::lock_guard lock(st->mutex);
+            if (st->closed) {
+                c->signal_group(SIGKILL);
+                throw_error(error::backend_unavailable, "process_spawner.spawn: the spawner is shutting down");
+            }
+            st->children[c->ref.id] = c;
+        }
+        asio::co_spawn(c->strand, read_output(st, c), asio::detached);
+        asio::co_spawn(c->strand, await_exit(st, c), asio::detached);
+        co_return c->ref;
+    }
+
+    awaitable<void> stop(const worker_ref& w, milliseconds grace) {
+        auto c = state_->find(w);
+        if (!c) co_return;  // gone already, or not ours: never signal a pid we do not own
+        co_await boost::asio::co_spawn(c->strand, stop_on_strand(c, grace, state_->options.kill_timeout),
+                                       boost::asio::use_awaitable);
+    }
+
+    awaitable<bool> alive(const worker_ref& w) {
+        auto c = state_->find(w);
+        co_return c != nullptr && !c->exited.is_set();
+    }
+
+    awaitable<std::vector<owned_worker>> list_owned() {
+        std::vector<owned_worker> out;
+        std::lock_guard lock(state_->mutex);
+        for (const auto& [id, c] : state_->children) out.push_back({c->ref, c->session_id});
+        co_return out;
+    }
+
+    awaitable<void> send_input(const worker_ref& w, std::string_view bytes) {
+        auto c = state_->find(w);
+        if (!c) throw_error(error::not_found, "process_spawner.send_input: worker '" + w.id + "' is gone");
+        co_await boost::asio::co_spawn(c->strand, write_input(c, std::string(bytes)), boost::asio::use_awaitable);
+    }
+
+private:
+    struct launched_child {
+        pid_t pid;
+        int input;   ///< our end of its stdin
+        int output;  ///< our end of its stdout+stderr
+    };
+
+    // Runs on the launcher thread.
+    static awaitable<launched_child> launch(detail::process::state* st, std::string session_id) {
+        namespace dp = detail::process;
+        const auto& o = st->options;
+        std::vector<std::string> env;
+        std::map<std::string, std::string> set = o.environment;
+        set["SESSIONKIT_SESSION_ID"] = session_id;
+        set["SESSIONKIT_DEPLOYMENT"] = o.deployment;
+        if (o.inherit_environment)
+            for (char** e = ::environ; e && *e; ++e) {
+                std::string_view kv(*e);
+                if (!set.contains(std::string(kv.substr(0, kv.find('='))))) env.emplace_back(kv);
+            }
+        for (const auto& [k, v] : set) env.push_back(k + "=" + v);
+        std::vector<const char*> envp;
+        for (const auto& e : env) envp.push_back(e.c_str());
+        envp.push_back(nullptr);
+
+        dp::pipe_pair in, out;
+        dp::bp::posix::default_launcher launcher;
+        dp::bp::error_code ec;
+        dp::child_setup setup{envp.data(), ::getpid()};
+        auto executor = co_await boost::asio::this_coro::executor;
+        auto proc = [&] {
+            if (o.working_directory.empty())
+                return launcher(executor, ec, st->executable, o.args,
+                                dp::bp::process_stdio{in.read, out.write, out.write}, setup);
+            return launcher(executor, ec, st->executable, o.args,
+                            dp::bp::process_stdio{in.read, out.write, out.write},
+                            dp::bp::process_start_dir(o.working_directory), setup);
+        }();
+        if (ec) {
+            // Boost 1.81 leaves a child whose exec failed unreaped.
+            if (launcher.pid > 0) ::waitpid(launcher.pid, nullptr, 0);
+            throw_error(error::spawn_failed, "process_spawner.spawn: session '" + session_id + "': cannot run '" +
+                                                 st->executable + "': " + ec.message());
+        }
+        const pid_t pid = proc.id();
+        proc.detach();  // watched from the spawner's executor instead; still unreaped, so the pid stays ours
+        co_return launched_child{pid, in.take_write(), out.take_read()};
+    }
+
+    static awaitable<void> read_output(std::shared_ptr<detail::process::state> st,
+                                       std::shared_ptr<detail::process::child> c) {
+        std::string buffer(64 * 1024, '\0');
+        for (;;) {
+            boost::system::error_code ec;
+            const std::size_t n = co_await c->output.async_read_some(
+                boost::asio::buffer(buffer), boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+            if (n > 0 && st->listener.output && !st->is_closed()) {
+                std::string what;
+                try {
+                    co_await st->listener.output(c->session_id, buffer.substr(0, n));
+                } catch (const std::exception& e) {
+                    what = e.what();
+                }
+                if (!what.empty())
+                    st->log("{\"level\":\"error\",\"component\":\"process_spawner\",\"msg\":\"output of session '" +
+                            detail::printable(c->session_id) + "' lost\",\"error\":\"" + detail::printable(what) + "\"}");
+            }
+            if (ec) break;  // end of file: every writer closed it
+        }
+        c->drained.set();
+    }
+
+    static awaitable<void> await_exit(std::shared_ptr<detail::process::state> st,
+                                      std::shared_ptr<detail::process::child> c) {
+        namespace asio = boost::asio;
+        using namespace asio::experimental::awaitable_operators;
+        // Boost 1.81's pidfd wait can miss an exit that lands between its
+        // WNOHANG check and queueing the wait when another thread's
+        // epoll_wait takes the edge; a periodic running() check bounds that.
+        asio::steady_timer poll(c->strand);
+        for (;;) {
+            poll.expires_after(std::chrono::seconds{1});
+            boost::system::error_code ec;
+            auto which = co_await (c->process.async_wait(asio::redirect_error(asio::use_awaitable, ec)) ||
+                                   poll.async_wait(asio::use_awaitable));
+            if (which.index() == 0 && !ec) break;
+            if (!c->process.running(ec)) break;
+        }
+        const worker_exit how = detail::process::exit_of(c->process.native_exit_code());
+        c->process.detach();  // reaped: the pid is not ours any more
+        c->exited.set();
+        // The rest of its group is left without its leader: end it, so the
+        // output pipe closes, then let the last bytes reach the log.
+        c->signal_group(SIGKILL);
+        const bool drained = co_await c->drained.wait_for(std::chrono::seconds{2});
+        if (!drained) {
+            c->output.close();  // a process that left the group still holds the pipe
+            co_await c->drained.wait_for(std::chrono::seconds{2});
+        }
+        {
+            std::lock_guard lock(st->mutex);
+            st->children.erase(c->ref.id);
+        }
+        if (!c->stop_requested && st->listener.exited && !st->is_closed()) {
+            std::string what;
+            try {
+                co_await st->listener.exited(c->session_id, c->ref, how);
+            } catch (const std::exception& e) {
+                what = e.what();
+            }
+            if (!what.empty())
+                st->log("{\"level\":\"error\",\"component\":\"process_spawner\",\"msg\":\"exit of session '" +
+                        detail::printable(c->session_id) + "' not recorded\",\"error\":\"" + detail::printable(what) + "\"}");
+        }
+    }
+
+    static awaitable<void> stop_on_strand(std::shared_ptr<detail::process::child> c, milliseconds grace,
+                                          milliseconds kill_timeout) {
+        c->stop_requested = true;
+        if (c->exited.is_set()) co_return;
+        c->signal_group(SIGTERM);
+        c->signal_group(SIGCONT);  // a stopped process cannot act on SIGTERM
+        // Awaited into named values: with two `if (co_await …) co_return;` in
+        // this coroutine, GCC 12 emitted code that traps (SIGILL) on resume.
+        const bool ended_politely = co_await c->exited.wait_for(grace);
+        if (ended_politely) co_return;
+        c->signal_group(SIGKILL);
+        const bool killed = co_await c->exited.wait_for(kill_timeout);
+        if (killed) co_return;
+        throw_error(error::timeout, "process_spawner.stop: worker '" + c->ref.id + "' (session '" + c->session_id +
+                                        "') still runs " + std::to_string(kill_timeout.count()) + " ms after SIGKILL");
+    }
+
+    static awaitable<void> write_input(std::shared_ptr<detail::process::child> c, std::string bytes) {
+        namespace asio = boost::asio;
+        co_await c->write_turn.async_send(boost::system::error_code{}, asio::use_awaitable);
+        boost::system::error_code ec;
+        co_await asio::async_write(c->input, asio::buffer(bytes), asio::redirect_error(asio::use_awaitable, ec));
+        c->write_turn.try_receive([](boost::system::error_code) {});
+        if (ec)
+            throw_error(error::not_found, "process_spawner.send_input: worker '" + c->ref.id + "' (session '" +
+                                              c->session_id + "') does not read its input: " + ec.message());
+    }
+
+    std::shared_ptr<detail::process::state> state_;
+    // Shared by the copies of this spawner; the last one shuts the state
+    // down (watches still running keep the state itself alive).
+    std::shared_ptr<void> owner_;
+};
+static_assert(watching_spawner<process_spawner>);
+static_assert(input_spawner<process_spawner>);
+
+} // namespace sessionkit

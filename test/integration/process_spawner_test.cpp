@@ -1,0 +1,350 @@
+// process_spawner against real processes: input and output, exit codes,
+// stop escalation, crash of the daemon, and no zombie left behind.
+#define BOOST_TEST_MODULE process_spawner
+#include <sessionkit/sessionkit.hpp>
+#include <sessionkit/spawner/process.hpp>
+
+#include "support/io_threads.hpp"
+#include "support/recording_sink.hpp"
+#include "support/run.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace sessionkit;
+using namespace std::chrono_literals;
+using test::sync_wait;
+
+namespace {
+
+using registry_t = session_registry<memory_store, system_clock_policy, test::recording_sink, process_spawner>;
+
+process_options sh(std::string script) {
+    process_options o;
+    o.command = "sh";
+    o.args = {"-c", std::move(script)};
+    o.deployment = "process-test";
+    return o;
+}
+
+/// A registry over real processes; its spawner watches on `io`.
+struct world {
+    explicit world(process_options o, milliseconds grace = 2s)
+        : registry(store, registry_options{.idle_timeout = 60s, .stop_grace = grace}, {}, events,
+                   process_spawner(io.executor(), std::move(o))) {}
+    test::io_threads io{2};
+    memory_store store;
+    test::recording_sink events;
+    registry_t registry;
+};
+
+/// Polls until `done()` or `limit`; returns done().
+template <class F>
+bool eventually(F done, std::chrono::milliseconds limit = 5s) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (!done()) {
+        if (std::chrono::steady_clock::now() > until) return false;
+        std::this_thread::sleep_for(5ms);
+    }
+    return true;
+}
+
+std::string output_of(registry_t& r, const std::string& id) {
+    return sync_wait(r.read_output(id, 0)).data;
+}
+
+/// Runs, as opposed to gone or a zombie waiting for whoever adopted it.
+bool pid_runs(pid_t pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!std::getline(stat, line)) return false;
+    return line.substr(line.rfind(')') + 2, 1) != "Z";
+}
+
+pid_t pid_of(const session& s) {
+    // worker ids are "<host>:<daemon pid>:<child pid>"
+    const auto& id = s.worker.value().id;
+    return static_cast<pid_t>(std::stol(id.substr(id.rfind(':') + 1)));
+}
+
+/// Our children, zombies included, from /proc (ppid is field 4 of stat).
+std::vector<pid_t> children_of_this_process() {
+    std::vector<pid_t> out;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+        const std::string name = entry.path().filename();
+        if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+        std::ifstream stat(entry.path() / "stat");
+        std::string line;
+        if (!std::getline(stat, line)) continue;
+        std::istringstream rest(line.substr(line.rfind(')') + 2));
+        char state;
+        pid_t ppid;
+        if (rest >> state >> ppid && ppid == ::getpid()) out.push_back(std::stoi(name));
+    }
+    return out;
+}
+
+struct no_children_left {
+    ~no_children_left() {
+        BOOST_TEST(eventually([] { return children_of_this_process().empty(); }, 5s),
+                   "processes (or zombies) left behind: " << children_of_this_process().size());
+    }
+};
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(process_spawner_suite)
+
+BOOST_FIXTURE_TEST_CASE(input_comes_back_as_output_through_cat, no_children_left) {
+    process_options o;
+    o.command = "cat";
+    world w(o);
+    auto s = sync_wait(w.registry.acquire("cat-1")).record;
+    BOOST_TEST(to_string(s.status) == "active");
+    BOOST_REQUIRE(s.worker);
+    BOOST_TEST(s.worker->kind == "process");
+    BOOST_TEST(sync_wait(w.registry.spawner().alive(*s.worker)));
+    sync_wait(w.registry.send_input("cat-1", "hello\n"));
+    sync_wait(w.registry.send_input("cat-1", std::string("bin\0ary\n", 8)));
+    BOOST_TEST(eventually([&] { return output_of(w.registry, "cat-1").size() == 14; }));
+    BOOST_TEST(output_of(w.registry, "cat-1") == std::string("hello\nbin\0ary\n", 14));
+    // Reading on from an offset gives only what came after it.
+    auto from6 = sync_wait(w.registry.read_output("cat-1", 6));
+    BOOST_TEST(from6.data == std::string("bin\0ary\n", 8));
+    auto owned = sync_wait(w.registry.spawner().list_owned());
+    BOOST_REQUIRE(owned.size() == 1u);
+    BOOST_TEST(owned[0].session_id == "cat-1");
+    BOOST_TEST(owned[0].worker.id == s.worker->id);
+    // terminate stops it (cat ends on SIGTERM), and no exit is reported as a failure.
+    auto done = sync_wait(w.registry.terminate("cat-1"));
+    BOOST_TEST(to_string(done->status) == "terminated");
+    BOOST_TEST(done->end_reason == "deleted");
+    BOOST_TEST(!pid_runs(pid_of(s)));
+    BOOST_TEST(!sync_wait(w.registry.spawner().alive(*s.worker)));
+    BOOST_TEST(w.events.count(event_type::worker_exited) == 0u);
+}
+
+BOOST_FIXTURE_TEST_CASE(many_writers_to_one_stdin_are_not_interleaved, no_children_left) {
+    process_options o;
+    o.command = "cat";
+    world w(o);
+    sync_wait(w.registry.acquire("cat-2"));
+    // 50 concurrent writes of 4 KiB each from two threads.
+    boost::asio::io_context ctx;
+    for (int i = 0; i < 50; ++i)
+        boost::asio::co_spawn(ctx, [&, i]() -> awaitable<void> {
+            co_await w.registry.send_input("cat-2", std::string(4096, static_cast<char>('A' + i % 26)));
+        }, boost::asio::detached);
+    test::run_threads(ctx, 2);
+    BOOST_TEST(eventually([&] { return output_of(w.registry, "cat-2").size() == 50u * 4096; }));
+    const std::string all = output_of(w.registry, "cat-2");
+    for (std::size_t at = 0; at + 4096 <= all.size(); at += 4096)
+        BOOST_TEST(all.find_first_not_of(all[at], at) >= at + 4096, "write at " << at << " was split");
+    sync_wait(w.registry.terminate("cat-2"));
+}
+
+BOOST_FIXTURE_TEST_CASE(the_worker_gets_its_session_id_and_deployment, no_children_left) {
+    auto o = sh("echo \"$SESSIONKIT_SESSION_ID $SESSIONKIT_DEPLOYMENT $EXTRA\"; pwd");
+    o.environment["EXTRA"] = "x=1";
+    o.working_directory = "/tmp";
+    world w(o);
+    sync_wait(w.registry.acquire("env-1"));
+    BOOST_TEST(eventually([&] { return is_final(sync_wait(w.registry.get("env-1"))->status); }));
+    BOOST_TEST(output_of(w.registry, "env-1") == "env-1 process-test x=1\n/tmp\n");
+}
+
+BOOST_FIXTURE_TEST_CASE(exit_codes_end_the_session_terminated_or_failed_with_an_event, no_children_left) {
+    world ok(sh("echo bye"));
+    world bad(sh("echo oops >&2; exit 3"));
+    world killed(sh("kill -9 $$"));
+    sync_wait(ok.registry.acquire("x0"));
+    sync_wait(bad.registry.acquire("x3"));
+    sync_wait(killed.registry.acquire("x9"));
+    auto final_status = [](world& w, const char* id) {
+        std::string status;
+        eventually([&] {
+            status = to_string(sync_wait(w.registry.get(id))->status);
+            return status == "terminated" || status == "failed";
+        });
+        return status;
+    };
+    BOOST_TEST(final_status(ok, "x0") == "terminated");
+    BOOST_TEST(final_status(bad, "x3") == "failed");
+    BOOST_TEST(final_status(killed, "x9") == "failed");
+    BOOST_TEST(sync_wait(bad.registry.get("x3"))->end_reason == "worker_exited");
+    // The last words stay readable after the end.
+    BOOST_TEST(output_of(ok.registry, "x0") == "bye\n");
+    BOOST_TEST(output_of(bad.registry, "x3") == "oops\n");
+    auto exit_event = [](world& w) {
+        for (auto& e : w.events.events())
+            if (e.type == event_type::worker_exited) return e.data;
+        return boost::json::object{};
+    };
+    BOOST_TEST(exit_event(ok).at("exit_code") == 0);
+    BOOST_TEST(exit_event(bad).at("exit_code") == 3);
+    BOOST_TEST(exit_event(bad).at("status") == "failed");
+    BOOST_TEST(exit_event(killed).at("signal") == SIGKILL);
+}
+
+BOOST_FIXTURE_TEST_CASE(stdout_and_stderr_keep_their_order, no_children_left) {
+    world w(sh("echo a; echo b >&2; echo c; echo d >&2"));
+    sync_wait(w.registry.acquire("order"));
+    BOOST_TEST(eventually([&] { return is_final(sync_wait(w.registry.get("order"))->status); }));
+    BOOST_TEST(output_of(w.registry, "order") == "a\nb\nc\nd\n");
+}
+
+BOOST_FIXTURE_TEST_CASE(a_worker_that_ignores_sigterm_is_killed_after_the_grace_period, no_children_left) {
+    // The trap is inherited by the loop's sleep; the whole group must go.
+    world w(sh("trap '' TERM; echo ready; while :; do sleep 0.05; done"), 400ms);
+    auto s = sync_wait(w.registry.acquire("stubborn")).record;
+    BOOST_TEST(eventually([&] { return output_of(w.registry, "stubborn") == "ready\n"; }));
+    const auto started = std::chrono::steady_clock::now();
+    auto done = sync_wait(w.registry.terminate("stubborn"));
+    const auto took = std::chrono::steady_clock::now() - started;
+    BOOST_TEST(to_string(done->status) == "terminated");
+    BOOST_TEST((took >= 400ms));
+    BOOST_TEST((took < 5s));
+    BOOST_TEST(!pid_runs(pid_of(s)));
+    BOOST_TEST(w.events.count(event_type::worker_exited) == 0u);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_polite_worker_stops_on_sigterm_without_waiting_for_the_grace, no_children_left) {
+    world w(sh("echo up; exec sleep 1000"), 10s);
+    sync_wait(w.registry.acquire("polite"));
+    BOOST_TEST(eventually([&] { return output_of(w.registry, "polite") == "up\n"; }));
+    const auto started = std::chrono::steady_clock::now();
+    sync_wait(w.registry.terminate("polite"));
+    BOOST_TEST((std::chrono::steady_clock::now() - started < 2s));
+}
+
+BOOST_FIXTURE_TEST_CASE(a_program_that_cannot_run_is_a_clear_error_and_a_failed_session, no_children_left) {
+    const auto script = std::filesystem::temp_directory_path() / ("sessionkit-bad-interp-" + std::to_string(::getpid()));
+    {
+        std::ofstream f(script);
+        f << "#!/nonexistent/interpreter\n";
+    }
+    std::filesystem::permissions(script, std::filesystem::perms::owner_all);
+    process_options o;
+    o.command = script.string();
+    world w(o);
+    try {
+        sync_wait(w.registry.acquire("cannot"));
+        BOOST_FAIL("expected spawn_failed");
+    } catch (const boost::system::system_error& e) {
+        BOOST_TEST(e.code() == make_error_code(error::spawn_failed));
+        const std::string what = e.what();
+        BOOST_TEST(what.find(script.string()) != std::string::npos, what);
+        BOOST_TEST(what.find("No such file") != std::string::npos, what);
+    }
+    auto s = sync_wait(w.registry.get("cannot"));
+    BOOST_TEST(to_string(s->status) == "failed");
+    BOOST_TEST(s->end_reason == "spawn_failed");
+    std::filesystem::remove(script);
+}
+
+BOOST_AUTO_TEST_CASE(bad_options_are_refused_by_name) {
+    auto refused = [](process_options o, std::string_view words) {
+        try {
+            process_spawner p(boost::asio::system_executor{}, std::move(o));
+        } catch (const boost::system::system_error& e) {
+            BOOST_TEST(std::string(e.what()).find(words) != std::string::npos, e.what());
+            return e.code() == make_error_code(error::invalid_argument);
+        }
+        return false;
+    };
+    process_options none;
+    BOOST_TEST(refused(none, "command is empty"));
+    process_options missing;
+    missing.command = "no-such-program-sessionkit";
+    BOOST_TEST(refused(missing, "'no-such-program-sessionkit' is not in PATH"));
+    process_options dir;
+    dir.command = "cat";
+    dir.working_directory = "/no/such/dir";
+    BOOST_TEST(refused(dir, "'/no/such/dir' is not a directory"));
+    process_options env;
+    env.command = "cat";
+    env.environment["A=B"] = "c";
+    BOOST_TEST(refused(env, "'A=B' is not a valid variable"));
+}
+
+BOOST_FIXTURE_TEST_CASE(input_to_a_session_without_a_running_worker_is_an_error_naming_it, no_children_left) {
+    world w(sh("exit 0"));
+    sync_wait(w.registry.acquire("gone"));
+    BOOST_TEST(eventually([&] { return is_final(sync_wait(w.registry.get("gone"))->status); }));
+    try {
+        sync_wait(w.registry.send_input("gone", "x"));
+        BOOST_FAIL("expected an error");
+    } catch (const boost::system::system_error& e) {
+        BOOST_TEST(e.code() == make_error_code(error::invalid_transition));
+        BOOST_TEST(std::string(e.what()).find("'gone'") != std::string::npos);
+    }
+}
+
+BOOST_FIXTURE_TEST_CASE(many_sessions_at_once_each_get_their_own_process, no_children_left) {
+    process_options o;
+    o.command = "cat";
+    world w(o);
+    boost::asio::io_context ctx;
+    std::atomic<int> acquired{0};
+    for (int i = 0; i < 120; ++i)
+        boost::asio::co_spawn(ctx, [&, i]() -> awaitable<void> {
+            auto got = co_await w.registry.acquire("many-" + std::to_string(i % 30));
+            if (got.record.worker) ++acquired;
+        }, boost::asio::detached);
+    test::run_threads(ctx, 3);
+    BOOST_TEST(acquired.load() == 120);
+    BOOST_TEST(sync_wait(w.registry.spawner().list_owned()).size() == 30u);
+    BOOST_TEST(w.events.count(event_type::worker_started) == 30u);
+    for (int i = 0; i < 30; ++i) sync_wait(w.registry.terminate("many-" + std::to_string(i)));
+    BOOST_TEST(sync_wait(w.registry.spawner().list_owned()).empty());
+}
+
+BOOST_FIXTURE_TEST_CASE(workers_die_with_a_daemon_killed_by_sigkill, no_children_left) {
+    // A daemon in a child process spawns a worker, reports its pid, and is
+    // then killed with SIGKILL: the kernel must take the worker too.
+    int report[2];
+    BOOST_REQUIRE(::pipe(report) == 0);
+    const pid_t daemon = ::fork();
+    BOOST_REQUIRE(daemon >= 0);
+    if (daemon == 0) {
+        ::close(report[0]);
+        {
+            test::io_threads io;
+            process_spawner p(io.executor(), sh("exec sleep 1000"));
+            session s;
+            s.id = "orphan-to-be";
+            auto w = sync_wait(p.spawn(s));
+            const std::string pid = w->id.substr(w->id.rfind(':') + 1) + "\n";
+            (void)!::write(report[1], pid.data(), pid.size());
+            ::pause();
+        }
+        ::_exit(0);
+    }
+    ::close(report[1]);
+    char buf[32] = {};
+    const auto n = ::read(report[0], buf, sizeof buf - 1);
+    ::close(report[0]);
+    BOOST_REQUIRE(n > 0);
+    const pid_t worker = std::stoi(buf);
+    BOOST_TEST(pid_runs(worker));
+    ::kill(daemon, SIGKILL);
+    ::waitpid(daemon, nullptr, 0);
+    // The worker was reparented (not our child); it must be gone soon.
+    BOOST_TEST(eventually([&] { return !pid_runs(worker); }, 5s));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
