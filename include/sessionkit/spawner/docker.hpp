@@ -1,0 +1,349 @@
+// sessionkit/spawner/docker.hpp — a Docker container per session
+// (component sessionkit::docker).
+//
+// spawn = create (hardened by default: no network, memory / CPU / pids
+// limits, all capabilities dropped, no-new-privileges, an init process,
+// never privileged) + start + check that it runs. Every container carries
+// the labels sessionkit.session, sessionkit.deployment and
+// sessionkit.created_at, and a name derived from the deployment and the
+// session id, so a second spawn for the same session finds the first
+// instead of making another. stop = the engine's stop (SIGTERM, then
+// SIGKILL after the grace) + remove.
+#pragma once
+
+#include <sessionkit/concepts.hpp>
+#include <sessionkit/docker/client.hpp>
+#include <sessionkit/error.hpp>
+#include <sessionkit/id.hpp>
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sessionkit {
+
+struct docker_options {
+    /// The image; it must be present on the engine (nothing is pulled).
+    std::string image;
+    /// The container's command (Cmd); empty: the image's own.
+    std::vector<std::string> command;
+    /// Added to the container's environment (with SESSIONKIT_SESSION_ID
+    /// and SESSIONKIT_DEPLOYMENT).
+    std::map<std::string, std::string> environment;
+    /// Names this deployment's containers (label and name).
+    std::string deployment = "default";
+    /// Hardening defaults; every one can be loosened on purpose.
+    std::int64_t memory_bytes = 512LL << 20;  ///< 0: no limit
+    double cpus = 1.0;                         ///< 0: no limit
+    std::int64_t pids_limit = 256;            ///< 0: no limit
+    std::string network = "none";             ///< a network name to attach to instead
+    bool read_only_root = false;
+    bool drop_all_capabilities = true;
+    /// How long spawn waits for a started container to be running.
+    milliseconds start_timeout = std::chrono::seconds{30};
+    docker::client_config engine = docker::client_config::from_env();
+};
+
+namespace detail::docker_spawner {
+
+/// 64-bit FNV-1a: the name only needs to tell session ids apart when their
+/// readable part was cut or changed; the labels carry the real id.
+inline std::uint64_t fnv1a(std::string_view s) noexcept {
+    std::uint64_t h = 1469598103934665603ULL;
+    for (unsigned char c : s) {
+        h ^= c;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+/// sk-<deployment>-<session id, as far as a name allows>-<hash>. Names
+/// allow [a-zA-Z0-9][a-zA-Z0-9_.-]*; session ids also allow ':'.
+inline std::string container_name(std::string_view deployment, std::string_view session_id) {
+    auto clean = [](std::string_view in, std::size_t max) {
+        std::string out;
+        for (char c : in.substr(0, max)) out += (c == ':') ? '_' : c;
+        return out;
+    };
+    char hash[17];
+    std::snprintf(hash, sizeof hash, "%016llx", static_cast<unsigned long long>(fnv1a(session_id)));
+    return "sk-" + clean(deployment, 40) + "-" + clean(session_id, 60) + "-" + hash;
+}
+
+inline const boost::json::object& object_of(const boost::json::value& v, std::string_view what) {
+    if (!v.is_object()) throw_error(error::protocol_error, "docker: " + std::string(what) + ": expected a JSON object");
+    return v.as_object();
+}
+
+inline std::string string_at(const boost::json::object& o, std::string_view key) {
+    auto* v = o.if_contains(key);
+    return v && v->is_string() ? std::string(v->as_string()) : std::string();
+}
+
+} // namespace detail::docker_spawner
+
+class docker_spawner {
+public:
+    docker_spawner(boost::asio::any_io_executor executor, docker_options options)
+        : state_(std::make_shared<state>(executor, validated(std::move(options)))) {}
+
+    std::string_view kind() const noexcept { return "docker"; }
+    const docker_options& options() const noexcept { return state_->options; }
+    docker::client& engine() noexcept { return state_->engine; }
+
+    awaitable<std::optional<worker_ref>> spawn(const session& rec) {
+        namespace http = boost::beast::http;
+        namespace ds = detail::docker_spawner;
+        auto st = state_;
+        const std::string session_id = rec.id;
+        const std::string created_at = std::to_string(to_unix_ms(rec.created_at));
+        const std::string name = ds::container_name(st->options.deployment, session_id);
+        const std::string who = "docker_spawner.spawn: session '" + session_id + "'";
+
+        std::string id;
+        for (int attempt = 0; attempt < 2 && id.empty(); ++attempt) {
+            // Arguments named before awaiting (GCC 12, see doc/decisions.md).
+            std::string target = "/containers/create?name=" + name;
+            std::optional<boost::json::value> body = create_body(*st, session_id, created_at);
+            auto made = co_await st->engine.request(http::verb::post, std::move(target), std::move(body));
+            if (made.status == 201) {
+                id = ds::string_at(ds::object_of(made.json("create"), "create"), "Id");
+                if (id.empty()) throw_error(error::protocol_error, who + ": create answered no Id");
+            } else if (made.status == 404) {
+                throw_error(error::spawn_failed, who + ": image '" + st->options.image + "' not found (" +
+                                                     made.message() + ")");
+            } else if (made.status == 409) {
+                // The name is taken: this session's container from an
+                // earlier attempt (adopt it), an earlier session's under the
+                // same id (remove it and create anew), or not ours at all.
+                auto existing = co_await inspect(*st, name);
+                if (!existing) continue;  // removed meanwhile: create again
+                const auto labels = labels_of(*existing);
+                if (labels.session != session_id || labels.deployment != st->options.deployment)
+                    throw_error(error::spawn_failed, who + ": container name '" + name +
+                                                         "' is taken by a container that is not this session's");
+                if (labels.created_at == created_at) {
+                    id = ds::string_at(*existing, "Id");
+                } else {
+                    co_await remove(*st, name);
+                }
+            } else {
+                throw_error(error::spawn_failed, who + ": create failed: " + made.message());
+            }
+        }
+        if (id.empty()) throw_error(error::spawn_failed, who + ": container name '" + name + "' stays taken");
+
+        // From here on a failure removes the container: no half-made worker.
+        std::exception_ptr failure;
+        try {
+            co_await start_and_wait(*st, id, who);
+        } catch (...) {
+            failure = std::current_exception();
+        }
+        if (failure) {
+            try {
+                co_await remove(*st, id);
+            } catch (...) {
+                // The janitor's reconciliation removes it later.
+            }
+            std::rethrow_exception(failure);
+        }
+        co_return worker_ref{"docker", id};
+    }
+
+    awaitable<void> stop(const worker_ref& w, milliseconds grace) {
+        namespace http = boost::beast::http;
+        auto st = state_;
+        const std::string id = w.id;
+        const auto seconds = std::max<long long>(0, (grace.count() + 999) / 1000);
+        // The engine's stop blocks for up to the grace plus the kill: give it that long.
+        std::string target = "/containers/" + id + "/stop?t=" + std::to_string(seconds);
+        auto r = co_await st->engine.request(http::verb::post, std::move(target), std::nullopt,
+                                             milliseconds{seconds * 1000});
+        if (!r.ok() && r.status != 304 && r.status != 404)
+            throw_error(error::backend_unavailable, "docker_spawner.stop: container " + id + ": " + r.message());
+        co_await remove(*st, id);
+    }
+
+    awaitable<bool> alive(const worker_ref& w) {
+        const std::string id = w.id;
+        auto found = co_await inspect(*state_, id);
+        if (!found) co_return false;
+        auto* s = found->if_contains("State");
+        co_return s && s->is_object() && s->as_object().if_contains("Running") &&
+            s->as_object().at("Running").is_bool() && s->as_object().at("Running").as_bool();
+    }
+
+    awaitable<std::vector<owned_worker>> list_owned() {
+        namespace http = boost::beast::http;
+        auto st = state_;
+        const std::string filters = boost::json::serialize(
+            boost::json::object{{"label", boost::json::array{"sessionkit.deployment=" + st->options.deployment}}});
+        std::string target = "/containers/json?all=true&filters=" + docker::url_encode(filters);
+        auto r = co_await st->engine.request(http::verb::get, std::move(target));
+        if (!r.ok()) throw_error(error::backend_unavailable, "docker_spawner.list_owned: " + r.message());
+        auto v = r.json("list containers");
+        if (!v.is_array()) throw_error(error::protocol_error, "docker_spawner.list_owned: expected a JSON array");
+        std::vector<owned_worker> out;
+        for (const auto& c : v.as_array()) {
+            if (!c.is_object()) continue;
+            const auto& o = c.as_object();
+            std::string session_id;
+            if (auto* l = o.if_contains("Labels"); l && l->is_object())
+                session_id = detail::docker_spawner::string_at(l->as_object(), "sessionkit.session");
+            out.push_back({worker_ref{"docker", detail::docker_spawner::string_at(o, "Id")}, std::move(session_id)});
+        }
+        co_return out;
+    }
+
+private:
+    struct state {
+        state(boost::asio::any_io_executor ex, docker_options o)
+            : options(std::move(o)), engine(std::move(ex), options.engine) {}
+        docker_options options;
+        docker::client engine;
+    };
+
+    struct labels {
+        std::string session, deployment, created_at;
+    };
+
+    static docker_options validated(docker_options o) {
+        if (o.image.empty()) throw_error(error::invalid_argument, "docker_options.image is empty");
+        if (o.deployment.empty()) throw_error(error::invalid_argument, "docker_options.deployment is empty");
+        if (o.memory_bytes < 0 || (o.memory_bytes > 0 && o.memory_bytes < (6LL << 20)))
+            throw_error(error::invalid_argument,
+                        "docker_options.memory_bytes must be 0 (no limit) or at least 6 MiB, got " +
+                            std::to_string(o.memory_bytes));
+        if (!(o.cpus >= 0 && o.cpus <= 1024))
+            throw_error(error::invalid_argument, "docker_options.cpus must be between 0 (no limit) and 1024");
+        if (o.pids_limit < 0) throw_error(error::invalid_argument, "docker_options.pids_limit must not be negative");
+        if (o.network.empty()) throw_error(error::invalid_argument, "docker_options.network is empty (use \"none\")");
+        if (o.start_timeout <= milliseconds::zero())
+            throw_error(error::invalid_argument, "docker_options.start_timeout must be positive");
+        for (const auto& [k, v] : o.environment)
+            if (k.empty() || k.find('=') != std::string::npos)
+                throw_error(error::invalid_argument,
+                            "docker_options.environment: '" + detail::printable(k) + "' is not a valid variable");
+        (void)o.engine.socket_path();  // a bad DOCKER_HOST is named now
+        return o;
+    }
+
+    static boost::json::object create_body(const state& st, const std::string& session_id,
+                                           const std::string& created_at) {
+        const auto& o = st.options;
+        boost::json::array env;
+        for (const auto& [k, v] : o.environment) env.emplace_back(k + "=" + v);
+        env.emplace_back("SESSIONKIT_SESSION_ID=" + session_id);
+        env.emplace_back("SESSIONKIT_DEPLOYMENT=" + o.deployment);
+        boost::json::object host{{"NetworkMode", o.network},
+                                 {"Privileged", false},
+                                 {"ReadonlyRootfs", o.read_only_root},
+                                 {"SecurityOpt", boost::json::array{"no-new-privileges"}},
+                                 // tini as PID 1: a shell or sleep as PID 1 ignores
+                                 // SIGTERM, and every stop would wait the whole grace.
+                                 {"Init", true},
+                                 {"AutoRemove", false},
+                                 {"RestartPolicy", boost::json::object{{"Name", "no"}}}};
+        if (o.memory_bytes > 0) {
+            host["Memory"] = o.memory_bytes;
+            host["MemorySwap"] = o.memory_bytes;  // no swap beyond the limit
+        }
+        if (o.cpus > 0) host["NanoCpus"] = static_cast<std::int64_t>(std::llround(o.cpus * 1e9));
+        if (o.pids_limit > 0) host["PidsLimit"] = o.pids_limit;
+        if (o.drop_all_capabilities) host["CapDrop"] = boost::json::array{"ALL"};
+        boost::json::object body{{"Image", o.image},
+                                 {"Env", std::move(env)},
+                                 {"Labels", boost::json::object{{"sessionkit.session", session_id},
+                                                                {"sessionkit.deployment", o.deployment},
+                                                                {"sessionkit.created_at", created_at}}},
+                                 {"Tty", false},
+                                 {"OpenStdin", false},
+                                 {"HostConfig", std::move(host)}};
+        if (!o.command.empty()) {
+            boost::json::array cmd;
+            for (const auto& a : o.command) cmd.emplace_back(a);
+            body["Cmd"] = std::move(cmd);
+        }
+        return body;
+    }
+
+    static labels labels_of(const boost::json::object& inspected) {
+        labels out;
+        auto* config = inspected.if_contains("Config");
+        if (!config || !config->is_object()) return out;
+        auto* l = config->as_object().if_contains("Labels");
+        if (!l || !l->is_object()) return out;
+        const auto& m = l->as_object();
+        out.session = detail::docker_spawner::string_at(m, "sessionkit.session");
+        out.deployment = detail::docker_spawner::string_at(m, "sessionkit.deployment");
+        out.created_at = detail::docker_spawner::string_at(m, "sessionkit.created_at");
+        return out;
+    }
+
+    /// GET /containers/{id or name}/json; nullopt when there is none.
+    static awaitable<std::optional<boost::json::object>> inspect(state& st, std::string id) {
+        std::string target = "/containers/" + id + "/json";
+        auto r = co_await st.engine.request(boost::beast::http::verb::get, std::move(target));
+        if (r.status == 404) co_return std::nullopt;
+        if (!r.ok()) throw_error(error::backend_unavailable, "docker: inspect container " + id + ": " + r.message());
+        co_return detail::docker_spawner::object_of(r.json("inspect " + id), "inspect " + id);
+    }
+
+    /// Forced removal (with its anonymous volumes); gone already is fine.
+    static awaitable<void> remove(state& st, std::string id) {
+        std::string target = "/containers/" + id + "?force=true&v=true";
+        auto r = co_await st.engine.request(boost::beast::http::verb::delete_, std::move(target));
+        // 409: a removal is already in progress.
+        if (!r.ok() && r.status != 404 && r.status != 409)
+            throw_error(error::backend_unavailable, "docker: remove container " + id + ": " + r.message());
+    }
+
+    static awaitable<void> start_and_wait(state& st, std::string id, std::string who) {
+        namespace http = boost::beast::http;
+        std::string target = "/containers/" + id + "/start";
+        auto started = co_await st.engine.request(http::verb::post, std::move(target));
+        if (!started.ok() && started.status != 304)
+            throw_error(error::spawn_failed, who + ": start failed: " + started.message());
+        boost::asio::steady_timer pause(co_await boost::asio::this_coro::executor);
+        const auto give_up = std::chrono::steady_clock::now() + st.options.start_timeout;
+        for (milliseconds wait{5};; wait = std::min<milliseconds>(wait * 2, milliseconds{200})) {
+            auto found = co_await inspect(st, id);
+            if (!found) throw_error(error::spawn_failed, who + ": the container vanished as it started");
+            const auto* s = found->if_contains("State");
+            const auto* state_obj = s && s->is_object() ? &s->as_object() : nullptr;
+            const std::string status = state_obj ? detail::docker_spawner::string_at(*state_obj, "Status") : "";
+            if (status == "running") co_return;
+            if (status == "exited" || status == "dead") {
+                std::string why = "exited at once";
+                if (auto* code = state_obj->if_contains("ExitCode"); code && code->is_int64())
+                    why += " with code " + std::to_string(code->as_int64());
+                if (auto* oom = state_obj->if_contains("OOMKilled"); oom && oom->is_bool() && oom->as_bool())
+                    why += " (killed: out of memory)";
+                if (auto err = detail::docker_spawner::string_at(*state_obj, "Error"); !err.empty()) why += ": " + err;
+                throw_error(error::spawn_failed, who + ": the container " + why);
+            }
+            if (std::chrono::steady_clock::now() >= give_up)
+                throw_error(error::spawn_failed, who + ": the container is still '" + status + "' after " +
+                                                     std::to_string(st.options.start_timeout.count()) + " ms");
+            pause.expires_after(wait);
+            co_await pause.async_wait(boost::asio::use_awaitable);
+        }
+    }
+
+    std::shared_ptr<state> state_;
+};
+static_assert(spawner<docker_spawner>);
+
+} // namespace sessionkit

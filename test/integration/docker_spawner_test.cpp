@@ -1,0 +1,319 @@
+// docker_spawner against the real dockerd the test harness starts
+// (DOCKER_HOST, SESSIONKIT_TEST_IMAGE): spawn, alive, stop, list, hardening,
+// errors, one container per session across processes, and reconciliation
+// after a daemon is killed.
+#define BOOST_TEST_MODULE docker_spawner
+#include <sessionkit/sessionkit.hpp>
+#include <sessionkit/spawner/docker.hpp>
+#include <sessionkit/store/redis.hpp>
+
+#include "integration/redis_support.hpp"
+#include "support/recording_sink.hpp"
+#include "support/run.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace sessionkit;
+using namespace std::chrono_literals;
+using test::sync_wait;
+namespace http = boost::beast::http;
+
+namespace {
+
+std::string test_image() {
+    const char* image = std::getenv("SESSIONKIT_TEST_IMAGE");
+    if (!image || !*image || !std::getenv("DOCKER_HOST"))
+        throw std::runtime_error("DOCKER_HOST and SESSIONKIT_TEST_IMAGE are not set (the test harness starts dockerd)");
+    return image;
+}
+
+/// A deployment name no other test run shares, so leftovers never mix.
+std::string unique_deployment(std::string_view what) {
+    return "t" + std::to_string(::getpid()) + "-" + std::string(what);
+}
+
+docker_options sleeper(std::string_view what) {
+    docker_options o;
+    o.image = test_image();
+    o.command = {"sleep", "1000"};
+    o.deployment = unique_deployment(what);
+    o.memory_bytes = 64LL << 20;
+    o.pids_limit = 64;
+    return o;
+}
+
+session a_session(std::string id) {
+    session s;
+    s.id = std::move(id);
+    s.created_at = std::chrono::system_clock::now();
+    return s;
+}
+
+/// Removes every container of a deployment (test clean-up).
+void remove_all(docker_spawner& p) {
+    for (auto& w : sync_wait(p.list_owned())) sync_wait(p.stop(w.worker, 0s));
+}
+
+boost::json::object inspect(docker_spawner& p, const std::string& id) {
+    std::string target = "/containers/" + id + "/json";
+    auto r = sync_wait(p.engine().request(http::verb::get, std::move(target)));
+    BOOST_REQUIRE_EQUAL(r.status, 200u);
+    return r.json("inspect").as_object();
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(docker_spawner_suite)
+
+BOOST_AUTO_TEST_CASE(the_api_version_is_negotiated) {
+    test::io_threads io;
+    docker::client engine(io.executor(), docker::client_config::from_env());
+    BOOST_TEST(sync_wait(engine.api_version()) == "1.41");
+}
+
+BOOST_AUTO_TEST_CASE(spawn_alive_list_and_stop_a_hardened_container) {
+    test::io_threads io;
+    docker_spawner p(io.executor(), sleeper("basic"));
+    auto w = sync_wait(p.spawn(a_session("basic:1")));
+    BOOST_REQUIRE(w);
+    BOOST_TEST(w->kind == "docker");
+    BOOST_TEST(w->id.size() == 64u);
+    BOOST_TEST(sync_wait(p.alive(*w)));
+
+    auto c = inspect(p, w->id);
+    const auto& labels = c.at("Config").at("Labels").as_object();
+    BOOST_TEST(labels.at("sessionkit.session") == "basic:1");
+    BOOST_TEST(labels.at("sessionkit.deployment").as_string() == p.options().deployment.c_str());
+    const auto& host = c.at("HostConfig").as_object();
+    BOOST_TEST(host.at("NetworkMode") == "none");
+    BOOST_TEST(host.at("Privileged") == false);
+    BOOST_TEST(host.at("Memory") == 64LL << 20);
+    BOOST_TEST(host.at("PidsLimit") == 64);
+    BOOST_TEST(host.at("CapDrop").as_array().front() == "ALL");
+    BOOST_TEST(host.at("Init") == true);
+    bool has_session_env = false;
+    for (auto& e : c.at("Config").at("Env").as_array()) has_session_env |= e == "SESSIONKIT_SESSION_ID=basic:1";
+    BOOST_TEST(has_session_env);
+
+    auto owned = sync_wait(p.list_owned());
+    BOOST_REQUIRE(owned.size() == 1u);
+    BOOST_TEST(owned[0].session_id == "basic:1");
+    BOOST_TEST(owned[0].worker.id == w->id);
+
+    // tini forwards SIGTERM to sleep: no need to wait for the grace.
+    const auto started = std::chrono::steady_clock::now();
+    sync_wait(p.stop(*w, 10s));
+    BOOST_TEST((std::chrono::steady_clock::now() - started < 5s));
+    BOOST_TEST(!sync_wait(p.alive(*w)));
+    BOOST_TEST(sync_wait(p.list_owned()).empty());
+    sync_wait(p.stop(*w, 1s));  // stopping what is gone succeeds
+}
+
+BOOST_AUTO_TEST_CASE(a_registry_starts_reuses_and_stops_the_container) {
+    test::io_threads io;
+    memory_store store;
+    test::recording_sink events;
+    session_registry<memory_store, system_clock_policy, test::recording_sink, docker_spawner> registry(
+        store, registry_options{.stop_grace = 2s}, {}, events, docker_spawner(io.executor(), sleeper("registry")));
+    auto first = sync_wait(registry.acquire("alice"));
+    BOOST_TEST(first.created);
+    BOOST_TEST(to_string(first.record.status) == "active");
+    BOOST_REQUIRE(first.record.worker);
+    auto again = sync_wait(registry.acquire("alice"));
+    BOOST_TEST(!again.created);
+    BOOST_TEST(again.record.worker->id == first.record.worker->id);
+    BOOST_TEST(sync_wait(registry.spawner().list_owned()).size() == 1u);
+    auto done = sync_wait(registry.terminate("alice"));
+    BOOST_TEST(to_string(done->status) == "terminated");
+    BOOST_TEST(sync_wait(registry.spawner().list_owned()).empty());
+    BOOST_TEST(events.count(event_type::worker_started) == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(an_unknown_image_is_a_clear_error_and_leaves_nothing_half_made) {
+    test::io_threads io;
+    auto o = sleeper("noimage");
+    o.image = "sessionkit-no-such-image:never";
+    memory_store store;
+    session_registry<memory_store, system_clock_policy, null_sink, docker_spawner> registry(
+        store, {}, {}, {}, docker_spawner(io.executor(), o));
+    try {
+        sync_wait(registry.acquire("nobody"));
+        BOOST_FAIL("expected spawn_failed");
+    } catch (const boost::system::system_error& e) {
+        BOOST_TEST(e.code() == make_error_code(error::spawn_failed));
+        BOOST_TEST(std::string(e.what()).find("image 'sessionkit-no-such-image:never' not found") != std::string::npos,
+                   e.what());
+    }
+    auto s = sync_wait(registry.get("nobody"));
+    BOOST_TEST(to_string(s->status) == "failed");
+    BOOST_TEST(s->end_reason == "spawn_failed");
+    BOOST_TEST(!s->worker);
+    BOOST_TEST(sync_wait(registry.spawner().list_owned()).empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_container_that_exits_at_once_is_an_error_and_is_removed) {
+    test::io_threads io;
+    auto o = sleeper("false");
+    o.command = {"sh", "-c", "exit 7"};
+    docker_spawner p(io.executor(), o);
+    try {
+        sync_wait(p.spawn(a_session("quitter")));
+        BOOST_FAIL("expected spawn_failed");
+    } catch (const boost::system::system_error& e) {
+        BOOST_TEST(e.code() == make_error_code(error::spawn_failed));
+        // Either seen exiting, or seen not running yet and then exiting.
+        BOOST_TEST(std::string(e.what()).find("exited at once with code 7") != std::string::npos, e.what());
+    }
+    BOOST_TEST(sync_wait(p.list_owned()).empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_second_spawn_for_the_same_session_adopts_the_first_container) {
+    test::io_threads io;
+    docker_spawner p(io.executor(), sleeper("adopt"));
+    const session s = a_session("twice");
+    auto a = sync_wait(p.spawn(s));
+    auto b = sync_wait(p.spawn(s));
+    BOOST_TEST(a->id == b->id);
+    // A new session under the same id (another created_at) replaces it.
+    auto c = sync_wait(p.spawn(a_session("twice")));
+    BOOST_TEST(c->id != a->id);
+    auto owned = sync_wait(p.list_owned());
+    BOOST_REQUIRE(owned.size() == 1u);
+    BOOST_TEST(owned[0].worker.id == c->id);
+    remove_all(p);
+}
+
+BOOST_AUTO_TEST_CASE(bad_options_and_hosts_are_refused_by_name) {
+    auto refused = [](docker_options o, std::string_view words) {
+        try {
+            docker_spawner p(boost::asio::system_executor{}, std::move(o));
+        } catch (const boost::system::system_error& e) {
+            BOOST_TEST(std::string(e.what()).find(words) != std::string::npos, e.what());
+            return e.code() == make_error_code(error::invalid_argument);
+        }
+        return false;
+    };
+    docker_options none;
+    BOOST_TEST(refused(none, "image is empty"));
+    docker_options tcp;
+    tcp.image = "x";
+    tcp.engine.host = "tcp://127.0.0.1:2375";
+    BOOST_TEST(refused(tcp, "only unix://"));
+    docker_options tiny;
+    tiny.image = "x";
+    tiny.memory_bytes = 1024;
+    BOOST_TEST(refused(tiny, "memory_bytes"));
+}
+
+BOOST_AUTO_TEST_CASE(an_engine_that_is_not_there_is_backend_unavailable) {
+    test::io_threads io;
+    docker_options o;
+    o.image = "x";
+    o.engine.host = "unix:///nonexistent/docker.sock";
+    docker_spawner p(io.executor(), o);
+    try {
+        sync_wait(p.spawn(a_session("x")));
+        BOOST_FAIL("expected backend_unavailable");
+    } catch (const boost::system::system_error& e) {
+        BOOST_TEST(e.code() == make_error_code(error::backend_unavailable));
+        BOOST_TEST(std::string(e.what()).find("unix:///nonexistent/docker.sock") != std::string::npos, e.what());
+    }
+}
+
+BOOST_AUTO_TEST_CASE(two_processes_of_100_acquirers_make_exactly_one_container) {
+    // One Redis store shared by two daemons (processes); each runs 100
+    // concurrent acquires of the same session.
+    const std::string prefix = "dockertest:" + std::to_string(::getpid()) + ":";
+    const auto options = sleeper("race");
+    int report[2];
+    BOOST_REQUIRE(::pipe(report) == 0);
+    std::vector<pid_t> daemons;
+    for (int d = 0; d < 2; ++d) {
+        const pid_t pid = ::fork();
+        BOOST_REQUIRE(pid >= 0);
+        if (pid == 0) {
+            ::close(report[0]);
+            int rc = 1;
+            try {
+                test::background_io io(2);
+                redis_store_options ro;
+                ro.prefix = prefix;
+                redis_store store(io.executor(), test::test_config(), ro);
+                session_registry<redis_store, system_clock_policy, null_sink, docker_spawner> registry(
+                    store, {}, {}, {}, docker_spawner(io.executor(), options));
+                boost::asio::io_context ctx;
+                std::mutex m;
+                std::set<std::string> workers;
+                std::atomic<int> failures{0};
+                for (int i = 0; i < 100; ++i)
+                    boost::asio::co_spawn(ctx, [&]() -> awaitable<void> {
+                        try {
+                            auto got = co_await registry.acquire("contended");
+                            std::lock_guard lock(m);
+                            workers.insert(got.record.worker ? got.record.worker->id : "none");
+                        } catch (...) {
+                            ++failures;
+                        }
+                    }, boost::asio::detached);
+                test::run_threads(ctx, 2);
+                std::string line = std::to_string(failures.load());
+                for (auto& w : workers) line += " " + w;
+                line += "\n";
+                (void)!::write(report[1], line.data(), line.size());
+                rc = 0;
+            } catch (...) {
+            }
+            ::_exit(rc);
+        }
+        daemons.push_back(pid);
+    }
+    ::close(report[1]);
+    std::string all;
+    char buf[4096];
+    for (ssize_t n; (n = ::read(report[0], buf, sizeof buf)) > 0;) all.append(buf, static_cast<std::size_t>(n));
+    ::close(report[0]);
+    for (pid_t pid : daemons) {
+        int status = 0;
+        ::waitpid(pid, &status, 0);
+        BOOST_TEST((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+    }
+    // Each line: failures, then the worker ids that process saw.
+    std::set<std::string> seen;
+    std::istringstream lines(all);
+    int reports = 0;
+    for (std::string line; std::getline(lines, line); ++reports) {
+        std::istringstream words(line);
+        int failures = -1;
+        words >> failures;
+        BOOST_TEST(failures == 0);
+        for (std::string w; words >> w;) seen.insert(w);
+    }
+    BOOST_TEST(reports == 2);
+    BOOST_TEST(seen.size() == 1u);
+    BOOST_TEST(seen.count("none") == 0u);
+    test::io_threads io;
+    docker_spawner p(io.executor(), options);
+    auto owned = sync_wait(p.list_owned());
+    BOOST_TEST(owned.size() == 1u);
+    if (!owned.empty()) BOOST_TEST(seen.count(owned[0].worker.id) == 1u);
+    remove_all(p);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
