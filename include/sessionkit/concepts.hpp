@@ -93,7 +93,8 @@ concept event_sink = requires(K& k, const event& e) {
 /// A worker this deployment owns, as the spawner lists it.
 struct owned_worker {
     worker_ref worker;
-    std::string session_id;
+    std::string session_id;  ///< from its label; empty when it has none
+    bool running = true;     ///< false: it exists but has ended (a stopped container)
 };
 
 /// spawner: one resource (process, container) per session.

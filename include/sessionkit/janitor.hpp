@@ -5,8 +5,12 @@
 // in small batches — the store hands each to exactly one janitor, however
 // many run — stops their workers, marks them terminated with the reason
 // (idle or lifetime) and emits `expired`; (3) purges finished sessions
-// older than the history retention. Sweeps start at a jittered interval so
-// that janitors on many hosts do not fire together.
+// older than the history retention; (4) every reconcile_interval, when the
+// registry's sessions have workers, reconciles both ways: workers labelled
+// with our deployment that no live session owns are removed, and live
+// sessions whose worker is gone are failed (reason worker_lost). Sweeps
+// start at a jittered interval so that janitors on many hosts do not fire
+// together.
 #pragma once
 
 #include <sessionkit/concepts.hpp>
@@ -31,7 +35,9 @@
 #include <mutex>
 #include <random>
 #include <string>
+#include <optional>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace sessionkit {
@@ -55,6 +61,11 @@ struct janitor_options {
     milliseconds claim_lease = std::chrono::minutes{1};
     /// Finished sessions stay readable as history this long.
     milliseconds history_retention = std::chrono::hours{1};
+    /// How often a sweep also reconciles workers with sessions (zero:
+    /// never). The first sweep always does: that is what cleans up after a
+    /// daemon that was killed. It lists every worker of the deployment and
+    /// pages through every session, so it is not done on every sweep.
+    milliseconds reconcile_interval = std::chrono::minutes{1};
     /// Where problems are reported, one line each; default: a JSON line on
     /// stderr.
     std::function<void(std::string_view)> log;
@@ -65,6 +76,9 @@ struct sweep_report {
     std::size_t expired = 0;
     std::size_t purged = 0;
     std::size_t failed = 0;  ///< claimed sessions that could not be finished
+    std::size_t orphans_removed = 0;  ///< workers that no live session owned
+    std::size_t workers_lost = 0;     ///< live sessions failed because their worker was gone
+    bool reconciled = false;          ///< whether this sweep reconciled
     std::chrono::steady_clock::duration duration{};
 };
 
@@ -82,9 +96,10 @@ public:
             throw_error(error::invalid_argument, "janitor_options.jitter must be in [0, 1)");
         if (options_.claim_lease <= milliseconds::zero())
             throw_error(error::invalid_argument, "janitor_options.claim_lease must be positive");
-        if (options_.warning_window < milliseconds::zero() || options_.history_retention < milliseconds::zero())
+        if (options_.warning_window < milliseconds::zero() || options_.history_retention < milliseconds::zero() ||
+            options_.reconcile_interval < milliseconds::zero())
             throw_error(error::invalid_argument,
-                        "janitor_options.warning_window and history_retention must not be negative");
+                        "janitor_options.warning_window, history_retention and reconcile_interval must not be negative");
         if (!options_.log) options_.log = [](std::string_view line) {
             std::fprintf(stderr, "%.*s\n", static_cast<int>(line.size()), line.data());
         };
@@ -122,6 +137,23 @@ public:
             auto n = co_await store.purge_ended(now - options_.history_retention, options_.batch_size);
             report.purged += n;
             if (n < options_.batch_size) break;
+        }
+
+        if (registry_.spawns() && options_.reconcile_interval > milliseconds::zero() && reconcile_due(started)) {
+            co_await reconcile(now, report);
+            report.reconciled = true;
+        }
+        report.duration = std::chrono::steady_clock::now() - started;
+        co_return report;
+    }
+
+    /// Reconciliation alone, now (sandboxd runs it at start).
+    awaitable<sweep_report> reconcile_once() {
+        sweep_report report;
+        const auto started = std::chrono::steady_clock::now();
+        if (registry_.spawns()) {
+            co_await reconcile(registry_.clock().now(), report);
+            report.reconciled = true;
         }
         report.duration = std::chrono::steady_clock::now() - started;
         co_return report;
@@ -262,6 +294,80 @@ private:
         }
     }
 
+    bool reconcile_due(std::chrono::steady_clock::time_point now) {
+        std::lock_guard lock(reconcile_mutex_);
+        if (last_reconcile_ && now - *last_reconcile_ < options_.reconcile_interval) return false;
+        last_reconcile_ = now;
+        return true;
+    }
+
+    // Both ways: (1) live sessions whose worker is gone are failed; (2)
+    // workers no live session owns are removed. (1) first, so that an ended
+    // container of a session it fails is removed in the same pass.
+    awaitable<void> reconcile(time_point now, sweep_report& report) {
+        auto& spawner = registry_.spawner();
+        auto& store = registry_.store();
+        const auto grace = registry_.options().stop_grace;
+        auto owned = co_await spawner.list_owned();
+        std::unordered_map<std::string, bool> running;  // worker id -> running
+        for (const auto& o : owned) running[o.worker.id] = o.running;
+
+        const std::string kind(spawner.kind());
+        list_query q;
+        q.limit = max_page_size;
+        for (;;) {
+            auto page = co_await store.list(q);
+            for (const auto& s : page.sessions) {
+                if (!s.worker || s.worker->kind != kind || is_final(s.status) ||
+                    s.status == session_status::stopping || s.status == session_status::initializing)
+                    continue;
+                bool gone;
+                if (auto it = running.find(s.worker->id); it != running.end()) {
+                    gone = !it->second;
+                } else {
+                    // Not listed: started after the listing, or not this
+                    // spawner's to list (another host's process); ask.
+                    gone = !(co_await spawner.alive(*s.worker));
+                }
+                if (!gone) continue;
+                std::string id = s.id;  // named: GCC 12, see doc/decisions.md
+                worker_ref w = *s.worker;
+                if (co_await registry_.worker_lost(std::move(id), std::move(w))) {
+                    ++report.workers_lost;
+                    log_warning("worker gone: session failed", s.id, s.worker->id);
+                }
+            }
+            if (!page.next_cursor) break;
+            q.cursor = *page.next_cursor;
+        }
+
+        const auto spawn_timeout = registry_.options().spawn_timeout;
+        for (const auto& o : owned) {
+            std::optional<session> s;
+            if (!o.session_id.empty() && is_valid_id(o.session_id)) s = co_await store.get(o.session_id);
+            bool orphan;
+            if (!s || is_final(s->status)) orphan = true;
+            else if (s->worker) orphan = *s->worker != o.worker;
+            // Not recorded yet: a spawn in progress, unless its creator died.
+            else orphan = s->status != session_status::initializing || now - s->created_at >= spawn_timeout;
+            if (!orphan) continue;
+            try {
+                co_await spawner.stop(o.worker, grace);
+                ++report.orphans_removed;
+                log_warning("orphan worker removed", o.session_id, o.worker.id);
+            } catch (const std::exception& e) {
+                log_error("could not remove orphan worker '" + o.worker.id + "'", e.what());
+            }
+        }
+    }
+
+    void log_warning(std::string_view what, std::string_view session_id, std::string_view worker) {
+        boost::json::object line{{"level", "warn"}, {"component", "janitor"}, {"msg", what},
+                                 {"session", session_id}, {"worker", worker},
+                                 {"time", to_unix_ms(std::chrono::system_clock::now())}};
+        options_.log(boost::json::serialize(line));
+    }
+
     static bool cancelled(const boost::asio::cancellation_state& st) {
         return st.cancelled() != boost::asio::cancellation_type::none;
     }
@@ -288,6 +394,8 @@ private:
 
     Registry& registry_;
     janitor_options options_;
+    std::mutex reconcile_mutex_;
+    std::optional<std::chrono::steady_clock::time_point> last_reconcile_;
     std::atomic<bool> stop_requested_{false};
     // stop()'s wake-up call: a thread-safe channel that run() awaits beside
     // its timer, so stopping needs no access to the timer from other threads.

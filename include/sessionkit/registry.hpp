@@ -336,6 +336,27 @@ public:
         }
     }
 
+    /// Ends the session as failed (reason worker_lost, with a
+    /// worker_exited event) if it still has `worker` and has not ended:
+    /// the janitor's reconciliation found the worker gone. True if this
+    /// call ended it.
+    awaitable<bool> worker_lost(std::string id, worker_ref worker) {
+        check_id(id);
+        std::string reason = "worker_lost";  // named: GCC 12, see doc/decisions.md
+        boost::json::object no_detail;
+        co_return co_await end_for_worker(std::move(id), std::move(worker), session_status::failed, std::move(reason),
+                                          std::move(no_detail));
+    }
+
+    /// Whether sessions get workers: fixed by the spawner's type, or (for
+    /// any_spawner) by the spawner chosen at run time.
+    bool spawns() const noexcept {
+        if constexpr (requires(const Spawner& p) { { p.spawns_workers() } -> std::convertible_to<bool>; })
+            return spawner_.spawns_workers();
+        else
+            return detail::spawns_workers<Spawner>();
+    }
+
     Store& store() noexcept { return store_; }
     Clock& clock() noexcept { return clock_; }
     Sink& sink() noexcept { return sink_; }
@@ -401,15 +422,6 @@ private:
             // Lost a race: read again; it may be final by now.
         }
         contention("end", id);
-    }
-
-    /// Whether sessions get workers: fixed by the type, or (any_spawner)
-    /// by the spawner chosen at run time.
-    bool spawns() const noexcept {
-        if constexpr (requires(const Spawner& p) { { p.spawns_workers() } -> std::convertible_to<bool>; })
-            return spawner_.spawns_workers();
-        else
-            return detail::spawns_workers<Spawner>();
     }
 
     session new_record(std::string_view id, const acquire_options& opts) const {
@@ -604,20 +616,34 @@ private:
     // either way with reason worker_exited and a worker_exited event.
     awaitable<void> end_for_exit(std::string id, worker_ref w, worker_exit how) {
         const session_status final_status = how.success() ? session_status::terminated : session_status::failed;
+        std::string reason = "worker_exited";  // named: GCC 12, see doc/decisions.md
+        boost::json::object detail{{"exit_code", how.exit_code}, {"signal", how.signal}};
+        co_await end_for_worker(std::move(id), std::move(w), final_status, std::move(reason), std::move(detail));
+    }
+
+    // Ends the session if it still has worker `w`, announcing it with a
+    // worker_exited event (kind, worker, status, reason and `detail`).
+    awaitable<bool> end_for_worker(std::string id, worker_ref w, session_status final_status, std::string reason,
+                                   boost::json::object detail) {
         bool announced = false;
         for (int attempt = 0; attempt < options_.max_cas_attempts; ++attempt) {
             auto current = co_await store_.get(id);
             // Ended already, or a new session under this id: not ours to end.
-            if (!current || is_final(current->status) || current->worker != w) co_return;
+            if (!current || is_final(current->status) || current->worker != w) co_return false;
             if (!announced) {
-                emit(event_type::worker_exited, *current,
-                     {{"kind", w.kind}, {"worker", w.id}, {"exit_code", how.exit_code},
-                      {"signal", how.signal}, {"status", to_string(final_status)}});
+                boost::json::object data = detail;
+                data["kind"] = w.kind;
+                data["worker"] = w.id;
+                data["status"] = to_string(final_status);
+                data["reason"] = reason;
+                emit(event_type::worker_exited, *current, std::move(data));
                 announced = true;
             }
-            auto out = co_await end_session(id, "worker_exited", final_status, current->version, true);
-            if (out.result != update_result::version_conflict) co_return;
+            auto out = co_await end_session(id, reason, final_status, current->version, true);
+            if (out.result == update_result::updated) co_return true;
+            if (out.result != update_result::version_conflict) co_return false;
         }
+        co_return false;
     }
 
     void emit_status_change(const session& from, const session& to) noexcept {

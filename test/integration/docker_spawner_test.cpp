@@ -316,4 +316,68 @@ BOOST_AUTO_TEST_CASE(two_processes_of_100_acquirers_make_exactly_one_container) 
     remove_all(p);
 }
 
+BOOST_AUTO_TEST_CASE(after_a_daemon_killed_with_sigkill_one_janitor_sweep_leaves_no_orphan) {
+    // A daemon on the memory store owns 10 containers and is killed: its
+    // sessions die with it, its containers do not.
+    const auto options = sleeper("killed");
+    int ready[2];
+    BOOST_REQUIRE(::pipe(ready) == 0);
+    const pid_t daemon = ::fork();
+    BOOST_REQUIRE(daemon >= 0);
+    if (daemon == 0) {
+        ::close(ready[0]);
+        try {
+            test::io_threads io;
+            memory_store store;
+            session_registry<memory_store, system_clock_policy, null_sink, docker_spawner> registry(
+                store, {}, {}, {}, docker_spawner(io.executor(), options));
+            for (int i = 0; i < 10; ++i) sync_wait(registry.acquire("doomed-" + std::to_string(i)));
+            (void)!::write(ready[1], "ready\n", 6);
+            ::pause();
+        } catch (...) {
+        }
+        ::_exit(1);
+    }
+    ::close(ready[1]);
+    char buf[8] = {};
+    BOOST_REQUIRE(::read(ready[0], buf, sizeof buf) > 0);
+    ::close(ready[0]);
+    ::kill(daemon, SIGKILL);
+    ::waitpid(daemon, nullptr, 0);
+
+    test::io_threads io;
+    memory_store store;  // the restarted daemon: no sessions
+    session_registry<memory_store, system_clock_policy, null_sink, docker_spawner> registry(
+        store, registry_options{.stop_grace = 1s}, {}, {}, docker_spawner(io.executor(), options));
+    BOOST_TEST(sync_wait(registry.spawner().list_owned()).size() == 10u);
+    janitor jan(registry, {.log = [](std::string_view) {}});
+    auto report = sync_wait(jan.sweep_once());
+    BOOST_TEST(report.reconciled);
+    BOOST_TEST(report.orphans_removed == 10u);
+    BOOST_TEST(sync_wait(registry.spawner().list_owned()).empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_container_that_died_fails_its_session_and_is_removed) {
+    test::io_threads io;
+    memory_store store;
+    test::recording_sink events;
+    session_registry<memory_store, system_clock_policy, test::recording_sink, docker_spawner> registry(
+        store, registry_options{.stop_grace = 1s}, {}, events, docker_spawner(io.executor(), sleeper("died")));
+    auto s = sync_wait(registry.acquire("fragile")).record;
+    sync_wait(registry.acquire("sturdy"));
+    std::string target = "/containers/" + s.worker->id + "/kill";
+    BOOST_TEST(sync_wait(registry.spawner().engine().request(http::verb::post, std::move(target))).status == 204u);
+    janitor jan(registry, {.log = [](std::string_view) {}});
+    auto report = sync_wait(jan.sweep_once());
+    BOOST_TEST(report.workers_lost == 1u);
+    BOOST_TEST(report.orphans_removed == 1u);  // its stopped container
+    auto after = sync_wait(registry.get("fragile"));
+    BOOST_TEST(to_string(after->status) == "failed");
+    BOOST_TEST(after->end_reason == "worker_lost");
+    BOOST_TEST(to_string(sync_wait(registry.get("sturdy"))->status) == "active");
+    BOOST_TEST(sync_wait(registry.spawner().list_owned()).size() == 1u);
+    BOOST_TEST(events.count(event_type::worker_exited) == 1u);
+    sync_wait(registry.terminate("sturdy"));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -347,4 +347,37 @@ BOOST_FIXTURE_TEST_CASE(workers_die_with_a_daemon_killed_by_sigkill, no_children
     BOOST_TEST(eventually([&] { return !pid_runs(worker); }, 5s));
 }
 
+BOOST_FIXTURE_TEST_CASE(after_a_restart_sessions_whose_process_died_with_the_old_daemon_fail, no_children_left) {
+    // What a restarted daemon finds in a shared store: sessions whose
+    // workers belonged to the previous daemon on this host (dead, and its
+    // workers with it), and one whose worker runs on another host.
+    process_options o;
+    o.command = "cat";
+    world w(o);
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    auto recorded = [&](const std::string& id, const std::string& worker) {
+        session s;
+        s.id = id;
+        s.status = session_status::active;
+        s.created_at = s.last_active = std::chrono::system_clock::now();
+        s.idle_timeout = 60s;
+        s.idle_deadline = s.created_at + 60s;
+        s.worker = worker_ref{"process", worker};
+        BOOST_REQUIRE(sync_wait(w.store.create(s)).created);
+    };
+    recorded("old-daemon", std::string(host) + ":999999:999998");  // no such daemon, no such child
+    recorded("elsewhere", "some-other-host:42:43");
+    auto ours = sync_wait(w.registry.acquire("live")).record;
+    janitor jan(w.registry, {.log = [](std::string_view) {}});
+    auto report = sync_wait(jan.sweep_once());
+    BOOST_TEST(report.workers_lost == 1u);
+    BOOST_TEST(report.orphans_removed == 0u);
+    BOOST_TEST(sync_wait(w.registry.get("old-daemon"))->end_reason == "worker_lost");
+    BOOST_TEST(to_string(sync_wait(w.registry.get("elsewhere"))->status) == "active");
+    BOOST_TEST(to_string(sync_wait(w.registry.get("live"))->status) == "active");
+    BOOST_TEST(pid_runs(pid_of(ours)));
+    sync_wait(w.registry.terminate("live"));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

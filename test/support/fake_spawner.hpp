@@ -74,6 +74,16 @@ public:
         return it == state_->input.end() ? std::string() : it->second;
     }
     void exit_on_spawn(std::optional<worker_exit> how) { state_->exit_on_spawn = how; }
+    /// A worker that vanished without a report (its host rebooted, say).
+    void vanish(const std::string& worker_id) {
+        std::lock_guard lock(state_->mutex);
+        state_->running.erase(worker_id);
+    }
+    /// A worker running with no session behind it (left by a dead daemon).
+    void leave_running(const std::string& worker_id) {
+        std::lock_guard lock(state_->mutex);
+        state_->running.insert(worker_id);
+    }
     void spawn_delay(milliseconds d) { state_->spawn_delay = d; }
     awaitable<void> stop(const worker_ref& w, milliseconds) {
         ++state_->stops;

@@ -271,4 +271,55 @@ BOOST_AUTO_TEST_CASE(a_registry_without_input_or_output_says_so) {
     }
 }
 
+BOOST_AUTO_TEST_CASE(reconciliation_removes_orphans_and_fails_sessions_whose_worker_is_gone) {
+    sync_wait(registry.acquire("kept"));
+    sync_wait(registry.acquire("lost"));
+    workers.vanish("w-lost");            // its worker is gone without a word
+    workers.leave_running("w-ghost");    // a worker whose session never existed here
+    sync_wait(registry.acquire("ended"));
+    sync_wait(registry.terminate("ended"));
+    workers.leave_running("w-ended");    // a worker of an ended session, still there
+    std::vector<std::string> log;
+    janitor jan(registry, {.warning_window = 0s, .log = [&](std::string_view l) { log.emplace_back(l); }});
+    auto report = sync_wait(jan.sweep_once());
+    BOOST_TEST(report.reconciled);
+    BOOST_TEST(report.workers_lost == 1u);
+    BOOST_TEST(report.orphans_removed == 2u);
+    BOOST_TEST(!workers.running("w-ghost"));
+    BOOST_TEST(!workers.running("w-ended"));
+    BOOST_TEST(workers.running("w-kept"));
+    auto lost = sync_wait(registry.get("lost"));
+    BOOST_TEST(to_string(lost->status) == "failed");
+    BOOST_TEST(lost->end_reason == "worker_lost");
+    BOOST_TEST(to_string(sync_wait(registry.get("kept"))->status) == "active");
+    bool announced = false;
+    for (auto& e : events.events())
+        if (e.type == event_type::worker_exited && e.session_id == "lost") announced = e.data.at("reason") == "worker_lost";
+    BOOST_TEST(announced);
+    BOOST_TEST(log.size() == 3u);
+    // Not again before reconcile_interval has passed.
+    workers.leave_running("w-ghost");
+    BOOST_TEST(!sync_wait(jan.sweep_once()).reconciled);
+    BOOST_TEST(workers.running("w-ghost"));
+    BOOST_TEST(sync_wait(jan.reconcile_once()).orphans_removed == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(reconciliation_leaves_a_spawn_in_progress_alone_unless_its_creator_died) {
+    // A worker already running for a session that is still initializing:
+    // its creator is about to record it.
+    session young;
+    young.id = "young";
+    young.status = session_status::initializing;
+    young.created_at = young.last_active = clock.now();
+    young.idle_timeout = 60s;
+    young.idle_deadline = clock.now() + 60s;
+    BOOST_REQUIRE(sync_wait(store.create(young)).created);
+    workers.leave_running("w-young");
+    janitor jan(registry, {.warning_window = 0s, .reconcile_interval = 1ms, .log = [](std::string_view) {}});
+    BOOST_TEST(sync_wait(jan.reconcile_once()).orphans_removed == 0u);
+    BOOST_TEST(workers.running("w-young"));
+    clock.advance(registry.options().spawn_timeout);
+    BOOST_TEST(sync_wait(jan.reconcile_once()).orphans_removed == 1u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -202,7 +202,9 @@ public:
             std::string session_id;
             if (auto* l = o.if_contains("Labels"); l && l->is_object())
                 session_id = detail::docker_spawner::string_at(l->as_object(), "sessionkit.session");
-            out.push_back({worker_ref{"docker", detail::docker_spawner::string_at(o, "Id")}, std::move(session_id)});
+            const bool running = detail::docker_spawner::string_at(o, "State") == "running";
+            out.push_back({worker_ref{"docker", detail::docker_spawner::string_at(o, "Id")}, std::move(session_id),
+                           running});
         }
         co_return out;
     }

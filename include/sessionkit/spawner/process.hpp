@@ -268,6 +268,34 @@ inline std::string resolve_command(const std::string& command) {
     return command;
 }
 
+/// Whether worker `id` ("<host>:<daemon pid>:<child pid>") of another
+/// spawner runs: true for another host's; for this host's, whether the
+/// child pid exists, is not a zombie and is still that daemon's child.
+inline bool foreign_worker_runs(const std::string& id, const std::string& our_instance) {
+    const auto last = id.rfind(':');
+    if (last == std::string::npos) return false;
+    const auto mid = id.rfind(':', last - 1);
+    if (mid == std::string::npos) return false;
+    const std::string host = id.substr(0, mid);
+    const std::string ours = our_instance.substr(0, our_instance.rfind(':'));
+    if (host != ours) return true;
+    const std::string daemon = id.substr(mid + 1, last - mid - 1);
+    const std::string child = id.substr(last + 1);
+    if (child.empty() || child.find_first_not_of("0123456789") != std::string::npos) return false;
+    std::FILE* f = std::fopen(("/proc/" + child + "/stat").c_str(), "r");
+    if (!f) return false;
+    char line[1024] = {};
+    const bool read = std::fgets(line, sizeof line, f) != nullptr;
+    std::fclose(f);
+    if (!read) return false;
+    const char* after_name = std::strrchr(line, ')');
+    if (!after_name) return false;
+    char state = 0;
+    long ppid = 0;
+    if (std::sscanf(after_name + 1, " %c %ld", &state, &ppid) != 2) return false;
+    return state != 'Z' && std::to_string(ppid) == daemon;
+}
+
 inline std::string host_name() {
     char buf[256] = {};
     if (::gethostname(buf, sizeof buf - 1) != 0) return "localhost";
@@ -353,9 +381,13 @@ public:
                                        boost::asio::use_awaitable);
     }
 
+    /// For a worker of another daemon on this host (after a restart, or a
+    /// second sessiond), /proc says whether that daemon's child still runs;
+    /// a worker of another host is reported alive: only its own host can
+    /// judge it.
     awaitable<bool> alive(const worker_ref& w) {
-        auto c = state_->find(w);
-        co_return c != nullptr && !c->exited.is_set();
+        if (auto c = state_->find(w)) co_return !c->exited.is_set();
+        co_return detail::process::foreign_worker_runs(w.id, state_->instance);
     }
 
     awaitable<std::vector<owned_worker>> list_owned() {
