@@ -5,6 +5,7 @@
 
 #include <sessionkit/clock.hpp>
 #include <sessionkit/error.hpp>
+#include <sessionkit/sink/jsonl.hpp>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -19,6 +20,7 @@
 #include <exception>
 #include <functional>
 #include <iostream>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -119,5 +121,14 @@ private:
     std::string second_signal_;
     bool stopping_ = false;
 };
+
+/// A sink that writes nowhere or to a jsonl_sink, chosen at run time.
+struct optional_jsonl_sink {
+    std::shared_ptr<jsonl_sink> sink;
+    void emit(const event& e) noexcept {
+        if (sink) sink->emit(e);
+    }
+};
+static_assert(event_sink<optional_jsonl_sink>);
 
 } // namespace sessionkit::example

@@ -50,6 +50,7 @@ using namespace std::chrono_literals;
 namespace {
 
 using example::log_line;
+using example::optional_jsonl_sink;
 using example::shown;
 using example::to_ms;
 
@@ -230,15 +231,6 @@ boost::json::value seconds_json(double s) {
     if (std::floor(s) == s && std::fabs(s) < 1e15) return static_cast<std::int64_t>(s);
     return s;
 }
-
-/// A sink that writes nowhere or to a jsonl_sink, chosen at run time.
-struct optional_jsonl_sink {
-    std::shared_ptr<jsonl_sink> sink;
-    void emit(const event& e) noexcept {
-        if (sink) sink->emit(e);
-    }
-};
-static_assert(event_sink<optional_jsonl_sink>);
 
 template <class Registry>
 awaitable<void> keep_alive(Registry& registry, std::string id, milliseconds every) {
