@@ -14,6 +14,7 @@
 #include <sessionkit/http/server.hpp>
 #include <sessionkit/sessionkit.hpp>
 #include <sessionkit/spawner/any.hpp>
+#include <sessionkit/spawner/docker.hpp>
 #include <sessionkit/spawner/process.hpp>
 #include <sessionkit/store/redis.hpp>
 
@@ -54,7 +55,7 @@ using example::optional_jsonl_sink;
 using example::shown;
 using example::to_ms;
 
-constexpr const char* version = "sessiond 0.4.0 (sessionkit; stores: memory, redis; spawners: none, process)";
+constexpr const char* version = "sessiond 0.4.0 (sessionkit; stores: memory, redis; spawners: none, process, docker)";
 
 struct config {
     std::string listen = "127.0.0.1:8080";
@@ -65,6 +66,7 @@ struct config {
     std::vector<std::string> worker_args;
     std::vector<std::string> worker_env;
     std::string worker_dir;
+    std::string worker_image;
     std::string deployment = "sessiond";
     double stop_grace_s = 10;
     std::string redis_url = "redis://127.0.0.1:6379/0";
@@ -121,11 +123,14 @@ std::optional<config> parse(int argc, char** argv) {
         ("store", po::value(&c.store)->default_value(c.store),
          "session store: memory or redis (USE_REDIS=true also selects redis)")
         ("spawner", po::value(&c.spawner)->default_value(c.spawner),
-         "what each session owns: none, or process (one --worker-command process per session)")
-        ("worker-command", po::value(&c.worker_command), "--spawner process: the program (a path, or a name in PATH)")
-        ("worker-arg", po::value(&c.worker_args)->composing(), "--spawner process: one argument (repeat for more)")
+         "what each session owns: none, process (one --worker-command process per session) or docker "
+         "(one --worker-image container per session, on DOCKER_HOST)")
+        ("worker-command", po::value(&c.worker_command),
+         "process: the program (a path, or a name in PATH); docker: the command's first word (default: the image's)")
+        ("worker-arg", po::value(&c.worker_args)->composing(), "one argument of the worker's command (repeat for more)")
         ("worker-env", po::value(&c.worker_env)->composing(),
-         "--spawner process: NAME=VALUE added to the worker's environment (repeat for more)")
+         "NAME=VALUE added to the worker's environment (repeat for more)")
+        ("worker-image", po::value(&c.worker_image), "--spawner docker: the image (it must be on the engine)")
         ("worker-dir", po::value(&c.worker_dir), "--spawner process: working directory (default: sessiond's)")
         ("deployment", po::value(&c.deployment)->default_value(c.deployment),
          "names this deployment's workers (SESSIONKIT_DEPLOYMENT, labels)")
@@ -212,13 +217,17 @@ std::optional<config> parse(int argc, char** argv) {
         throw po::error("--store '" + c.store + "' is not a store (available: memory, redis)");
     if (c.store == "redis") redis::config::from_url(c.redis_url);  // a bad URL is named now
     need_seconds("stop-grace", c.stop_grace_s);
-    if (c.spawner != "none" && c.spawner != "process")
-        throw po::error("--spawner '" + c.spawner + "' is not a spawner (available: none, process)");
+    if (c.spawner != "none" && c.spawner != "process" && c.spawner != "docker")
+        throw po::error("--spawner '" + c.spawner + "' is not a spawner (available: none, process, docker)");
     if (c.spawner == "process" && c.worker_command.empty())
         throw po::error("--spawner process needs --worker-command (the program each session runs)");
-    if (c.spawner != "process" && (!c.worker_command.empty() || !c.worker_args.empty() || !c.worker_env.empty() ||
-                                   !c.worker_dir.empty()))
-        throw po::error("--worker-command, --worker-arg, --worker-env and --worker-dir need --spawner process");
+    if (c.spawner == "docker" && c.worker_image.empty())
+        throw po::error("--spawner docker needs --worker-image (the image each session's container runs)");
+    if (c.spawner == "none" && (!c.worker_command.empty() || !c.worker_args.empty() || !c.worker_env.empty() ||
+                                !c.worker_dir.empty() || !c.worker_image.empty()))
+        throw po::error("--worker-* flags need --spawner process or docker");
+    if (c.spawner != "process" && !c.worker_dir.empty()) throw po::error("--worker-dir needs --spawner process");
+    if (c.spawner != "docker" && !c.worker_image.empty()) throw po::error("--worker-image needs --spawner docker");
     for (const auto& kv : c.worker_env)
         if (kv.find('=') == std::string::npos || kv.front() == '=')
             throw po::error("--worker-env must be NAME=VALUE, got '" + kv + "'");
@@ -262,6 +271,15 @@ awaitable<void> run_demo(Registry& registry, int sessions, milliseconds idle) {
 /// Runs the daemon over `store` until a signal (or --run-for) stops it.
 /// The spawner --spawner names; its workers are watched on ctx.
 any_spawner make_spawner(const config& c, asio::io_context& ctx) {
+    if (c.spawner == "docker") {
+        docker_options d;
+        d.image = c.worker_image;
+        if (!c.worker_command.empty()) d.command.push_back(c.worker_command);
+        d.command.insert(d.command.end(), c.worker_args.begin(), c.worker_args.end());
+        for (const auto& kv : c.worker_env) d.environment[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
+        d.deployment = c.deployment;
+        return docker_spawner(ctx.get_executor(), std::move(d));
+    }
     if (c.spawner != "process") return no_spawner{};
     process_options o;
     o.command = c.worker_command;

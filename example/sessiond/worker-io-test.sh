@@ -19,7 +19,7 @@ fail() { echo "FAIL: $*"; echo "--- events"; cat "$dir/events" 2>/dev/null; echo
 pid=$!
 port=
 for _ in $(seq 100); do
-  port=$(grep '"msg":"sessiond started"' "$dir/log" | sed -n 's/.*"port":\([0-9]*\).*/\1/p')
+  port=$(grep '"msg":"sessiond started"' "$dir/log" | sed -n 's/.*"port":\([0-9]*\).*/\1/p' || true)
   [[ -n "$port" ]] && break
   sleep 0.1
 done

@@ -289,6 +289,10 @@ private:
         if constexpr (!input_spawner<typename Registry::spawner_type>) {
             co_return no_worker_io(*s, "send input to");
         } else {
+            // A spawner chosen at run time (any_spawner) says what it can do.
+            if constexpr (requires(typename Registry::spawner_type& p) { p.takes_input(); }) {
+                if (!registry_.spawner().takes_input()) co_return no_worker_io(*s, "send input to");
+            }
             co_await registry_.send_input(cmd.id, cmd.data);
             response res{http::status::no_content, 11};
             res.set(http::field::cache_control, "no-store");
@@ -306,6 +310,9 @@ private:
         if constexpr (!output_log<typename Registry::store_type>) {
             co_return no_worker_io(*s, "read output from");
         } else {
+            if constexpr (requires(typename Registry::spawner_type& p) { p.reports_output(); }) {
+                if (!registry_.spawner().reports_output()) co_return no_worker_io(*s, "read output from");
+            }
             auto chunk = co_await registry_.read_output(cmd.id, cmd.from);
             response res{http::status::ok, 11};
             res.set(http::field::content_type, "application/octet-stream");

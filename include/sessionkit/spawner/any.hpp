@@ -31,6 +31,10 @@ public:
     std::string_view kind() const noexcept { return self_->kind(); }
     /// False for no_spawner: the registry then skips the spawn step.
     bool spawns_workers() const noexcept { return self_->spawns_workers(); }
+    /// Whether the held spawner's workers take input (input_spawner).
+    bool takes_input() const noexcept { return self_->takes_input(); }
+    /// Whether the held spawner reports its workers' output (watching_spawner).
+    bool reports_output() const noexcept { return self_->reports_output(); }
 
     awaitable<std::optional<worker_ref>> spawn(const session& rec) { return self_->spawn(rec); }
     awaitable<void> stop(const worker_ref& w, milliseconds grace) { return self_->stop(w, grace); }
@@ -52,6 +56,8 @@ private:
         virtual ~concept_base() = default;
         virtual std::string_view kind() const noexcept = 0;
         virtual bool spawns_workers() const noexcept = 0;
+        virtual bool takes_input() const noexcept = 0;
+        virtual bool reports_output() const noexcept = 0;
         virtual awaitable<std::optional<worker_ref>> spawn(const session&) = 0;
         virtual awaitable<void> stop(const worker_ref&, milliseconds) = 0;
         virtual awaitable<bool> alive(const worker_ref&) = 0;
@@ -68,6 +74,8 @@ private:
             if constexpr (requires { P::spawns_workers; }) return P::spawns_workers;
             else return true;
         }
+        bool takes_input() const noexcept override { return input_spawner<P>; }
+        bool reports_output() const noexcept override { return watching_spawner<P>; }
         awaitable<std::optional<worker_ref>> spawn(const session& rec) override { return spawner.spawn(rec); }
         awaitable<void> stop(const worker_ref& w, milliseconds grace) override { return spawner.stop(w, grace); }
         awaitable<bool> alive(const worker_ref& w) override { return spawner.alive(w); }
