@@ -155,6 +155,10 @@ docker_options docker_config(const options& o) {
     d.pids_limit = o.pids;
     d.network = o.network;
     d.read_only_root = o.read_only;
+    // Nobody here reads a sandbox's output or writes its input, and `acquire`
+    // exits at once: no attach stream. `serve` notices dead sandboxes by
+    // reconciling.
+    d.attach = false;
     return d;
 }
 

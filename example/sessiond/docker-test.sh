@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # sessiond --spawner docker against the harness's dockerd: a session gets a
-# running container, DELETE removes it, input/output answer 409 naming why
-# (docker workers are not wired to the session's I/O), and sessions of a
-# daemon killed with SIGKILL leave no container once a new one has swept.
+# running container, input reaches its stdin and its output comes back
+# (`cat`), DELETE removes it, and sessions of a daemon killed with SIGKILL
+# leave no container once a new one has swept.
 set -euo pipefail
 sessiond=$1
 : "${DOCKER_HOST:?the harness sets DOCKER_HOST}" "${SESSIONKIT_TEST_IMAGE:?}"
@@ -27,7 +27,7 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*"; echo "--- log"; cat "$dir/log"; exit 1; }
 start() {
   "$sessiond" --listen 127.0.0.1:0 --spawner docker --worker-image "$SESSIONKIT_TEST_IMAGE" \
-    --worker-command sleep --worker-arg 1000 --deployment "$dep" --stop-grace 1 >/dev/null 2>"$dir/log" &
+    --worker-command cat --deployment "$dep" --stop-grace 1 >/dev/null 2>"$dir/log" &
   pid=$!
   port=
   for _ in $(seq 100); do
@@ -45,8 +45,14 @@ code=$(curl -s -o "$dir/body" -w '%{http_code}' -X POST "$api" -H 'Content-Type:
 grep -q '"kind":"docker"' "$dir/body" || fail "no docker worker: $(cat "$dir/body")"
 cid=$(grep -o '"id":"[0-9a-f]\{64\}"' "$dir/body" | cut -d'"' -f4)
 engine "http://x/v1.41/containers/$cid/json" | grep -q '"Running":true' || fail "container $cid does not run"
-code=$(curl -s -o "$dir/body" -w '%{http_code}' -X POST "$api/box-1/input" --data-binary 'x')
-[[ $code == 409 ]] && grep -q no_worker_io "$dir/body" || fail "input to a docker worker: $code $(cat "$dir/body")"
+code=$(curl -s -o "$dir/body" -w '%{http_code}' -X POST "$api/box-1/input" --data-binary $'ping\n')
+[[ $code == 204 ]] || fail "input to a docker worker: $code $(cat "$dir/body")"
+for _ in $(seq 100); do
+  got=$(curl -s "$api/box-1/output?from=0")
+  [[ $got == ping ]] && break
+  sleep 0.05
+done
+[[ $got == ping ]] || fail "output of the container: '$got'"
 code=$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "$api/box-1")
 [[ $code == 200 ]] || fail "delete: $code"
 engine -o /dev/null -w '%{http_code}' "http://x/v1.41/containers/$cid/json" | grep -q 404 || fail "container still there after DELETE"

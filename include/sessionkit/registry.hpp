@@ -640,7 +640,15 @@ private:
                 announced = true;
             }
             auto out = co_await end_session(id, reason, final_status, current->version, true);
-            if (out.result == update_result::updated) co_return true;
+            if (out.result == update_result::updated) {
+                // What is left of it goes too (a stopped container); a
+                // failure here is the janitor's reconciliation's to finish.
+                try {
+                    co_await spawner_.stop(w, options_.stop_grace);
+                } catch (...) {
+                }
+                co_return true;
+            }
             if (out.result != update_result::version_conflict) co_return false;
         }
         co_return false;

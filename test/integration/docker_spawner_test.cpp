@@ -59,6 +59,12 @@ docker_options sleeper(std::string_view what) {
     return o;
 }
 
+docker_options unattached(std::string_view what) {
+    auto o = sleeper(what);
+    o.attach = false;
+    return o;
+}
+
 session a_session(std::string id) {
     session s;
     s.id = std::move(id);
@@ -168,20 +174,37 @@ BOOST_AUTO_TEST_CASE(an_unknown_image_is_a_clear_error_and_leaves_nothing_half_m
     BOOST_TEST(sync_wait(registry.spawner().list_owned()).empty());
 }
 
-BOOST_AUTO_TEST_CASE(a_container_that_exits_at_once_is_an_error_and_is_removed) {
+BOOST_AUTO_TEST_CASE(a_container_that_exits_at_once_fails_its_session_and_is_removed) {
+    // Seen exiting by spawn's own check (spawn_failed), or a moment later
+    // through the attach stream (worker_exited): either way the session
+    // fails with the code, and no container is left.
     test::io_threads io;
     auto o = sleeper("false");
     o.command = {"sh", "-c", "exit 7"};
-    docker_spawner p(io.executor(), o);
+    memory_store store;
+    test::recording_sink events;
+    session_registry<memory_store, system_clock_policy, test::recording_sink, docker_spawner> registry(
+        store, registry_options{.stop_grace = 1s}, {}, events, docker_spawner(io.executor(), o));
     try {
-        sync_wait(p.spawn(a_session("quitter")));
-        BOOST_FAIL("expected spawn_failed");
+        sync_wait(registry.acquire("quitter"));
     } catch (const boost::system::system_error& e) {
         BOOST_TEST(e.code() == make_error_code(error::spawn_failed));
-        // Either seen exiting, or seen not running yet and then exiting.
         BOOST_TEST(std::string(e.what()).find("exited at once with code 7") != std::string::npos, e.what());
     }
-    BOOST_TEST(sync_wait(p.list_owned()).empty());
+    std::string status;
+    for (int i = 0; i < 500 && status != "failed"; ++i) {
+        status = to_string(sync_wait(registry.get("quitter"))->status);
+        std::this_thread::sleep_for(10ms);
+    }
+    BOOST_TEST(status == "failed");
+    const auto reason = sync_wait(registry.get("quitter"))->end_reason;
+    BOOST_TEST((reason == "spawn_failed" || reason == "worker_exited"), reason);
+    bool gone = false;
+    for (int i = 0; i < 500 && !gone; ++i) {
+        gone = sync_wait(registry.spawner().list_owned()).empty();
+        if (!gone) std::this_thread::sleep_for(10ms);
+    }
+    BOOST_TEST(gone);
 }
 
 BOOST_AUTO_TEST_CASE(a_second_spawn_for_the_same_session_adopts_the_first_container) {
@@ -316,6 +339,57 @@ BOOST_AUTO_TEST_CASE(two_processes_of_100_acquirers_make_exactly_one_container) 
     remove_all(p);
 }
 
+BOOST_AUTO_TEST_CASE(input_and_output_go_through_the_attach_stream) {
+    test::io_threads io;
+    auto o = sleeper("io");
+    o.command = {"cat"};
+    memory_store store;
+    test::recording_sink events;
+    session_registry<memory_store, system_clock_policy, test::recording_sink, docker_spawner> registry(
+        store, registry_options{.stop_grace = 1s}, {}, events, docker_spawner(io.executor(), o));
+    sync_wait(registry.acquire("talker"));
+    sync_wait(registry.send_input("talker", "hello\n"));
+    sync_wait(registry.send_input("talker", "again\n"));
+    std::string out;
+    for (int i = 0; i < 500 && out != "hello\nagain\n"; ++i) {
+        out = sync_wait(registry.read_output("talker", 0)).data;
+        std::this_thread::sleep_for(10ms);
+    }
+    BOOST_TEST(out == "hello\nagain\n");
+    sync_wait(registry.terminate("talker"));
+    BOOST_TEST(events.count(event_type::worker_exited) == 0u);  // we stopped it: no news
+}
+
+BOOST_AUTO_TEST_CASE(a_container_that_exits_ends_its_session_at_once_with_its_code) {
+    test::io_threads io;
+    auto o = sleeper("exit");
+    o.command = {"sh", "-c", "echo bye; sleep 0.5; exit 3"};
+    memory_store store;
+    test::recording_sink events;
+    session_registry<memory_store, system_clock_policy, test::recording_sink, docker_spawner> registry(
+        store, registry_options{.stop_grace = 1s}, {}, events, docker_spawner(io.executor(), o));
+    sync_wait(registry.acquire("brief"));
+    std::string status;
+    for (int i = 0; i < 500 && status != "failed"; ++i) {
+        status = to_string(sync_wait(registry.get("brief"))->status);
+        std::this_thread::sleep_for(10ms);
+    }
+    BOOST_TEST(status == "failed");
+    BOOST_TEST(sync_wait(registry.get("brief"))->end_reason == "worker_exited");
+    BOOST_TEST(sync_wait(registry.read_output("brief", 0)).data == "bye\n");
+    bool code3 = false;
+    for (auto& e : events.events())
+        if (e.type == event_type::worker_exited) code3 = e.data.at("exit_code") == 3;
+    BOOST_TEST(code3);
+    // Its stopped container is removed too.
+    bool removed = false;
+    for (int i = 0; i < 500 && !removed; ++i) {
+        removed = sync_wait(registry.spawner().list_owned()).empty();
+        if (!removed) std::this_thread::sleep_for(10ms);
+    }
+    BOOST_TEST(removed);
+}
+
 BOOST_AUTO_TEST_CASE(after_a_daemon_killed_with_sigkill_one_janitor_sweep_leaves_no_orphan) {
     // A daemon on the memory store owns 10 containers and is killed: its
     // sessions die with it, its containers do not.
@@ -357,12 +431,14 @@ BOOST_AUTO_TEST_CASE(after_a_daemon_killed_with_sigkill_one_janitor_sweep_leaves
     BOOST_TEST(sync_wait(registry.spawner().list_owned()).empty());
 }
 
+// A container this daemon does not watch (not attached: started by another
+// daemon, or with attach off) is found dead by the janitor's reconciliation.
 BOOST_AUTO_TEST_CASE(a_container_that_died_fails_its_session_and_is_removed) {
     test::io_threads io;
     memory_store store;
     test::recording_sink events;
     session_registry<memory_store, system_clock_policy, test::recording_sink, docker_spawner> registry(
-        store, registry_options{.stop_grace = 1s}, {}, events, docker_spawner(io.executor(), sleeper("died")));
+        store, registry_options{.stop_grace = 1s}, {}, events, docker_spawner(io.executor(), unattached("died")));
     auto s = sync_wait(registry.acquire("fragile")).record;
     sync_wait(registry.acquire("sturdy"));
     std::string target = "/containers/" + s.worker->id + "/kill";

@@ -18,6 +18,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/basic_stream.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
@@ -109,6 +110,13 @@ inline std::string url_encode(std::string_view text) {
     return out;
 }
 
+/// A connection the engine switched to a raw stream (attach), with the
+/// stream bytes that arrived together with the switch.
+struct raw_stream {
+    boost::beast::basic_stream<boost::asio::local::stream_protocol> stream;
+    std::string pending;
+};
+
 class client {
 public:
     client(boost::asio::any_io_executor executor, client_config config)
@@ -126,6 +134,51 @@ public:
         const std::string version = co_await api_version();
         std::string versioned = "/v" + version + target;  // named: GCC 12, see doc/decisions.md
         co_return co_await exchange(method, std::move(versioned), std::move(body), config_.timeout + extra_time);
+    }
+
+    /// POSTs `target` asking to switch the connection to a raw stream
+    /// (attach). The stream runs on `executor` (a strand, typically) and
+    /// has no timeout once switched. error::backend_unavailable naming
+    /// the call when the engine refuses.
+    awaitable<raw_stream> upgrade(std::string target, boost::asio::any_io_executor executor) {
+        namespace http = boost::beast::http;
+        const std::string version = co_await api_version();
+        const std::string versioned = "/v" + version + target;
+        raw_stream out{boost::beast::basic_stream<boost::asio::local::stream_protocol>(executor), {}};
+        out.stream.expires_after(config_.timeout);
+        std::exception_ptr failure;
+        unsigned status = 0;
+        std::string refusal;
+        try {
+            co_await out.stream.async_connect(boost::asio::local::stream_protocol::endpoint(socket_path_),
+                                              boost::asio::use_awaitable);
+            http::request<http::empty_body> req{http::verb::post, versioned, 11};
+            req.set(http::field::host, "api.moby.localhost");
+            req.set(http::field::user_agent, "sessionkit");
+            req.set(http::field::connection, "Upgrade");
+            req.set(http::field::upgrade, "tcp");
+            req.prepare_payload();
+            co_await http::async_write(out.stream, req, boost::asio::use_awaitable);
+            boost::beast::flat_buffer buffer;
+            http::response_parser<http::string_body> parser;
+            co_await http::async_read_header(out.stream, buffer, parser, boost::asio::use_awaitable);
+            status = parser.get().result_int();
+            if (status != 101 && status != 200) {
+                // An error answer has a body: read it for the message.
+                co_await http::async_read(out.stream, buffer, parser, boost::asio::use_awaitable);
+                refusal = reply{status, parser.get().body()}.message();
+            } else {
+                const auto data = buffer.data();
+                out.pending.assign(static_cast<const char*>(data.data()), data.size());
+            }
+        } catch (...) {
+            failure = std::current_exception();
+        }
+        if (failure) rethrow_named(failure, "POST " + versioned, config_.timeout);
+        if (!refusal.empty())
+            throw_error(error::backend_unavailable, "docker: POST " + versioned + " on " + config_.host + ": " + refusal);
+        out.stream.expires_never();
+        co_return out;
     }
 
     /// The API version in use, negotiated on first use: the daemon's, but

@@ -13,10 +13,18 @@
 
 #include <sessionkit/concepts.hpp>
 #include <sessionkit/docker/client.hpp>
+#include <sessionkit/docker/frames.hpp>
 #include <sessionkit/error.hpp>
 #include <sessionkit/id.hpp>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/channel.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
@@ -24,8 +32,12 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <atomic>
+#include <cstdio>
+#include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -52,6 +64,12 @@ struct docker_options {
     bool drop_all_capabilities = true;
     /// How long spawn waits for a started container to be running.
     milliseconds start_timeout = std::chrono::seconds{30};
+    /// Wire the container's stdin, stdout and stderr to the session (an
+    /// attach connection held by this spawner; the container is created
+    /// with OpenStdin). Its exit is then noticed at once, too.
+    bool attach = true;
+    /// Where problems that have no caller are reported; default: stderr.
+    std::function<void(std::string_view)> log;
     docker::client_config engine = docker::client_config::from_env();
 };
 
@@ -96,7 +114,24 @@ inline std::string string_at(const boost::json::object& o, std::string_view key)
 class docker_spawner {
 public:
     docker_spawner(boost::asio::any_io_executor executor, docker_options options)
-        : state_(std::make_shared<state>(executor, validated(std::move(options)))) {}
+        : state_(std::make_shared<state>(executor, validated(std::move(options)))),
+          owner_(nullptr, [s = state_](void*) { s->shutdown(); }) {}
+
+    void watch(worker_listener listener) {
+        std::lock_guard lock(state_->mutex);
+        state_->listener = std::move(listener);
+    }
+
+    /// Writes to the container's stdin through this spawner's attach
+    /// connection. not_found when there is none: the container is gone, or
+    /// another daemon started it.
+    awaitable<void> send_input(const worker_ref& w, std::string_view bytes) {
+        auto io = state_->find(w.id);
+        if (!io)
+            throw_error(error::not_found, "docker_spawner.send_input: container " + w.id +
+                                              " has no input stream here (gone, or started by another daemon)");
+        co_await boost::asio::co_spawn(io->strand, write_input(io, std::string(bytes)), boost::asio::use_awaitable);
+    }
 
     std::string_view kind() const noexcept { return "docker"; }
     const docker_options& options() const noexcept { return state_->options; }
@@ -147,11 +182,14 @@ public:
         // From here on a failure removes the container: no half-made worker.
         std::exception_ptr failure;
         try {
+            // Attached before it starts, so that no output is missed.
+            if (st->options.attach && st->watched()) co_await attach(st, id, session_id);
             co_await start_and_wait(*st, id, who);
         } catch (...) {
             failure = std::current_exception();
         }
         if (failure) {
+            if (auto io = st->find(id)) io->stop_requested = true;
             try {
                 co_await remove(*st, id);
             } catch (...) {
@@ -167,6 +205,7 @@ public:
         auto st = state_;
         const std::string id = w.id;
         const auto seconds = std::max<long long>(0, (grace.count() + 999) / 1000);
+        if (auto io = st->find(id)) io->stop_requested = true;  // its end is ours, not news
         // The engine's stop blocks for up to the grace plus the kill: give it that long.
         std::string target = "/containers/" + id + "/stop?t=" + std::to_string(seconds);
         auto r = co_await st->engine.request(http::verb::post, std::move(target), std::nullopt,
@@ -210,11 +249,61 @@ public:
     }
 
 private:
+    /// One attach connection: the container's stdin, stdout and stderr.
+    struct container_io {
+        container_io(boost::asio::strand<boost::asio::any_io_executor> s, docker::raw_stream c, std::string session,
+                     worker_ref w)
+            : strand(s), conn(std::move(c)), session_id(std::move(session)), ref(std::move(w)), write_turn(s, 1) {}
+        boost::asio::strand<boost::asio::any_io_executor> strand;
+        docker::raw_stream conn;
+        std::string session_id;
+        worker_ref ref;
+        std::atomic<bool> stop_requested{false};
+        /// Serialises send_input's writes: a write holds the one slot.
+        boost::asio::experimental::channel<void(boost::system::error_code)> write_turn;
+    };
+
     struct state {
         state(boost::asio::any_io_executor ex, docker_options o)
-            : options(std::move(o)), engine(std::move(ex), options.engine) {}
+            : executor(ex), options(std::move(o)), engine(std::move(ex), options.engine) {}
+        boost::asio::any_io_executor executor;
         docker_options options;
         docker::client engine;
+
+        std::mutex mutex;
+        worker_listener listener;
+        std::map<std::string, std::shared_ptr<container_io>> attached;  ///< by container id
+        bool closed = false;
+
+        bool watched() {
+            std::lock_guard lock(mutex);
+            return static_cast<bool>(listener.output) && !closed;
+        }
+        std::shared_ptr<container_io> find(const std::string& id) {
+            std::lock_guard lock(mutex);
+            auto it = attached.find(id);
+            return it == attached.end() ? nullptr : it->second;
+        }
+        /// The listener while the spawner lives; an empty one after.
+        worker_listener current_listener() {
+            std::lock_guard lock(mutex);
+            return closed ? worker_listener{} : listener;
+        }
+        /// The last docker_spawner handle is gone: close the attach
+        /// connections (containers live on: the next janitor reconciles).
+        void shutdown() {
+            std::lock_guard lock(mutex);
+            closed = true;
+            for (auto& [id, io] : attached)
+                boost::asio::post(io->strand, [io = io] {
+                    boost::system::error_code ignored;
+                    io->conn.stream.socket().close(ignored);
+                });
+        }
+        void log(std::string_view line) {
+            if (options.log) options.log(line);
+            else std::fprintf(stderr, "%.*s\n", static_cast<int>(line.size()), line.data());
+        }
     };
 
     struct labels {
@@ -271,7 +360,11 @@ private:
                                                                 {"sessionkit.deployment", o.deployment},
                                                                 {"sessionkit.created_at", created_at}}},
                                  {"Tty", false},
-                                 {"OpenStdin", false},
+                                 {"OpenStdin", o.attach},
+                                 {"StdinOnce", false},
+                                 {"AttachStdin", o.attach},
+                                 {"AttachStdout", o.attach},
+                                 {"AttachStderr", o.attach},
                                  {"HostConfig", std::move(host)}};
         if (!o.command.empty()) {
             boost::json::array cmd;
@@ -312,6 +405,108 @@ private:
             throw_error(error::backend_unavailable, "docker: remove container " + id + ": " + r.message());
     }
 
+    static awaitable<void> attach(std::shared_ptr<state> st, std::string id, std::string session_id) {
+        auto strand = boost::asio::make_strand(st->executor);
+        std::string target = "/containers/" + id + "/attach?stream=1&stdin=1&stdout=1&stderr=1";
+        auto conn = co_await st->engine.upgrade(std::move(target), strand);
+        auto io = std::make_shared<container_io>(strand, std::move(conn), session_id, worker_ref{"docker", id});
+        {
+            std::lock_guard lock(st->mutex);
+            st->attached[id] = io;
+        }
+        boost::asio::co_spawn(strand, watch_io(st, io), boost::asio::detached);
+    }
+
+    // Output frames to the listener until the stream ends, then (unless we
+    // stopped it) the exit code through the engine's wait.
+    static awaitable<void> watch_io(std::shared_ptr<state> st, std::shared_ptr<container_io> io) {
+        docker::frame_reader frames;
+        frames.feed(io->conn.pending);
+        std::string buffer(64 * 1024, '\0');
+        for (bool open = true;;) {
+            auto batch = take_frames(*st, *io, frames);
+            for (auto& f : batch) co_await deliver(*st, *io, std::move(f));
+            if (!open) break;
+            boost::system::error_code ec;
+            const std::size_t n = co_await io->conn.stream.async_read_some(
+                boost::asio::buffer(buffer), boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+            frames.feed(std::string_view(buffer.data(), n));
+            if (ec) open = false;  // the container ended (or the stream broke): drain, then stop
+        }
+        {
+            std::lock_guard lock(st->mutex);
+            st->attached.erase(io->ref.id);
+        }
+        if (io->stop_requested) co_return;
+        auto listener = st->current_listener();
+        if (!listener.exited) co_return;
+        // The stream ends when the container does: ask how it ended.
+        std::string target = "/containers/" + io->ref.id + "/wait?condition=not-running";
+        std::optional<worker_exit> how;
+        try {
+            auto r = co_await st->engine.request(boost::beast::http::verb::post, std::move(target));
+            if (r.ok()) {
+                auto v = r.json("wait");
+                if (auto* code = v.is_object() ? v.as_object().if_contains("StatusCode") : nullptr; code && code->is_int64())
+                    how = worker_exit{static_cast<int>(code->as_int64()), 0};
+            }
+        } catch (const std::exception& e) {
+            warn(*st, *io, "exit unknown", e.what());
+        }
+        // Removed meanwhile (404), or the engine went away: reconciliation decides.
+        if (!how || io->stop_requested) co_return;
+        co_await listener.exited(io->session_id, io->ref, *how);
+    }
+
+    // Whole frames so far. A stream that is not frames is logged and its
+    // connection closed (the loop then sees the end).
+    static std::vector<docker::frame> take_frames(state& st, container_io& io, docker::frame_reader& frames) {
+        std::vector<docker::frame> out;
+        try {
+            while (auto f = frames.next()) out.push_back(std::move(*f));
+        } catch (const std::exception& e) {
+            warn(st, io, "attach stream unreadable", e.what());
+            boost::system::error_code ignored;
+            io.conn.stream.socket().close(ignored);
+        }
+        return out;
+    }
+
+    static awaitable<void> deliver(state& st, container_io& io, docker::frame f) {
+        if (f.stream == 3) {
+            warn(st, io, "engine error on the attach stream", f.payload);
+            co_return;
+        }
+        auto listener = st.current_listener();
+        if (!listener.output) co_return;
+        std::string failure;
+        try {
+            co_await listener.output(io.session_id, std::move(f.payload));
+        } catch (const std::exception& e) {
+            failure = e.what();
+        }
+        if (!failure.empty()) warn(st, io, "output lost", failure);
+    }
+
+    static void warn(state& st, const container_io& io, std::string_view what, std::string_view why) {
+        st.log(boost::json::serialize(boost::json::object{{"level", "warn"},
+                                                          {"component", "docker_spawner"},
+                                                          {"msg", what},
+                                                          {"session", io.session_id},
+                                                          {"error", detail::printable(why)}}));
+    }
+
+    static awaitable<void> write_input(std::shared_ptr<container_io> io, std::string bytes) {
+        namespace asio = boost::asio;
+        co_await io->write_turn.async_send(boost::system::error_code{}, asio::use_awaitable);
+        boost::system::error_code ec;
+        co_await asio::async_write(io->conn.stream, asio::buffer(bytes), asio::redirect_error(asio::use_awaitable, ec));
+        io->write_turn.try_receive([](boost::system::error_code) {});
+        if (ec)
+            throw_error(error::not_found, "docker_spawner.send_input: container " + io->ref.id + " (session '" +
+                                              io->session_id + "') does not read its input: " + ec.message());
+    }
+
     static awaitable<void> start_and_wait(state& st, std::string id, std::string who) {
         namespace http = boost::beast::http;
         std::string target = "/containers/" + id + "/start";
@@ -345,7 +540,11 @@ private:
     }
 
     std::shared_ptr<state> state_;
+    // Shared by the copies of this spawner; the last one closes the attach
+    // connections (watches still running keep the state itself alive).
+    std::shared_ptr<void> owner_;
 };
-static_assert(spawner<docker_spawner>);
+static_assert(watching_spawner<docker_spawner>);
+static_assert(input_spawner<docker_spawner>);
 
 } // namespace sessionkit

@@ -39,6 +39,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/writable_pipe.hpp>
+#include <boost/json.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/process/v2/environment.hpp>
 #include <boost/process/v2/posix/default_launcher.hpp>
@@ -467,8 +468,11 @@ private:
                     what = e.what();
                 }
                 if (!what.empty())
-                    st->log("{\"level\":\"error\",\"component\":\"process_spawner\",\"msg\":\"output of session '" +
-                            detail::printable(c->session_id) + "' lost\",\"error\":\"" + detail::printable(what) + "\"}");
+                    st->log(boost::json::serialize(boost::json::object{{"level", "error"},
+                                                                   {"component", "process_spawner"},
+                                                                   {"msg", "output lost"},
+                                                                   {"session", c->session_id},
+                                                                   {"error", what}}));
             }
             if (ec) break;  // end of file: every writer closed it
         }
@@ -514,8 +518,11 @@ private:
                 what = e.what();
             }
             if (!what.empty())
-                st->log("{\"level\":\"error\",\"component\":\"process_spawner\",\"msg\":\"exit of session '" +
-                        detail::printable(c->session_id) + "' not recorded\",\"error\":\"" + detail::printable(what) + "\"}");
+                st->log(boost::json::serialize(boost::json::object{{"level", "error"},
+                                                                   {"component", "process_spawner"},
+                                                                   {"msg", "exit not recorded"},
+                                                                   {"session", c->session_id},
+                                                                   {"error", what}}));
         }
     }
 
