@@ -128,7 +128,7 @@ struct worker_exit {
 /// store slows the worker's pipe, never loses bytes.
 struct worker_listener {
     /// Bytes the worker wrote (stdout and stderr, interleaved as written).
-    std::function<awaitable<void>(std::string session_id, std::string bytes)> output;
+    std::function<awaitable<void>(std::string session_id, worker_ref worker, std::string bytes)> output;
     /// The worker ended by itself; reported once, after its last output.
     std::function<awaitable<void>(std::string session_id, worker_ref worker, worker_exit how)> exited;
 };

@@ -472,6 +472,12 @@ private:
 
     static std::string spawn_lock(std::string_view id) { return "spawn:" + std::string(id); }
 
+    /// The same session, not a newer one under its id. Stores keep times
+    /// to the millisecond, so that is the precision compared.
+    static bool same_session(const session& a, const session& b) {
+        return to_unix_ms(a.created_at) == to_unix_ms(b.created_at);
+    }
+
     // Another caller created the session and is starting its worker: wait
     // for it (polling the store, whichever process that caller is in), or
     // take over if it has been initializing for spawn_timeout. nullopt when
@@ -535,7 +541,8 @@ private:
                 }
                 if (r != update_result::version_conflict) break;
                 auto again = co_await store_.get(s.id);
-                if (!again || again->status != session_status::initializing) break;
+                // Ended meanwhile, or a newer session under this id: not ours.
+                if (!again || again->status != session_status::initializing || !same_session(*again, s)) break;
                 s = std::move(*again);
             }
             std::rethrow_exception(spawn_error);
@@ -560,18 +567,29 @@ private:
                 }
                 co_return next;
             }
-            // Touched by waiters meanwhile: write the worker onto the fresh record.
+            // Touched by waiters meanwhile: write the worker onto the fresh
+            // record, if it is still this session's and still waits for one.
             if (r != update_result::version_conflict) break;
             auto again = co_await store_.get(s.id);
-            if (!again || again->status != session_status::initializing || again->worker) break;
+            if (!again || again->status != session_status::initializing || again->worker || !same_session(*again, s))
+                break;
             s = std::move(*again);
+            if (attempt + 1 == options_.max_cas_attempts) {
+                if (worker) {
+                    take_early_exit(worker->id);
+                    co_await spawner_.stop(*worker, options_.stop_grace);
+                }
+                contention("acquire", s.id);
+            }
         }
-        // Someone ended it while the worker started: do not leak the worker.
-        if (worker) {
+        // Someone ended it while the worker started: do not leak the worker,
+        // unless the record holds this very worker (a spawner that adopted
+        // the container another spawn of this session made).
+        auto now_stored = co_await store_.get(s.id);
+        if (worker && !(now_stored && now_stored->worker == worker)) {
             take_early_exit(worker->id);
             co_await spawner_.stop(*worker, options_.stop_grace);
         }
-        auto now_stored = co_await store_.get(s.id);
         co_return now_stored ? std::move(*now_stored) : std::move(s);
     }
 
@@ -579,15 +597,26 @@ private:
 
     worker_listener listener() {
         worker_listener l;
-        l.output = [this](std::string id, std::string bytes) { return on_worker_output(std::move(id), std::move(bytes)); };
+        l.output = [this](std::string id, worker_ref w, std::string bytes) {
+            return on_worker_output(std::move(id), std::move(w), std::move(bytes));
+        };
         l.exited = [this](std::string id, worker_ref w, worker_exit how) {
             return on_worker_exit(std::move(id), std::move(w), how);
         };
         return l;
     }
 
-    awaitable<void> on_worker_output(std::string id, std::string bytes) {
-        if constexpr (output_log<Store>) co_await store_.append_output(id, bytes);
+    // Only into the log of the session this worker belongs to: bytes an old
+    // worker wrote as it was stopped must not reach a new session under the
+    // same id. (Before the worker is recorded, its session is initializing.)
+    awaitable<void> on_worker_output(std::string id, worker_ref w, std::string bytes) {
+        if constexpr (output_log<Store>) {
+            auto current = co_await store_.get(id);
+            if (!current) co_return;
+            const bool ours = current->worker ? *current->worker == w
+                                              : current->status == session_status::initializing;
+            if (ours) co_await store_.append_output(id, bytes);
+        }
     }
 
     // A worker ended by itself. If start_worker has not recorded it on its
@@ -596,7 +625,11 @@ private:
     awaitable<void> on_worker_exit(std::string id, worker_ref w, worker_exit how) {
         {
             std::lock_guard lock(exits_mutex_);
-            early_exits_.insert_or_assign(w.id, how);
+            // Entries no start_worker took (its spawn failed after the exit
+            // was reported) are dropped once they are older than any spawn.
+            const auto now = std::chrono::steady_clock::now();
+            std::erase_if(early_exits_, [&](const auto& kv) { return now - kv.second.at > 2 * options_.spawn_timeout; });
+            early_exits_.insert_or_assign(w.id, early_exit{how, now});
         }
         auto current = co_await store_.get(id);
         if (current && current->status == session_status::initializing && !current->worker) co_return;
@@ -607,7 +640,7 @@ private:
         std::lock_guard lock(exits_mutex_);
         auto it = early_exits_.find(worker_id);
         if (it == early_exits_.end()) return std::nullopt;
-        worker_exit how = it->second;
+        worker_exit how = it->second.how;
         early_exits_.erase(it);
         return how;
     }
@@ -625,22 +658,19 @@ private:
     // worker_exited event (kind, worker, status, reason and `detail`).
     awaitable<bool> end_for_worker(std::string id, worker_ref w, session_status final_status, std::string reason,
                                    boost::json::object detail) {
-        bool announced = false;
         for (int attempt = 0; attempt < options_.max_cas_attempts; ++attempt) {
             auto current = co_await store_.get(id);
             // Ended already, or a new session under this id: not ours to end.
             if (!current || is_final(current->status) || current->worker != w) co_return false;
-            if (!announced) {
+            auto out = co_await end_session(id, reason, final_status, current->version, true);
+            if (out.result == update_result::updated) {
+                // Announced by whoever ended it, once (after its `terminated`).
                 boost::json::object data = detail;
                 data["kind"] = w.kind;
                 data["worker"] = w.id;
                 data["status"] = to_string(final_status);
                 data["reason"] = reason;
-                emit(event_type::worker_exited, *current, std::move(data));
-                announced = true;
-            }
-            auto out = co_await end_session(id, reason, final_status, current->version, true);
-            if (out.result == update_result::updated) {
+                emit(event_type::worker_exited, *out.record, std::move(data));
                 // What is left of it goes too (a stopped container); a
                 // failure here is the janitor's reconciliation's to finish.
                 try {
@@ -679,7 +709,11 @@ private:
     Sink sink_;
     // Before spawner_: a spawner's watchers may report until it is destroyed.
     std::mutex exits_mutex_;
-    std::unordered_map<std::string, worker_exit> early_exits_;  ///< by worker id
+    struct early_exit {
+        worker_exit how;
+        std::chrono::steady_clock::time_point at;
+    };
+    std::unordered_map<std::string, early_exit> early_exits_;  ///< by worker id
     Spawner spawner_;
 };
 

@@ -55,7 +55,8 @@ public:
 
     /// What the worker of session `id` would report: output, then its end.
     awaitable<void> report_output(std::string id, std::string bytes) {
-        co_await state_->listener.output(std::move(id), std::move(bytes));
+        worker_ref w{"fake", "w-" + id};
+        co_await state_->listener.output(std::move(id), std::move(w), std::move(bytes));
     }
     awaitable<void> report_exit(std::string id, worker_exit how) {
         worker_ref w{"fake", "w-" + id};

@@ -18,10 +18,13 @@ public:
     explicit io_threads(int threads = 1) : guard_(ctx_.get_executor()) {
         for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { ctx_.run(); });
     }
-    ~io_threads() {
+    ~io_threads() { stop(); }
+    /// Stops the threads (idempotent): after this nothing runs on executor().
+    void stop() {
         guard_.reset();
         ctx_.stop();
-        for (auto& t : threads_) t.join();
+        for (auto& t : threads_)
+            if (t.joinable()) t.join();
     }
     io_threads(const io_threads&) = delete;
     io_threads& operator=(const io_threads&) = delete;

@@ -197,7 +197,10 @@ BOOST_AUTO_TEST_CASE(a_worker_that_exits_with_0_terminates_its_session_and_one_t
     BOOST_TEST(exits["bad"].at("exit_code") == 3);
     BOOST_TEST(exits["bad"].at("status") == "failed");
     BOOST_TEST(exits["killed"].at("signal") == 9);
-    BOOST_TEST(to_string(events.events().back().type) == "terminated");
+    // Whoever ended it announces the exit after its terminated event.
+    auto evs = events.events();
+    BOOST_TEST(to_string(evs.back().type) == "worker_exited");
+    BOOST_TEST(to_string(evs[evs.size() - 2].type) == "terminated");
 }
 
 BOOST_AUTO_TEST_CASE(a_worker_that_exits_before_it_is_recorded_still_ends_its_session) {

@@ -189,7 +189,8 @@ public:
             std::lock_guard lock(mutex_);
             if (!version_.empty()) co_return version_;
         }
-        auto r = co_await exchange(boost::beast::http::verb::get, "/version", std::nullopt, config_.timeout);
+        std::string target = "/version";  // named: GCC 12, see doc/decisions.md
+        auto r = co_await exchange(boost::beast::http::verb::get, std::move(target), std::nullopt, config_.timeout);
         if (!r.ok())
             throw_error(error::backend_unavailable, "docker: GET /version on " + config_.host + ": " + r.message());
         auto v = r.json("GET /version");
@@ -201,8 +202,14 @@ public:
             throw_error(error::backend_unavailable, "docker: the engine at " + config_.host + " speaks API " + theirs +
                                                         ", older than the " + std::string(min_api_version) +
                                                         " sessionkit needs");
+        // Ours (1.41), unless the engine no longer accepts it (Engine 29
+        // raised its minimum to 1.44): then its minimum, which still has
+        // every field we use.
+        std::string use(min_api_version);
+        if (const auto* oldest = v.as_object().if_contains("MinAPIVersion"); oldest && oldest->is_string())
+            if (version_less(use, oldest->as_string())) use = std::string(oldest->as_string());
         std::lock_guard lock(mutex_);
-        version_ = std::string(min_api_version);
+        version_ = std::move(use);
         co_return version_;
     }
 

@@ -19,6 +19,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/experimental/channel.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -68,6 +69,9 @@ struct docker_options {
     /// attach connection held by this spawner; the container is created
     /// with OpenStdin). Its exit is then noticed at once, too.
     bool attach = true;
+    /// How long send_input waits for a container that does not read its
+    /// stdin before it reports error::timeout.
+    milliseconds input_timeout = std::chrono::seconds{10};
     /// Where problems that have no caller are reported; default: stderr.
     std::function<void(std::string_view)> log;
     docker::client_config engine = docker::client_config::from_env();
@@ -130,7 +134,9 @@ public:
         if (!io)
             throw_error(error::not_found, "docker_spawner.send_input: container " + w.id +
                                               " has no input stream here (gone, or started by another daemon)");
-        co_await boost::asio::co_spawn(io->strand, write_input(io, std::string(bytes)), boost::asio::use_awaitable);
+        std::string copy(bytes);  // named: GCC 12, see doc/decisions.md
+        auto write = write_input(io, std::move(copy), state_->options.input_timeout);
+        co_await boost::asio::co_spawn(io->strand, std::move(write), boost::asio::use_awaitable);
     }
 
     std::string_view kind() const noexcept { return "docker"; }
@@ -312,7 +318,14 @@ private:
 
     static docker_options validated(docker_options o) {
         if (o.image.empty()) throw_error(error::invalid_argument, "docker_options.image is empty");
-        if (o.deployment.empty()) throw_error(error::invalid_argument, "docker_options.deployment is empty");
+        if (o.deployment.empty() || o.deployment.size() > 40 ||
+            o.deployment.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") !=
+                std::string::npos)
+            throw_error(error::invalid_argument, "docker_options.deployment '" + detail::printable(o.deployment) +
+                                                     "' must be 1-40 characters of A-Z a-z 0-9 _ . - (it is part of "
+                                                     "container names and label filters)");
+        if (o.input_timeout <= milliseconds::zero())
+            throw_error(error::invalid_argument, "docker_options.input_timeout must be positive");
         if (o.memory_bytes < 0 || (o.memory_bytes > 0 && o.memory_bytes < (6LL << 20)))
             throw_error(error::invalid_argument,
                         "docker_options.memory_bytes must be 0 (no limit) or at least 6 MiB, got " +
@@ -425,7 +438,10 @@ private:
         std::string buffer(64 * 1024, '\0');
         for (bool open = true;;) {
             auto batch = take_frames(*st, *io, frames);
-            for (auto& f : batch) co_await deliver(*st, *io, std::move(f));
+            for (auto& f : batch) {
+                docker::frame one = std::move(f);  // named: GCC 12, see doc/decisions.md
+                co_await deliver(*st, *io, std::move(one));
+            }
             if (!open) break;
             boost::system::error_code ec;
             const std::size_t n = co_await io->conn.stream.async_read_some(
@@ -435,7 +451,9 @@ private:
         }
         {
             std::lock_guard lock(st->mutex);
-            st->attached.erase(io->ref.id);
+            // Only our entry: an adopting spawn may have attached anew.
+            if (auto it = st->attached.find(io->ref.id); it != st->attached.end() && it->second == io)
+                st->attached.erase(it);
         }
         if (io->stop_requested) co_return;
         auto listener = st->current_listener();
@@ -455,7 +473,15 @@ private:
         }
         // Removed meanwhile (404), or the engine went away: reconciliation decides.
         if (!how || io->stop_requested) co_return;
-        co_await listener.exited(io->session_id, io->ref, *how);
+        std::string session_id = io->session_id;  // named: GCC 12, see doc/decisions.md
+        worker_ref ref = io->ref;
+        std::string failure;
+        try {
+            co_await listener.exited(std::move(session_id), std::move(ref), *how);
+        } catch (const std::exception& e) {
+            failure = e.what();
+        }
+        if (!failure.empty()) warn(*st, *io, "exit not recorded", failure);
     }
 
     // Whole frames so far. A stream that is not frames is logged and its
@@ -481,7 +507,9 @@ private:
         if (!listener.output) co_return;
         std::string failure;
         try {
-            co_await listener.output(io.session_id, std::move(f.payload));
+            std::string session_id = io.session_id;  // named: GCC 12, see doc/decisions.md
+            worker_ref ref = io.ref;
+            co_await listener.output(std::move(session_id), std::move(ref), std::move(f.payload));
         } catch (const std::exception& e) {
             failure = e.what();
         }
@@ -496,15 +524,21 @@ private:
                                                           {"error", detail::printable(why)}}));
     }
 
-    static awaitable<void> write_input(std::shared_ptr<container_io> io, std::string bytes) {
+    static awaitable<void> write_input(std::shared_ptr<container_io> io, std::string bytes, milliseconds limit) {
         namespace asio = boost::asio;
+        using namespace asio::experimental::awaitable_operators;
         co_await io->write_turn.async_send(boost::system::error_code{}, asio::use_awaitable);
         boost::system::error_code ec;
-        co_await asio::async_write(io->conn.stream, asio::buffer(bytes), asio::redirect_error(asio::use_awaitable, ec));
+        asio::steady_timer timer(io->strand, limit);
+        auto done = co_await (asio::async_write(io->conn.stream, asio::buffer(bytes),
+                                                asio::redirect_error(asio::use_awaitable, ec)) ||
+                              timer.async_wait(asio::use_awaitable));
         io->write_turn.try_receive([](boost::system::error_code) {});
-        if (ec)
-            throw_error(error::not_found, "docker_spawner.send_input: container " + io->ref.id + " (session '" +
-                                              io->session_id + "') does not read its input: " + ec.message());
+        const std::string who = "docker_spawner.send_input: container " + io->ref.id + " (session '" + io->session_id + "')";
+        if (done.index() == 1)
+            throw_error(error::timeout, who + " did not take " + std::to_string(bytes.size()) + " bytes of input within " +
+                                            std::to_string(limit.count()) + " ms (part may have been written)");
+        if (ec) throw_error(error::not_found, who + " does not read its input: " + ec.message());
     }
 
     static awaitable<void> start_and_wait(state& st, std::string id, std::string who) {

@@ -54,6 +54,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -86,6 +87,9 @@ struct process_options {
     /// How long stop() waits for a group to die after SIGKILL before it
     /// reports error::timeout (a process stuck in the kernel).
     milliseconds kill_timeout = std::chrono::seconds{10};
+    /// How long send_input waits for a worker that does not read its stdin
+    /// (a full pipe) before it reports error::timeout.
+    milliseconds input_timeout = std::chrono::seconds{10};
     /// Where problems that have no caller are reported (output that the
     /// store refused, say), one line each; default: stderr.
     std::function<void(std::string_view)> log;
@@ -166,7 +170,8 @@ public:
         done_ = true;
         timer_.cancel();
     }
-    bool is_set() const noexcept { return done_; }
+    /// Safe from any thread (alive() asks from outside the strand).
+    bool is_set() const noexcept { return done_.load(); }
     /// Waits until set() or `limit` passes; returns is_set().
     awaitable<bool> wait_for(std::chrono::steady_clock::duration limit) {
         if (done_) co_return true;
@@ -183,7 +188,7 @@ public:
 
 private:
     asio::steady_timer timer_;
-    bool done_ = false;
+    std::atomic<bool> done_{false};
 };
 
 /// One running worker. Everything after launch happens on its strand.
@@ -318,8 +323,8 @@ public:
                                                      options.working_directory + "' is not a directory");
         if (options.deployment.empty())
             throw_error(error::invalid_argument, "process_options.deployment is empty");
-        if (options.kill_timeout <= milliseconds::zero())
-            throw_error(error::invalid_argument, "process_options.kill_timeout must be positive");
+        if (options.kill_timeout <= milliseconds::zero() || options.input_timeout <= milliseconds::zero())
+            throw_error(error::invalid_argument, "process_options.kill_timeout and input_timeout must be positive");
         for (const auto& [k, v] : options.environment)
             if (k.empty() || k.find('=') != std::string::npos || k.find('\0') != std::string::npos ||
                 v.find('\0') != std::string::npos)
@@ -401,7 +406,9 @@ public:
     awaitable<void> send_input(const worker_ref& w, std::string_view bytes) {
         auto c = state_->find(w);
         if (!c) throw_error(error::not_found, "process_spawner.send_input: worker '" + w.id + "' is gone");
-        co_await boost::asio::co_spawn(c->strand, write_input(c, std::string(bytes)), boost::asio::use_awaitable);
+        std::string copy(bytes);  // named: GCC 12, see doc/decisions.md
+        auto write = write_input(c, std::move(copy), state_->options.input_timeout);
+        co_await boost::asio::co_spawn(c->strand, std::move(write), boost::asio::use_awaitable);
     }
 
 private:
@@ -463,7 +470,10 @@ private:
             if (n > 0 && st->listener.output && !st->is_closed()) {
                 std::string what;
                 try {
-                    co_await st->listener.output(c->session_id, buffer.substr(0, n));
+                    std::string session_id = c->session_id;  // named: GCC 12, see doc/decisions.md
+                    worker_ref ref = c->ref;
+                    std::string bytes = buffer.substr(0, n);
+                    co_await st->listener.output(std::move(session_id), std::move(ref), std::move(bytes));
                 } catch (const std::exception& e) {
                     what = e.what();
                 }
@@ -506,14 +516,12 @@ private:
             c->output.close();  // a process that left the group still holds the pipe
             co_await c->drained.wait_for(std::chrono::seconds{2});
         }
-        {
-            std::lock_guard lock(st->mutex);
-            st->children.erase(c->ref.id);
-        }
         if (!c->stop_requested && st->listener.exited && !st->is_closed()) {
             std::string what;
             try {
-                co_await st->listener.exited(c->session_id, c->ref, how);
+                std::string session_id = c->session_id;  // named: GCC 12, see doc/decisions.md
+                worker_ref ref = c->ref;
+                co_await st->listener.exited(std::move(session_id), std::move(ref), how);
             } catch (const std::exception& e) {
                 what = e.what();
             }
@@ -524,6 +532,10 @@ private:
                                                                    {"session", c->session_id},
                                                                    {"error", what}}));
         }
+        // Listed until its exit is recorded, so that a reconciliation in
+        // between does not take it for lost.
+        std::lock_guard lock(st->mutex);
+        st->children.erase(c->ref.id);
     }
 
     static awaitable<void> stop_on_strand(std::shared_ptr<detail::process::child> c, milliseconds grace,
@@ -543,15 +555,21 @@ private:
                                         "') still runs " + std::to_string(kill_timeout.count()) + " ms after SIGKILL");
     }
 
-    static awaitable<void> write_input(std::shared_ptr<detail::process::child> c, std::string bytes) {
+    static awaitable<void> write_input(std::shared_ptr<detail::process::child> c, std::string bytes,
+                                       milliseconds limit) {
         namespace asio = boost::asio;
+        using namespace asio::experimental::awaitable_operators;
         co_await c->write_turn.async_send(boost::system::error_code{}, asio::use_awaitable);
         boost::system::error_code ec;
-        co_await asio::async_write(c->input, asio::buffer(bytes), asio::redirect_error(asio::use_awaitable, ec));
+        asio::steady_timer timer(c->strand, limit);
+        auto done = co_await (asio::async_write(c->input, asio::buffer(bytes), asio::redirect_error(asio::use_awaitable, ec)) ||
+                              timer.async_wait(asio::use_awaitable));
         c->write_turn.try_receive([](boost::system::error_code) {});
-        if (ec)
-            throw_error(error::not_found, "process_spawner.send_input: worker '" + c->ref.id + "' (session '" +
-                                              c->session_id + "') does not read its input: " + ec.message());
+        const std::string who = "process_spawner.send_input: worker '" + c->ref.id + "' (session '" + c->session_id + "')";
+        if (done.index() == 1)
+            throw_error(error::timeout, who + " did not take " + std::to_string(bytes.size()) + " bytes of input within " +
+                                            std::to_string(limit.count()) + " ms (part may have been written)");
+        if (ec) throw_error(error::not_found, who + " does not read its input: " + ec.message());
     }
 
     std::shared_ptr<detail::process::state> state_;
