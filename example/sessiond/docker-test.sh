@@ -25,18 +25,13 @@ cleanup() {
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; echo "--- log"; cat "$dir/log"; exit 1; }
+# shellcheck source=../../tools/start-sessiond.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/../../tools/start-sessiond.sh"
 start() {
-  "$sessiond" --listen 127.0.0.1:0 --spawner docker --worker-image "$SESSIONKIT_TEST_IMAGE" \
-    --worker-command cat --deployment "$dep" --stop-grace 1 >/dev/null 2>"$dir/log" &
-  pid=$!
-  port=
-  for _ in $(seq 100); do
-    port=$(grep '"msg":"sessiond started"' "$dir/log" | sed -n 's/.*"port":\([0-9]*\).*/\1/p' || true)
-    [[ -n "$port" ]] && break
-    sleep 0.1
-  done
-  [[ -n "$port" ]] || fail "sessiond did not start"
-  api=http://127.0.0.1:$port/api/v1/sessions
+  start_sessiond "$sessiond" "$dir/log" --spawner docker --worker-image "$SESSIONKIT_TEST_IMAGE" \
+    --worker-command cat --deployment "$dep" --stop-grace 1 >/dev/null || fail "sessiond did not start"
+  pid=$SESSIOND_PID
+  api=http://127.0.0.1:$SESSIOND_PORT/api/v1/sessions
 }
 
 start

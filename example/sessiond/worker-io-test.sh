@@ -14,16 +14,12 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; echo "--- events"; cat "$dir/events" 2>/dev/null; echo "--- log"; cat "$dir/log"; exit 1; }
 
-"$sessiond" --listen 127.0.0.1:0 --events "$dir/events" --spawner process --worker-command sh \
-  --worker-env GREETING=hi --stop-grace 1 --deployment io-test >/dev/null 2>"$dir/log" &
-pid=$!
-port=
-for _ in $(seq 100); do
-  port=$(grep '"msg":"sessiond started"' "$dir/log" | sed -n 's/.*"port":\([0-9]*\).*/\1/p' || true)
-  [[ -n "$port" ]] && break
-  sleep 0.1
-done
-[[ -n "$port" ]] || fail "sessiond did not start"
+# shellcheck source=../../tools/start-sessiond.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/../../tools/start-sessiond.sh"
+start_sessiond "$sessiond" "$dir/log" --events "$dir/events" --spawner process --worker-command sh \
+  --worker-env GREETING=hi --stop-grace 1 --deployment io-test >/dev/null || fail "sessiond did not start"
+pid=$SESSIOND_PID
+port=$SESSIOND_PORT
 api=http://127.0.0.1:$port/api/v1/sessions
 
 code=$(curl -s -o "$dir/body" -w '%{http_code}' -X POST "$api" -H 'Content-Type: application/json' -d '{"id":"sh-1"}')

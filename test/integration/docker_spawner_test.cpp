@@ -8,6 +8,7 @@
 #include <sessionkit/store/redis.hpp>
 
 #include "integration/redis_support.hpp"
+#include "support/eventually.hpp"
 #include "support/recording_sink.hpp"
 #include "support/run.hpp"
 
@@ -191,20 +192,10 @@ BOOST_AUTO_TEST_CASE(a_container_that_exits_at_once_fails_its_session_and_is_rem
         BOOST_TEST(e.code() == make_error_code(error::spawn_failed));
         BOOST_TEST(std::string(e.what()).find("exited at once with code 7") != std::string::npos, e.what());
     }
-    std::string status;
-    for (int i = 0; i < 500 && status != "failed"; ++i) {
-        status = to_string(sync_wait(registry.get("quitter"))->status);
-        std::this_thread::sleep_for(10ms);
-    }
-    BOOST_TEST(status == "failed");
+    BOOST_TEST(test::eventually([&] { return to_string(sync_wait(registry.get("quitter"))->status) == "failed"; }));
     const auto reason = sync_wait(registry.get("quitter"))->end_reason;
     BOOST_TEST((reason == "spawn_failed" || reason == "worker_exited"), reason);
-    bool gone = false;
-    for (int i = 0; i < 500 && !gone; ++i) {
-        gone = sync_wait(registry.spawner().list_owned()).empty();
-        if (!gone) std::this_thread::sleep_for(10ms);
-    }
-    BOOST_TEST(gone);
+    BOOST_TEST(test::eventually([&] { return sync_wait(registry.spawner().list_owned()).empty(); }));
 }
 
 BOOST_AUTO_TEST_CASE(a_second_spawn_for_the_same_session_adopts_the_first_container) {
@@ -350,12 +341,7 @@ BOOST_AUTO_TEST_CASE(input_and_output_go_through_the_attach_stream) {
     sync_wait(registry.acquire("talker"));
     sync_wait(registry.send_input("talker", "hello\n"));
     sync_wait(registry.send_input("talker", "again\n"));
-    std::string out;
-    for (int i = 0; i < 500 && out != "hello\nagain\n"; ++i) {
-        out = sync_wait(registry.read_output("talker", 0)).data;
-        std::this_thread::sleep_for(10ms);
-    }
-    BOOST_TEST(out == "hello\nagain\n");
+    BOOST_TEST(test::eventually([&] { return sync_wait(registry.read_output("talker", 0)).data == "hello\nagain\n"; }));
     sync_wait(registry.terminate("talker"));
     BOOST_TEST(events.count(event_type::worker_exited) == 0u);  // we stopped it: no news
 }
@@ -369,12 +355,7 @@ BOOST_AUTO_TEST_CASE(a_container_that_exits_ends_its_session_at_once_with_its_co
     session_registry<memory_store, system_clock_policy, test::recording_sink, docker_spawner> registry(
         store, registry_options{.stop_grace = 1s}, {}, events, docker_spawner(io.executor(), o));
     sync_wait(registry.acquire("brief"));
-    std::string status;
-    for (int i = 0; i < 500 && status != "failed"; ++i) {
-        status = to_string(sync_wait(registry.get("brief"))->status);
-        std::this_thread::sleep_for(10ms);
-    }
-    BOOST_TEST(status == "failed");
+    BOOST_TEST(test::eventually([&] { return to_string(sync_wait(registry.get("brief"))->status) == "failed"; }));
     BOOST_TEST(sync_wait(registry.get("brief"))->end_reason == "worker_exited");
     BOOST_TEST(sync_wait(registry.read_output("brief", 0)).data == "bye\n");
     bool code3 = false;
@@ -382,12 +363,7 @@ BOOST_AUTO_TEST_CASE(a_container_that_exits_ends_its_session_at_once_with_its_co
         if (e.type == event_type::worker_exited) code3 = e.data.at("exit_code") == 3;
     BOOST_TEST(code3);
     // Its stopped container is removed too.
-    bool removed = false;
-    for (int i = 0; i < 500 && !removed; ++i) {
-        removed = sync_wait(registry.spawner().list_owned()).empty();
-        if (!removed) std::this_thread::sleep_for(10ms);
-    }
-    BOOST_TEST(removed);
+    BOOST_TEST(test::eventually([&] { return sync_wait(registry.spawner().list_owned()).empty(); }));
 }
 
 BOOST_AUTO_TEST_CASE(after_a_daemon_killed_with_sigkill_one_janitor_sweep_leaves_no_orphan) {

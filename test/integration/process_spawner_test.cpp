@@ -4,6 +4,7 @@
 #include <sessionkit/sessionkit.hpp>
 #include <sessionkit/spawner/process.hpp>
 
+#include "support/eventually.hpp"
 #include "support/io_threads.hpp"
 #include "support/recording_sink.hpp"
 #include "support/run.hpp"
@@ -54,16 +55,7 @@ struct world {
     registry_t registry;
 };
 
-/// Polls until `done()` or `limit`; returns done().
-template <class F>
-bool eventually(F done, std::chrono::milliseconds limit = 5s) {
-    const auto until = std::chrono::steady_clock::now() + limit;
-    while (!done()) {
-        if (std::chrono::steady_clock::now() > until) return false;
-        std::this_thread::sleep_for(5ms);
-    }
-    return true;
-}
+using test::eventually;
 
 std::string output_of(registry_t& r, const std::string& id) {
     return sync_wait(r.read_output(id, 0)).data;

@@ -25,6 +25,18 @@ struct fixture {
     test::fake_spawner workers;
     session_registry<memory_store, manual_clock, test::recording_sink, test::fake_spawner> registry{
         store, registry_options{.idle_timeout = 60s}, clock, events, workers};
+
+    /// A session whose worker is being started (its creator's view, or what
+    /// a creator that died mid-spawn left behind).
+    session initializing(std::string id) const {
+        session s;
+        s.id = std::move(id);
+        s.status = session_status::initializing;
+        s.created_at = s.last_active = clock.now();
+        s.idle_timeout = 60s;
+        s.idle_deadline = clock.now() + 60s;
+        return s;
+    }
 };
 } // namespace
 
@@ -159,13 +171,7 @@ BOOST_AUTO_TEST_CASE(waiters_for_a_spawn_that_fails_get_the_failure_and_spawn_no
 
 BOOST_AUTO_TEST_CASE(a_session_whose_creator_died_while_spawning_gets_its_worker_from_the_next_acquire) {
     // What a creator leaves when it dies between create and spawn.
-    session orphan;
-    orphan.id = "orphan";
-    orphan.status = session_status::initializing;
-    orphan.created_at = orphan.last_active = clock.now();
-    orphan.idle_timeout = 60s;
-    orphan.idle_deadline = clock.now() + 60s;
-    BOOST_REQUIRE(sync_wait(store.create(orphan)).created);
+    BOOST_REQUIRE(sync_wait(store.create(initializing("orphan"))).created);
     clock.advance(registry.options().spawn_timeout);
     auto got = sync_wait(registry.acquire("orphan"));
     BOOST_TEST(!got.created);
@@ -310,13 +316,7 @@ BOOST_AUTO_TEST_CASE(reconciliation_removes_orphans_and_fails_sessions_whose_wor
 BOOST_AUTO_TEST_CASE(reconciliation_leaves_a_spawn_in_progress_alone_unless_its_creator_died) {
     // A worker already running for a session that is still initializing:
     // its creator is about to record it.
-    session young;
-    young.id = "young";
-    young.status = session_status::initializing;
-    young.created_at = young.last_active = clock.now();
-    young.idle_timeout = 60s;
-    young.idle_deadline = clock.now() + 60s;
-    BOOST_REQUIRE(sync_wait(store.create(young)).created);
+    BOOST_REQUIRE(sync_wait(store.create(initializing("young"))).created);
     workers.leave_running("w-young");
     janitor jan(registry, {.warning_window = 0s, .reconcile_interval = 1ms, .log = [](std::string_view) {}});
     BOOST_TEST(sync_wait(jan.reconcile_once()).orphans_removed == 0u);
