@@ -84,7 +84,11 @@ std::vector<pid_t> children_of_this_process() {
         std::ifstream stat(entry.path() / "stat");
         std::string line;
         if (!std::getline(stat, line)) continue;
-        std::istringstream rest(line.substr(line.rfind(')') + 2));
+        // The sanitizer runtime starts its own symbolizer as our child.
+        const auto open = line.find('('), close = line.rfind(')');
+        const std::string comm = line.substr(open + 1, close - open - 1);
+        if (comm == "llvm-symbolizer" || comm == "addr2line") continue;
+        std::istringstream rest(line.substr(close + 2));
         char state;
         pid_t ppid;
         if (rest >> state >> ppid && ppid == ::getpid()) out.push_back(std::stoi(name));
@@ -92,10 +96,21 @@ std::vector<pid_t> children_of_this_process() {
     return out;
 }
 
+std::string describe(const std::vector<pid_t>& pids) {
+    std::string out;
+    for (pid_t p : pids) {
+        std::ifstream stat("/proc/" + std::to_string(p) + "/stat");
+        std::string line;
+        std::getline(stat, line);
+        out += " [" + line.substr(0, 60) + "]";
+    }
+    return out;
+}
+
 struct no_children_left {
     ~no_children_left() {
         BOOST_TEST(eventually([] { return children_of_this_process().empty(); }, 5s),
-                   "processes (or zombies) left behind: " << children_of_this_process().size());
+                   "processes (or zombies) left behind:" << describe(children_of_this_process()));
     }
 };
 
