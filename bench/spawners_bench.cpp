@@ -106,6 +106,25 @@ std::string docker_cli(const std::vector<std::string>& args) {
     return text;
 }
 
+/// Median ms of `rounds` acquires (each terminated, untimed) through a
+/// registry whose docker_spawner has options `o`.
+double docker_acquire_median(io_thread& io, const docker_options& o, int rounds, std::vector<double>* each = nullptr) {
+    memory_store store;
+    session_registry<memory_store, system_clock_policy, null_sink, docker_spawner> registry(
+        store, registry_options{.stop_grace = 1s}, {}, {}, docker_spawner(io.ctx.get_executor(), o));
+    std::vector<double> ms;
+    for (int i = 0; i < rounds; ++i) {
+        const std::string id = "bench-" + std::to_string(i);
+        auto t = std::chrono::steady_clock::now();
+        auto got = wait(io.ctx, registry.acquire(id));
+        ms.push_back(ms_since(t));
+        if (!got.record.worker) throw std::runtime_error("acquire returned no worker");
+        wait(io.ctx, registry.terminate(id));
+    }
+    if (each) *each = ms;
+    return median(ms);
+}
+
 void docker_case(int rounds) {
     const char* image = std::getenv("SESSIONKIT_TEST_IMAGE");
     if (!image || !std::getenv("DOCKER_HOST"))
@@ -144,6 +163,11 @@ void docker_case(int rounds) {
                  "docker run -d --network none <image> sleep 1000 (CLI, same engine), median of " +
                      std::to_string(rounds) + " alternating rounds",
                  "<= 0.8");
+    // For the analysis: the same without the attach stream (no I/O wiring).
+    auto plain = o;
+    plain.attach = false;
+    plain.deployment += "-noattach";
+    bench::value(bench_name, "acquire_docker_unattached_ms", docker_acquire_median(io, plain, rounds), "ms");
 }
 
 void process_case(int rounds) {
