@@ -3,6 +3,7 @@
 # `sh`, input goes to its stdin, output (stdout and stderr) comes back by
 # offset, an exit code fails the session, DELETE stops the worker, and no
 # worker outlives the daemon. Bad spawner flags exit 2 naming the flag.
+# With USE_REDIS=true the same runs on the Redis store (its output log).
 set -euo pipefail
 sessiond=$1
 dir=$(mktemp -d)
@@ -13,6 +14,13 @@ cleanup() {
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; echo "--- events"; cat "$dir/events" 2>/dev/null; echo "--- log"; cat "$dir/log"; exit 1; }
+
+if [[ "${USE_REDIS:-}" == true ]]; then
+  # shellcheck source=../../test/smoke/require-service.sh
+  source "$(dirname -- "${BASH_SOURCE[0]}")/../../test/smoke/require-service.sh"
+  require_service REDIS_URL redis-server
+  export SESSIOND_REDIS_PREFIX="worker-io:$$:$RANDOM:"
+fi
 
 # shellcheck source=../../tools/start-sessiond.sh
 source "$(dirname -- "${BASH_SOURCE[0]}")/../../tools/start-sessiond.sh"

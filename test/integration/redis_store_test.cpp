@@ -410,6 +410,85 @@ BOOST_AUTO_TEST_CASE(a_record_overwritten_with_garbage_is_an_error_naming_the_ke
     BOOST_CHECK_NO_THROW(sync_wait(store.list(q)));
 }
 
+// The output log's Redis side (doc/redis.md, "Worker output"): bounded,
+// kept across updates, with a TTL following its record's, and a log
+// someone wrote over is an error naming its key.
+BOOST_AUTO_TEST_CASE(the_output_log_is_bounded_kept_across_updates_and_expires_with_its_record) {
+    redis_store_options o;
+    o.prefix = test::fresh_prefix("output");
+    o.output_limit = 10;
+    o.ttl_margin = 1h;
+    redis_store store(shared_connection(), o);
+    auto conn = shared_connection();
+    auto s = create_ok(store, make_record("out-1", "o", 60s, std::nullopt,
+                                          from_unix_ms(to_unix_ms(std::chrono::system_clock::now()))));
+    const std::string log_key = store.partition_base("out-1") + "o:out-1";
+
+    // 26 bytes through a 10-byte limit, in writes of 4 and one of 10.
+    for (std::string part : {"abcd", "efgh", "ijkl", "mnop"}) BOOST_REQUIRE(sync_wait(store.append_output("out-1", part)));
+    BOOST_REQUIRE(sync_wait(store.append_output("out-1", "qrstuvwxyz")));
+    auto tail = sync_wait(store.read_output("out-1", 0, 100));
+    BOOST_REQUIRE(tail);
+    BOOST_TEST(tail->dropped);
+    BOOST_TEST(tail->offset == 16u);
+    BOOST_TEST(tail->data == "qrstuvwxyz");
+    BOOST_TEST(tail->next_offset == 26u);
+    auto kept = sync_wait(store.read_output("out-1", 20, 3));
+    BOOST_TEST(!kept->dropped);
+    BOOST_TEST(kept->data == "uvw");
+    // Redis holds at most twice the limit between cuts.
+    BOOST_TEST(sync_wait(conn->exec_one("STRLEN", log_key)).as_integer() <= 20);
+    // One write longer than the limit keeps only its tail.
+    BOOST_REQUIRE(sync_wait(store.append_output("out-1", "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")));
+    auto big = sync_wait(store.read_output("out-1", 26, 100));
+    BOOST_TEST(big->dropped);
+    BOOST_TEST(big->data == "QRSTUVWXYZ");
+    BOOST_TEST(big->next_offset == 62u);
+
+    // The log has its record's TTL, and an update (which rewrites the
+    // record) neither loses it nor its offsets.
+    auto record_ttl = sync_wait(conn->exec_one("PTTL", store.key_of("out-1"))).as_integer();
+    auto log_ttl = sync_wait(conn->exec_one("PTTL", log_key)).as_integer();
+    BOOST_TEST(log_ttl > 3'600'000);  // the record's deadline (60 s) + the margin (1 h), give or take
+    BOOST_TEST(std::abs(log_ttl - record_ttl) < 1000);
+    auto current = sync_wait(store.get("out-1"));
+    BOOST_REQUIRE(current);
+    auto changed = *current;
+    changed.attributes["k"] = "v";
+    BOOST_REQUIRE(sync_wait(store.update(changed, current->version)) == update_result::updated);
+    BOOST_REQUIRE(sync_wait(store.append_output("out-1", "!")));
+    auto after = sync_wait(store.read_output("out-1", 62, 100));
+    BOOST_TEST(after->data == "!");
+    BOOST_TEST(after->offset == 62u);
+    BOOST_TEST(!after->dropped);
+    (void)s;
+
+    // A log that expired on its own (its record outlived it) reads as
+    // dropped, never as a shifted offset.
+    sync_wait(conn->exec_one("DEL", log_key));
+    auto gone = sync_wait(store.read_output("out-1", 50, 100));
+    BOOST_TEST(gone->dropped);
+    BOOST_TEST(gone->offset == 63u);
+    BOOST_TEST(gone->data.empty());
+
+    // Written over by someone else: errors naming the key, and the
+    // record's byte count is not moved by a failed append.
+    sync_wait(conn->exec_one("SADD", log_key, "garbage"));
+    auto e = expect_failure(store.append_output("out-1", "x"));
+    BOOST_TEST((e.code() == error::corrupt_record));
+    BOOST_TEST(contains(e.what(), log_key));
+    sync_wait(conn->exec_one("DEL", log_key));
+    sync_wait(conn->exec_one("SET", log_key, std::string(100, 'z')));
+    auto e2 = expect_failure(store.read_output("out-1", 0, 10));
+    BOOST_TEST((e2.code() == error::corrupt_record));
+    BOOST_TEST(contains(e2.what(), log_key));
+    sync_wait(conn->exec_one("HSET", store.key_of("out-1"), "out_end", "lots"));
+    auto e3 = expect_failure(store.append_output("out-1", "x"));
+    BOOST_TEST((e3.code() == error::corrupt_record));
+    BOOST_TEST(contains(e3.what(), "out_end"));
+    BOOST_TEST(sync_wait(conn->exec_one("STRLEN", log_key)).as_integer() == 100);
+}
+
 /// A store on a connection of its own to `server`, with a short request
 /// timeout: the fault tests break that server.
 redis_store private_store(const test::private_redis& server, std::chrono::milliseconds timeout, std::string_view name) {

@@ -14,6 +14,8 @@
 //   status version last_active idle_deadline warning_sent end_reason
 //   ended_at          the fields scripts change ("" when absent)
 //   owner idle_timeout absolute_deadline    what scripts read
+//   out_end           bytes of worker output ever appended (absent: none);
+//                     the newest of them are the string "<base>o:<id>"
 #pragma once
 
 #include <string_view>
@@ -68,6 +70,16 @@ local function each_guarded(first, now, fn)
     if r then out[#out + 1] = r end
   end
   return out
+end
+-- The key of a session's output log, or a CORRUPT error naming it when
+-- someone wrote something other than a string there.
+local function output_key(id)
+  local okey = base .. 'o:' .. id
+  local t = redis.call('TYPE', okey).ok
+  if t ~= 'string' and t ~= 'none' then
+    error({err = 'CORRUPT output log ' .. okey .. ' is a ' .. t .. ', not a string'})
+  end
+  return okey
 end
 local function stat(field, delta) redis.call('HINCRBY', base .. 'stats', field, delta) end
 -- One command over many members (`values` a flat list: ids, or score/id
@@ -141,6 +153,7 @@ if old[1] then
 end
 local rec = record_from_args(4)
 rec.version = version
+redis.call('DEL', base .. 'o:' .. id)  -- a new session's output log starts empty
 local ttl = write_record(id, skey, rec, now, margin)
 stat('st:' .. rec.status, 1)
 stat('created_total', 1)
@@ -154,15 +167,19 @@ return {1, version}
 inline constexpr std::string_view update = R"lua(
 local id, expected, now, margin = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local skey = base .. 's:' .. id
-local old = redis.call('HMGET', skey, 'status', 'version', 'owner')
+local old = redis.call('HMGET', skey, 'status', 'version', 'owner', 'out_end')
 if not old[1] then return 1 end
 if is_final(old[1]) then return 3 end
 if old[2] ~= expected then return 2 end
 local rec = record_from_args(5)
 rec.version = num(expected, 'expected version', id) + 1
+-- The output log is the session's, not the caller's: it is carried over,
+-- and lives as long as the record now does.
+if old[4] then rec.out_end = old[4] end  -- (HMGET gives false for an absent field)
 unindex(id, old[1], old[3])
 redis.call('DEL', skey)
 local ttl = write_record(id, skey, rec, now, margin)
+if old[4] then redis.call('PEXPIRE', base .. 'o:' .. id, ttl) end
 stat('st:' .. old[1], -1)
 stat('st:' .. rec.status, 1)
 if is_final(rec.status) then stat('terminated_total', 1) end
@@ -214,7 +231,7 @@ local skey = base .. 's:' .. id
 local old = redis.call('HMGET', skey, 'status', 'owner')
 if not old[1] then return 0 end
 unindex(id, old[1], old[2])
-redis.call('DEL', skey)
+redis.call('DEL', skey, base .. 'o:' .. id)
 stat('st:' .. old[1], -1)
 return 1
 )lua";
@@ -345,7 +362,7 @@ local function purge(id)
   local at = num(f[3] ~= '' and f[3] or f[4], 'ended_at', id)
   if at > before then return 0 end
   unindex(id, f[1], f[2] or '')
-  redis.call('DEL', skey)
+  redis.call('DEL', skey, base .. 'o:' .. id)
   stat('st:' .. f[1], -1)
   return 1
 end
@@ -386,6 +403,67 @@ while #out < limit do
   start = '(' .. ids[#ids]
 end
 return out
+)lua";
+
+// The output log (doc/redis.md, "Worker output"). The record's `out_end`
+// counts every byte ever appended; "<base>o:<id>" holds the newest of them,
+// so the offset of its first byte is out_end - STRLEN. Appends are APPEND
+// (amortised O(bytes)); once the string passes twice the limit it is cut
+// to the newest `limit` bytes, so a cut costs O(limit) once per `limit`
+// bytes written. Reads show only the newest `limit` bytes.
+
+/// append_output: ARGV = id, limit, bytes. Returns 1 when appended, 0 when
+/// there is no record.
+inline constexpr std::string_view append_output = R"lua(
+local id, limit, bytes = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local skey = base .. 's:' .. id
+-- Every check before the first write (a script's writes are not undone
+-- by a later error): the record is a hash, out_end a number, the log a string.
+local f = redis.call('HMGET', skey, 'status', 'out_end')
+if not f[1] then return 0 end
+local had = 0
+if f[2] then had = num(f[2], 'out_end', id) end
+local okey = output_key(id)
+local len = redis.call('APPEND', okey, bytes)
+redis.call('HSET', skey, 'out_end', string.format('%.17g', had + #bytes))
+if len > 2 * limit then redis.call('SET', okey, redis.call('GETRANGE', okey, len - limit, -1)) end
+-- The log lives as long as its record (SET above also cleared its TTL).
+local ttl = redis.call('PTTL', skey)
+if ttl > 0 then redis.call('PEXPIRE', okey, ttl) end
+return 1
+)lua";
+
+/// read_output: ARGV = id, offset, max, limit. Returns false when there is
+/// no record, else {first, end, data}: `first` the offset of the oldest
+/// byte kept (or of `data`, when later), `end` one past the newest byte,
+/// `data` up to `max` bytes from max(offset, first). An offset past `end`
+/// returns no data (the client names the error).
+inline constexpr std::string_view read_output = R"lua(
+local id, offset, max, limit = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local skey = base .. 's:' .. id
+local f = redis.call('HMGET', skey, 'status', 'out_end')
+if not f[1] then return false end
+local last = 0
+if f[2] then last = num(f[2], 'out_end', id) end
+local okey = output_key(id)
+local size = redis.call('STRLEN', okey)
+if size > last then
+  error({err = 'CORRUPT output log ' .. okey .. ' holds ' .. size .. ' bytes, more than the ' .. last .. ' ever written'})
+end
+local kept = size
+if kept > limit then kept = limit end
+local first = last - kept
+if offset > last then return {first, last, ''} end
+local from = offset
+if from < first then from = first end
+local n = last - from
+if n > max then n = max end
+local data = ''
+if n > 0 then
+  local at = size - (last - from)
+  data = redis.call('GETRANGE', okey, at, at + n - 1)
+end
+return {from, last, data}
 )lua";
 
 /// try_lock: KEYS[1] = the lock key; ARGV = now, ttl_ms, token. The value

@@ -19,6 +19,7 @@
 #include <sessionkit/concepts.hpp>
 #include <sessionkit/error.hpp>
 #include <sessionkit/id.hpp>
+#include <sessionkit/output.hpp>
 #include <sessionkit/redis/connection.hpp>
 #include <sessionkit/redis/scripts.hpp>
 
@@ -48,6 +49,10 @@ struct redis_store_options {
     /// deadline (or end), so nothing leaks when no janitor runs. Keep it
     /// longer than the janitor's claim lease and history retention.
     milliseconds ttl_margin = std::chrono::hours{24 * 7};
+    /// Bytes of worker output kept per session (the oldest are dropped);
+    /// Redis holds up to twice this between cuts. Every instance sharing
+    /// a prefix should use the same limit.
+    std::size_t output_limit = 1 << 20;
     /// Told about a record that cannot be read (a key overwritten by
     /// someone else) when a sweep or list meets it. It has been moved out
     /// of the sweep indexes into "<prefix>{<n>}:corrupt".
@@ -89,6 +94,8 @@ struct scripts {
     script claim_warnings = script::with_prelude(redis::scripts::claim_warnings);
     script purge_ended = script::with_prelude(redis::scripts::purge_ended);
     script list = script::with_prelude(redis::scripts::list);
+    script append_output = script::with_prelude(redis::scripts::append_output);
+    script read_output = script::with_prelude(redis::scripts::read_output);
     script try_lock{std::string(redis::scripts::try_lock)};
     script unlock{std::string(redis::scripts::unlock)};
 };
@@ -126,6 +133,10 @@ public:
                                                      "' must not contain '{' or '}' (they would change the hash slot)");
         if (options_.ttl_margin <= milliseconds::zero())
             throw_error(error::invalid_argument, "redis_store: ttl_margin must be positive");
+        // Redis strings stop at 512 MB; the log may hold twice the limit.
+        if (options_.output_limit == 0 || options_.output_limit > (std::size_t{128} << 20))
+            throw_error(error::invalid_argument, "redis_store: output_limit must be 1 byte..128 MiB, got " +
+                                                     std::to_string(options_.output_limit));
     }
     /// Opens its own connection.
     redis_store(boost::asio::any_io_executor ex, redis::config cfg, redis_store_options options = {})
@@ -322,6 +333,42 @@ public:
         co_return st;
     }
 
+    // ---- output_log (output.hpp) ----------------------------------------
+
+    awaitable<bool> append_output(std::string_view id_view, std::string_view bytes) {
+        std::string id(id_view);
+        if (!is_valid_id(id)) co_return false;
+        auto cmd = eval(scripts().append_output, partition_base(id));
+        cmd.arg(id).arg(static_cast<std::int64_t>(options_.output_limit)).arg(bytes);
+        auto reply = co_await run_one(std::move(cmd), "append_output", id);
+        if (reply.is_error()) fail_reply(reply, "append_output", id);
+        co_return reply.as_integer() == 1;
+    }
+
+    awaitable<std::optional<output_chunk>> read_output(std::string_view id_view, std::uint64_t offset,
+                                                       std::size_t max) {
+        std::string id(id_view);
+        if (!is_valid_id(id)) co_return std::nullopt;
+        max = std::min(max, max_output_read);
+        auto cmd = eval(scripts().read_output, partition_base(id));
+        cmd.arg(id).arg(std::to_string(offset)).arg(static_cast<std::int64_t>(max))
+            .arg(static_cast<std::int64_t>(options_.output_limit));
+        auto reply = co_await run_one(std::move(cmd), "read_output", id);
+        if (reply.is_null()) co_return std::nullopt;
+        auto& r = expect_array(reply, "read_output", id, 3);
+        output_chunk out;
+        out.offset = static_cast<std::uint64_t>(r.elements[0].as_integer());
+        const auto end = static_cast<std::uint64_t>(r.elements[1].as_integer());
+        if (offset > end)
+            throw_error(error::invalid_argument,
+                        "redis_store.read_output: session '" + id + "': offset " + std::to_string(offset) +
+                            " is past the end of the output (" + std::to_string(end) + " bytes so far)");
+        out.data = std::string(r.elements[2].as_string());
+        out.dropped = offset < out.offset;
+        out.next_offset = out.offset + out.data.size();
+        co_return out;
+    }
+
     awaitable<void> ping() { co_await conn_->ping(); }
 
     awaitable<std::optional<std::string>> try_lock(std::string_view name, milliseconds ttl, time_point now) {
@@ -428,6 +475,8 @@ private:
         if (op == "update") return &s.update;
         if (op == "touch") return &s.touch;
         if (op == "erase") return &s.erase;
+        if (op == "append_output") return &s.append_output;
+        if (op == "read_output") return &s.read_output;
         if (op == "try_lock") return &s.try_lock;
         if (op == "unlock") return &s.unlock;
         return nullptr;
@@ -628,5 +677,6 @@ private:
 };
 
 static_assert(session_store<redis_store>);
+static_assert(output_log<redis_store>);
 
 } // namespace sessionkit
