@@ -180,6 +180,11 @@ struct ghost {
     std::string confirmed;             // the last value Redis acknowledged
     std::deque<std::string> uncertain;  // sent since, without a reply: may be set
 
+    // A constructor rather than aggregate initialisation: clang's
+    // -Wmissing-field-initializers would flag the defaulted members.
+    ghost(const options& o, redis::connection& c, stop_state& s, std::string k)
+        : opts(o), conn(c), stop(s), key(std::move(k)) {}
+
     std::string make_value() const {
         boost::json::object v{{"pid", pid}, {"time", to_unix_ms(std::chrono::system_clock::now())}};
         return boost::json::serialize(v);
