@@ -4,7 +4,7 @@
 //   {"v":1,"id":"k3v7…","owner":"alice","status":"active",
 //    "created_at":…,"last_active":…,"idle_timeout_ms":…,"idle_deadline":…,
 //    "absolute_deadline":…?,"ended_at":…?,"end_reason":"idle"?,
-//    "version":3,"worker":{"kind":"docker","id":"…"}?,"warning_sent":false,
+//    "version":3,"worker":{"kind":"docker","id":"…","node":"…"?}?,"warning_sent":false,
 //    "attributes":{…}}
 // Fields this version does not know are kept and written back unchanged, so
 // a newer writer's data survives an older reader's update.
@@ -31,7 +31,17 @@ inline constexpr std::int64_t session_schema_version = 1;
 struct worker_ref {
     std::string kind;
     std::string id;
-    friend bool operator==(const worker_ref&, const worker_ref&) = default;
+    /// Where it runs, when its spawner can tell (docker: the engine's ID);
+    /// empty when unknown. A spawner judges only the workers of its own
+    /// node: another node's are left to that node's janitor.
+    std::string node{};
+    /// The same worker: kind and id (ids are unique across nodes: a
+    /// container id is random, a process id names its host). `node` says
+    /// where, not which, so a record written before it was known still
+    /// names the same worker.
+    friend bool operator==(const worker_ref& a, const worker_ref& b) noexcept {
+        return a.kind == b.kind && a.id == b.id;
+    }
 };
 
 struct session {
@@ -94,8 +104,13 @@ inline boost::json::object to_json(const session& s) {
     if (!s.end_reason.empty()) o["end_reason"] = s.end_reason;
     else o.erase("end_reason");
     o["version"] = s.version;
-    if (s.worker) o["worker"] = {{"kind", s.worker->kind}, {"id", s.worker->id}};
-    else o.erase("worker");
+    if (s.worker) {
+        boost::json::object w{{"kind", s.worker->kind}, {"id", s.worker->id}};
+        if (!s.worker->node.empty()) w["node"] = s.worker->node;
+        o["worker"] = std::move(w);
+    } else {
+        o.erase("worker");
+    }
     o["warning_sent"] = s.warning_sent;
     o["attributes"] = s.attributes;
     return o;
@@ -221,9 +236,9 @@ inline session session_from_json(const boost::json::value& v, std::string_view i
         if (!w->is_object()) r.fail("worker", "must be an object with kind and id");
         detail::record_reader wr(w->get_object(), id_hint);
         try {
-            s.worker = worker_ref{wr.string("kind"), wr.string("id")};
+            s.worker = worker_ref{wr.string("kind"), wr.string("id"), wr.string("node", false)};
         } catch (const boost::system::system_error&) {
-            r.fail("worker", "must be an object with string fields kind and id");
+            r.fail("worker", "must be an object with string fields kind and id (and node)");
         }
     }
     if (auto* w = r.find("warning_sent"); w && !w->is_null()) {

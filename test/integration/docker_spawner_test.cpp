@@ -432,4 +432,56 @@ BOOST_AUTO_TEST_CASE(a_container_that_died_fails_its_session_and_is_removed) {
     sync_wait(registry.terminate("sturdy"));
 }
 
+// Several engines sharing one store: a worker names its engine (node), and
+// a janitor judges only its own engine's containers. Another engine's are
+// alive as far as this one knows; a missing one of its own is lost.
+BOOST_AUTO_TEST_CASE(a_session_on_another_engine_is_left_to_that_engines_janitor) {
+    test::io_threads io;
+    memory_store store;
+    test::recording_sink events;
+    session_registry<memory_store, system_clock_policy, test::recording_sink, docker_spawner> registry(
+        store, registry_options{.stop_grace = 1s}, {}, events, docker_spawner(io.executor(), unattached("engines")));
+    const std::string ours = sync_wait(registry.spawner().engine().engine_id());
+    BOOST_REQUIRE(!ours.empty());
+    auto here = sync_wait(registry.acquire("here")).record;
+    BOOST_TEST(here.worker->node == ours);
+    auto owned = sync_wait(registry.spawner().list_owned());
+    BOOST_REQUIRE(owned.size() == 1u);
+    BOOST_TEST(owned[0].worker.node == ours);
+
+    // Records another daemon wrote: a container on its engine, and one it
+    // says is on ours but that is not here.
+    const auto now = std::chrono::system_clock::now();
+    auto recorded = [&](std::string id, std::string node) {
+        session s;
+        s.id = std::move(id);
+        s.status = session_status::active;
+        s.created_at = s.last_active = now;
+        s.idle_timeout = 1h;
+        s.idle_deadline = now + 1h;
+        s.worker = worker_ref{"docker", std::string(64, 'e'), std::move(node)};
+        BOOST_REQUIRE(sync_wait(store.create(s)).created);
+    };
+    recorded("there", "OTHER:ENGINE:ID");
+    recorded("lost", ours);
+    BOOST_TEST(sync_wait(registry.spawner().alive(worker_ref{"docker", std::string(64, 'e'), "OTHER:ENGINE:ID"})));
+    BOOST_TEST(!sync_wait(registry.spawner().alive(worker_ref{"docker", std::string(64, 'e'), ours})));
+
+    janitor jan(registry, {.log = [](std::string_view) {}});
+    auto report = sync_wait(jan.sweep_once());
+    BOOST_TEST(report.workers_lost == 1u);
+    BOOST_TEST(report.orphans_removed == 0u);
+    BOOST_TEST(to_string(sync_wait(registry.get("there"))->status) == "active");
+    BOOST_TEST(to_string(sync_wait(registry.get("lost"))->status) == "failed");
+    BOOST_TEST(to_string(sync_wait(registry.get("here"))->status) == "active");
+
+    // Ending the other engine's session here does not reach for its
+    // container (that engine's janitor removes it as an orphan).
+    auto ended = sync_wait(registry.terminate("there"));
+    BOOST_REQUIRE(ended);
+    BOOST_TEST(to_string(ended->status) == "terminated");
+    sync_wait(registry.terminate("here"));
+    BOOST_TEST(sync_wait(registry.spawner().list_owned()).empty());
+}
+
 BOOST_AUTO_TEST_SUITE_END()

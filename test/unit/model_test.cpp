@@ -137,6 +137,26 @@ BOOST_AUTO_TEST_CASE(round_trip_keeps_every_field) {
     BOOST_TEST(to_json(s).at("idle_deadline") == 1'700'000'091'000);
 }
 
+// node (where a worker runs) is kept when known, left out when not, and
+// does not change which worker a ref names: a record written before nodes
+// were kept still names the same container.
+BOOST_AUTO_TEST_CASE(a_workers_node_round_trips_and_is_not_part_of_its_identity) {
+    auto s = sample();
+    s.worker = worker_ref{"docker", "abc123", "ENGINE:ONE"};
+    auto back = parse_session(serialize(s), s.id);
+    BOOST_TEST(back.worker->node == "ENGINE:ONE");
+    BOOST_TEST(to_json(s).at("worker").as_object().at("node") == "ENGINE:ONE");
+    s.worker->node.clear();
+    BOOST_TEST(!to_json(s).at("worker").as_object().contains("node"));
+    BOOST_TEST(parse_session(serialize(s), s.id).worker->node.empty());
+    BOOST_TEST((worker_ref{"docker", "abc123", "A"} == worker_ref{"docker", "abc123", ""}));
+    BOOST_TEST((worker_ref{"docker", "abc123", "A"} != worker_ref{"docker", "abc124", "A"}));
+    BOOST_TEST((worker_ref{"docker", "abc123"} != worker_ref{"process", "abc123"}));
+    auto o = to_json(s);
+    o["worker"] = {{"kind", "docker"}, {"id", "abc123"}, {"node", 7}};
+    expect_error([&] { session_from_json(o, "k5"); }, error::corrupt_record, {"'worker'", "node"});
+}
+
 BOOST_AUTO_TEST_CASE(unknown_fields_survive_a_read_modify_write) {
     auto o = to_json(sample());
     o["added_by_v2"] = {{"x", 1}};

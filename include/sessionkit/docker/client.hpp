@@ -213,6 +213,27 @@ public:
         co_return version_;
     }
 
+    /// The engine's own ID (GET /info "ID"), read on first use: it names
+    /// this engine among several sharing one session store, and survives
+    /// dockerd restarts (it lives in the engine's data directory). Empty
+    /// for an engine that reports none.
+    awaitable<std::string> engine_id() {
+        {
+            std::lock_guard lock(mutex_);
+            if (engine_id_) co_return *engine_id_;
+        }
+        std::string target = "/info";  // named: GCC 12, see doc/decisions.md
+        auto r = co_await request(boost::beast::http::verb::get, std::move(target));
+        if (!r.ok()) throw_error(error::backend_unavailable, "docker: GET /info on " + config_.host + ": " + r.message());
+        auto v = r.json("GET /info");
+        std::string id;
+        if (const auto* field = v.is_object() ? v.as_object().if_contains("ID") : nullptr; field && field->is_string())
+            id = std::string(field->as_string());
+        std::lock_guard lock(mutex_);
+        engine_id_ = id;
+        co_return id;
+    }
+
 private:
     using stream_type = boost::beast::basic_stream<boost::asio::local::stream_protocol>;
 
@@ -289,6 +310,7 @@ private:
     std::string socket_path_;
     std::mutex mutex_;
     std::string version_;
+    std::optional<std::string> engine_id_;
 };
 
 } // namespace sessionkit::docker

@@ -151,6 +151,8 @@ public:
         const std::string created_at = std::to_string(to_unix_ms(rec.created_at));
         const std::string name = ds::container_name(st->options.deployment, session_id);
         const std::string who = "docker_spawner.spawn: session '" + session_id + "'";
+        // The engine's ID goes on the worker: several engines may share one store.
+        const std::string node = co_await st->engine.engine_id();
 
         std::string id;
         for (int attempt = 0; attempt < 2 && id.empty(); ++attempt) {
@@ -189,7 +191,10 @@ public:
         std::exception_ptr failure;
         try {
             // Attached before it starts, so that no output is missed.
-            if (st->options.attach && st->watched()) co_await attach(st, id, session_id);
+            if (st->options.attach && st->watched()) {
+                worker_ref w{"docker", id, node};  // named: GCC 12, see doc/decisions.md
+                co_await attach(st, std::move(w), session_id);
+            }
             co_await start_and_wait(*st, id, who);
         } catch (...) {
             failure = std::current_exception();
@@ -203,13 +208,23 @@ public:
             }
             std::rethrow_exception(failure);
         }
-        co_return worker_ref{"docker", id};
+        co_return worker_ref{"docker", id, node};
     }
 
+    /// A container of another engine (w.node names it) is not reached
+    /// from here: stop returns at once, and that engine's janitor removes
+    /// the container once its session has ended (an orphan).
     awaitable<void> stop(const worker_ref& w, milliseconds grace) {
         namespace http = boost::beast::http;
         auto st = state_;
         const std::string id = w.id;
+        if (co_await on_another_engine(w)) {
+            st->log(boost::json::serialize(boost::json::object{
+                {"level", "info"}, {"component", "docker_spawner"},
+                {"msg", "container runs on another engine: its janitor removes it"},
+                {"container", id}, {"engine", w.node}}));
+            co_return;
+        }
         const auto seconds = std::max<long long>(0, (grace.count() + 999) / 1000);
         if (auto io = st->find(id)) io->stop_requested = true;  // its end is ours, not news
         // The engine's stop blocks for up to the grace plus the kill: give it that long.
@@ -221,7 +236,10 @@ public:
         co_await remove(*st, id);
     }
 
+    /// Another engine's container is reported alive: only a janitor on
+    /// that engine can judge it.
     awaitable<bool> alive(const worker_ref& w) {
+        if (co_await on_another_engine(w)) co_return true;
         const std::string id = w.id;
         auto found = co_await inspect(*state_, id);
         if (!found) co_return false;
@@ -236,6 +254,7 @@ public:
         const std::string filters = boost::json::serialize(
             boost::json::object{{"label", boost::json::array{"sessionkit.deployment=" + st->options.deployment}}});
         std::string target = "/containers/json?all=true&filters=" + docker::url_encode(filters);
+        const std::string node = co_await st->engine.engine_id();
         auto r = co_await st->engine.request(http::verb::get, std::move(target));
         if (!r.ok()) throw_error(error::backend_unavailable, "docker_spawner.list_owned: " + r.message());
         auto v = r.json("list containers");
@@ -248,8 +267,8 @@ public:
             if (auto* l = o.if_contains("Labels"); l && l->is_object())
                 session_id = detail::docker_spawner::string_at(l->as_object(), "sessionkit.session");
             const bool running = detail::docker_spawner::string_at(o, "State") == "running";
-            out.push_back({worker_ref{"docker", detail::docker_spawner::string_at(o, "Id")}, std::move(session_id),
-                           running});
+            out.push_back({worker_ref{"docker", detail::docker_spawner::string_at(o, "Id"), node},
+                           std::move(session_id), running});
         }
         co_return out;
     }
@@ -409,6 +428,14 @@ private:
         co_return detail::docker_spawner::object_of(r.json("inspect " + id), "inspect " + id);
     }
 
+    /// Whether `w` names another engine than ours. A worker with no node
+    /// (a record written before nodes were kept) is taken to be ours.
+    awaitable<bool> on_another_engine(const worker_ref& w) {
+        if (w.node.empty()) co_return false;
+        const std::string ours = co_await state_->engine.engine_id();
+        co_return !ours.empty() && w.node != ours;
+    }
+
     /// Forced removal (with its anonymous volumes); gone already is fine.
     static awaitable<void> remove(state& st, std::string id) {
         std::string target = "/containers/" + id + "?force=true&v=true";
@@ -418,11 +445,12 @@ private:
             throw_error(error::backend_unavailable, "docker: remove container " + id + ": " + r.message());
     }
 
-    static awaitable<void> attach(std::shared_ptr<state> st, std::string id, std::string session_id) {
+    static awaitable<void> attach(std::shared_ptr<state> st, worker_ref w, std::string session_id) {
         auto strand = boost::asio::make_strand(st->executor);
+        const std::string id = w.id;
         std::string target = "/containers/" + id + "/attach?stream=1&stdin=1&stdout=1&stderr=1";
         auto conn = co_await st->engine.upgrade(std::move(target), strand);
-        auto io = std::make_shared<container_io>(strand, std::move(conn), session_id, worker_ref{"docker", id});
+        auto io = std::make_shared<container_io>(strand, std::move(conn), session_id, std::move(w));
         {
             std::lock_guard lock(st->mutex);
             st->attached[id] = io;
