@@ -7,6 +7,9 @@
 //                          until the container runs, against `docker run -d`
 //                          of the same image and command through the CLI, on
 //                          the same engine, rounds alternating; medians.
+//   engine_floor_vs_docker_run  the engine's own create + start (raw API, no
+//                          hardening, attach or check: what no acquire can go
+//                          below), in the same alternation, against the CLI.
 //   process_spawn          process_spawner.spawn of `cat` until it has exec'd (ms).
 //   process_acquire        registry.acquire with process_spawner (ms).
 #include <sessionkit/sessionkit.hpp>
@@ -106,6 +109,28 @@ std::string docker_cli(const std::vector<std::string>& args) {
     return text;
 }
 
+/// The engine's create + start of what the CLI runs, through the raw API
+/// and nothing else; the container's id (removed by the caller, untimed).
+awaitable<std::string> engine_create_start(docker::client& engine, std::string image) {
+    namespace http = boost::beast::http;
+    std::string create = "/containers/create";
+    std::optional<boost::json::value> body = boost::json::object{
+        {"Image", image}, {"Cmd", boost::json::array{"sleep", "1000"}},
+        {"HostConfig", boost::json::object{{"NetworkMode", "none"}}}};
+    auto made = co_await engine.request(http::verb::post, std::move(create), std::move(body));
+    if (made.status != 201) throw std::runtime_error("create: " + made.message());
+    const std::string id(made.json("create").as_object().at("Id").as_string());
+    std::string start = "/containers/" + id + "/start";
+    auto started = co_await engine.request(http::verb::post, std::move(start));
+    if (!started.ok()) throw std::runtime_error("start: " + started.message());
+    co_return id;
+}
+
+awaitable<void> engine_remove(docker::client& engine, std::string id) {
+    std::string target = "/containers/" + id + "?force=true";
+    co_await engine.request(boost::beast::http::verb::delete_, std::move(target));
+}
+
 /// Median ms of `rounds` acquires (each terminated, untimed) through a
 /// registry whose docker_spawner has options `o`.
 double docker_acquire_median(io_thread& io, const docker_options& o, int rounds, std::vector<double>* each = nullptr) {
@@ -143,7 +168,8 @@ void docker_case(int rounds) {
     wait(io.ctx, registry.terminate("warm"));
     docker_cli({"rm", "-f", docker_cli({"run", "-d", "--network", "none", image, "sleep", "1000"})});
 
-    std::vector<double> ours, cli;
+    std::vector<double> ours, cli, floor;
+    auto& engine = registry.spawner().engine();
     for (int i = 0; i < rounds; ++i) {
         const std::string id = "bench-" + std::to_string(i);
         auto t = std::chrono::steady_clock::now();
@@ -156,6 +182,11 @@ void docker_case(int rounds) {
         const std::string container = docker_cli({"run", "-d", "--network", "none", image, "sleep", "1000"});
         cli.push_back(ms_since(t));
         docker_cli({"rm", "-f", container});
+
+        t = std::chrono::steady_clock::now();
+        const std::string raw = wait(io.ctx, engine_create_start(engine, image));
+        floor.push_back(ms_since(t));
+        wait(io.ctx, engine_remove(engine, raw));
     }
     bench::value(bench_name, "acquire_docker_ms", median(ours), "ms");
     bench::value(bench_name, "docker_run_cli_ms", median(cli), "ms");
@@ -163,6 +194,12 @@ void docker_case(int rounds) {
                  "docker run -d --network none <image> sleep 1000 (CLI, same engine), median of " +
                      std::to_string(rounds) + " alternating rounds",
                  "<= 0.8");
+    // For the analysis: the engine alone (create + start, nothing of ours)
+    // against the same CLI runs: no acquire that creates and starts a
+    // container goes below this ratio.
+    bench::value(bench_name, "engine_create_start_ms", median(floor), "ms");
+    bench::ratio(bench_name, "engine_floor_vs_docker_run", median(floor) / median(cli),
+                 "the same docker run -d rounds; raw POST create + start of the same image and command", "");
     // For the analysis: the same without the attach stream (no I/O wiring).
     auto plain = o;
     plain.attach = false;
