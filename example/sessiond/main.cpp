@@ -69,6 +69,7 @@ struct config {
     std::string worker_image;
     std::string deployment = "sessiond";
     double stop_grace_s = 10;
+    std::int64_t output_limit = 1 << 20;
     std::string redis_url = "redis://127.0.0.1:6379/0";
     std::string redis_prefix = "session:";
     double redis_timeout_s = 2;
@@ -136,6 +137,8 @@ std::optional<config> parse(int argc, char** argv) {
          "names this deployment's workers (SESSIONKIT_DEPLOYMENT, labels)")
         ("stop-grace", po::value(&c.stop_grace_s)->default_value(c.stop_grace_s),
          "seconds a worker gets between SIGTERM and SIGKILL")
+        ("output-limit", po::value(&c.output_limit)->default_value(c.output_limit),
+         "bytes of worker output kept per session, the newest (1 .. 134217728)")
         ("redis-url", po::value(&c.redis_url)->default_value(c.redis_url),
          "redis://[user:pass@]host:port/db, rediss://... or unix:///path (also REDIS_URL)")
         ("redis-prefix", po::value(&c.redis_prefix)->default_value(c.redis_prefix), "key prefix of the redis store")
@@ -217,6 +220,8 @@ std::optional<config> parse(int argc, char** argv) {
         throw po::error("--store '" + c.store + "' is not a store (available: memory, redis)");
     if (c.store == "redis") redis::config::from_url(c.redis_url);  // a bad URL is named now
     need_seconds("stop-grace", c.stop_grace_s);
+    if (c.output_limit < 1 || c.output_limit > (std::int64_t{128} << 20))
+        throw po::error("--output-limit must be 1 .. 134217728 bytes (128 MiB), got " + std::to_string(c.output_limit));
     if (c.spawner != "none" && c.spawner != "process" && c.spawner != "docker")
         throw po::error("--spawner '" + c.spawner + "' is not a spawner (available: none, process, docker)");
     if (c.spawner == "process" && c.worker_command.empty())
@@ -426,6 +431,7 @@ int main(int argc, char** argv) {
             rcfg.client_name = "sessiond";
             redis_store_options options;
             options.prefix = cfg->redis_prefix;
+            options.output_limit = static_cast<std::size_t>(cfg->output_limit);
             options.on_corrupt = [](const std::string& key, const std::string& what) {
                 log_line("error", "unreadable session record moved aside", {{"key", key}, {"error", what}});
             };
@@ -442,7 +448,7 @@ int main(int argc, char** argv) {
             }
             return serve(*cfg, ctx, store, sink);
         }
-        memory_store store;
+        memory_store store(memory_store_options{.output_limit = static_cast<std::size_t>(cfg->output_limit)});
         return serve(*cfg, ctx, store, sink);
     } catch (const std::exception& e) {
         log_line("error", "sessiond failed", {{"error", e.what()}});

@@ -25,7 +25,7 @@ fi
 # shellcheck source=../../tools/start-sessiond.sh
 source "$(dirname -- "${BASH_SOURCE[0]}")/../../tools/start-sessiond.sh"
 start_sessiond "$sessiond" "$dir/log" --events "$dir/events" --spawner process --worker-command sh \
-  --worker-env GREETING=hi --stop-grace 1 --deployment io-test >/dev/null || fail "sessiond did not start"
+  --worker-env GREETING=hi --stop-grace 1 --deployment io-test --output-limit 16 >/dev/null || fail "sessiond did not start"
 pid=$SESSIOND_PID
 port=$SESSIOND_PORT
 api=http://127.0.0.1:$port/api/v1/sessions
@@ -66,6 +66,18 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$api/sh-1/input" --data-b
 curl -s -o "$dir/body" -X POST "$api" -H 'Content-Type: application/json' -d '{"id":"sh-2"}'
 worker2=$(sed -n 's/.*"id":"[^"]*:\([0-9]*\)".*/\1/p' "$dir/body")
 kill -0 "$worker2" || fail "second worker does not run"
+# --output-limit 16: of 41 bytes written, the newest 16 are kept, and a
+# reader from 0 is told the rest were dropped.
+curl -s -o /dev/null -X POST "$api/sh-2/input" --data-binary $'printf "%040d\\n" 7\n'
+for _ in $(seq 100); do
+  headers=$(curl -s -D - -o "$dir/out" "$api/sh-2/output?from=0" | tr -d '\r')
+  grep -q '^Sessionkit-Next-Offset: 41$' <<<"$headers" && break
+  sleep 0.05
+done
+grep -q '^Sessionkit-Next-Offset: 41$' <<<"$headers" || fail "sh-2 output did not reach 41 bytes: $headers"
+grep -q '^Sessionkit-Offset: 25$' <<<"$headers" && grep -q '^Sessionkit-Dropped: true$' <<<"$headers" ||
+  fail "--output-limit 16 kept more or told nothing: $headers"
+[[ $(cat "$dir/out") == "$(printf %015d 7)" ]] || fail "kept output: '$(cat "$dir/out")'"
 code=$(curl -s -o "$dir/body" -w '%{http_code}' -X DELETE "$api/sh-2")
 [[ $code == 200 ]] && grep -q '"status":"terminated"' "$dir/body" || fail "delete: $code $(cat "$dir/body")"
 ! kill -0 "$worker2" 2>/dev/null || fail "worker $worker2 still runs after DELETE"
@@ -89,6 +101,10 @@ set +e
 "$sessiond" --spawner process >/dev/null 2>"$dir/err"; rc=$?
 set -e
 [[ $rc == 2 ]] && grep -q -- "--worker-command" "$dir/err" || fail "--spawner process without a command: rc $rc, $(cat "$dir/err")"
+set +e
+"$sessiond" --output-limit 0 >/dev/null 2>"$dir/err"; rc=$?
+set -e
+[[ $rc == 2 ]] && grep -q -- "--output-limit" "$dir/err" || fail "--output-limit 0: rc $rc, $(cat "$dir/err")"
 set +e
 "$sessiond" --spawner docker-ish >/dev/null 2>"$dir/err"; rc=$?
 set -e

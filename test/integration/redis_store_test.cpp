@@ -528,6 +528,9 @@ BOOST_AUTO_TEST_CASE(a_redis_restart_fails_operations_within_their_timeout_then_
     }
     BOOST_TEST(recovered);
     BOOST_TEST(sync_wait(store.touch("r2", t0 + 1s)).has_value());
+    // Every script is loaded again on first use, the output log's too.
+    BOOST_TEST(sync_wait(store.append_output("r2", "after")));
+    BOOST_TEST(sync_wait(store.read_output("r2", 0, 10))->data == "after");
     BOOST_TEST(store.connection().stats().connects >= 2u);
 }
 
