@@ -10,6 +10,7 @@ dir=$(mktemp -d)
 pid=
 cleanup() {
   [[ -n "$pid" ]] && kill "$pid" 2>/dev/null || true
+  [[ -n "${pid2:-}" ]] && kill "$pid2" 2>/dev/null || true
   rm -rf "$dir"
 }
 trap cleanup EXIT
@@ -49,6 +50,17 @@ next=$(curl -s -D - -o /dev/null "$api/sh-1/output?from=3" | tr -d '\r' | sed -n
 [[ $next == 13 ]] || fail "Sessionkit-Next-Offset: '$next', want 13"
 code=$(curl -s -o "$dir/body" -w '%{http_code}' "$api/sh-1/output?from=99")
 [[ $code == 400 ]] || fail "an offset past the end gave $code"
+
+# On Redis the output is the store's: a second daemon sharing it (one that
+# spawns nothing itself) reads what the first one's worker wrote.
+if [[ "${USE_REDIS:-}" == true ]]; then
+  start_sessiond "$sessiond" "$dir/log2" >/dev/null || fail "the second sessiond did not start"
+  pid2=$SESSIOND_PID
+  got2=$(curl -s "http://127.0.0.1:$SESSIOND_PORT/api/v1/sessions/sh-1/output?from=0")
+  kill "$pid2"
+  wait "$pid2" 2>/dev/null || true
+  [[ "$got2" == "${want%$'\n'}" ]] || fail "output read through a second daemon: '$got2'"
+fi
 
 # A worker that exits with 3 fails its session, with a worker_exited event.
 curl -s -o /dev/null -X POST "$api/sh-1/input" --data-binary $'exit 3\n'

@@ -256,6 +256,34 @@ BOOST_AUTO_TEST_CASE(every_error_status) {
     auto no_output = call(bhttp::verb::get, "/api/v1/sessions/io/output");
     BOOST_TEST(no_output.status == 409u);
     BOOST_TEST(code_of(no_output) == "no_worker");
+    {
+        // A session whose worker another daemon sharing the store started:
+        // its input is out of this daemon's reach (409 no_worker_io), its
+        // output is the store's and is read.
+        session elsewhere;
+        elsewhere.id = "elsewhere";
+        elsewhere.status = session_status::active;
+        elsewhere.created_at = elsewhere.last_active = std::chrono::system_clock::now();
+        elsewhere.idle_timeout = 60s;
+        elsewhere.idle_deadline = elsewhere.created_at + 60s;
+        elsewhere.worker = worker_ref{"process", "otherhost:1:2"};
+        BOOST_REQUIRE(store.create_now(elsewhere).created);
+        bool appended = false;
+        asio::io_context local;
+        asio::co_spawn(local, [&]() -> awaitable<void> {
+            const std::string id = "elsewhere", bytes = "written elsewhere";  // named: GCC 12
+            appended = co_await store.append_output(id, bytes);
+        }, asio::detached);
+        local.run();
+        BOOST_REQUIRE(appended);
+        auto input = call(bhttp::verb::post, "/api/v1/sessions/elsewhere/input", "x", {{"Content-Type", "text/plain"}});
+        BOOST_TEST(input.status == 409u);
+        BOOST_TEST(code_of(input) == "no_worker_io");
+        BOOST_TEST(input.json.at("message").as_string().find("process worker") != std::string::npos);
+        auto output = call(bhttp::verb::get, "/api/v1/sessions/elsewhere/output?from=0");
+        BOOST_TEST(output.status == 200u);
+        BOOST_TEST(output.body == "written elsewhere");
+    }
     BOOST_TEST(call(bhttp::verb::post, "/api/v1/sessions", "x=1", {{"Content-Type", "text/plain"}}).status == 415u);
     // 411: a PATCH with neither Content-Length nor chunked body.
     auto no_length = raw("PATCH /api/v1/sessions/io HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");

@@ -310,8 +310,12 @@ private:
         if constexpr (!output_log<typename Registry::store_type>) {
             co_return no_worker_io(*s, "read output from");
         } else {
+            // A worker of this daemon's kind whose spawner reports no output
+            // (docker with attach off) has no log to read. Another kind's
+            // worker may have one: a daemon sharing the store wrote it.
             if constexpr (requires(typename Registry::spawner_type& p) { p.reports_output(); }) {
-                if (!registry_.spawner().reports_output()) co_return no_worker_io(*s, "read output from");
+                if (registry_.spawner().kind() == s->worker->kind && !registry_.spawner().reports_output())
+                    co_return no_worker_io(*s, "read output from");
             }
             auto chunk = co_await registry_.read_output(cmd.id, cmd.from);
             response res{http::status::ok, 11};
