@@ -85,6 +85,19 @@ boost::json::object inspect(docker_spawner& p, const std::string& id) {
     return r.json("inspect").as_object();
 }
 
+/// What most tests here share: io threads, a memory store, recorded events,
+/// and a registry whose spawner is a docker_spawner with `options`.
+struct docker_world {
+    test::io_threads io;
+    memory_store store;
+    test::recording_sink events;
+    session_registry<memory_store, system_clock_policy, test::recording_sink, docker_spawner> registry;
+
+    docker_world(docker_options options, milliseconds stop_grace)
+        : registry(store, registry_options{.stop_grace = stop_grace}, {}, events,
+                   docker_spawner(io.executor(), std::move(options))) {}
+};
+
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(docker_spawner_suite)
@@ -134,11 +147,8 @@ BOOST_AUTO_TEST_CASE(spawn_alive_list_and_stop_a_hardened_container) {
 }
 
 BOOST_AUTO_TEST_CASE(a_registry_starts_reuses_and_stops_the_container) {
-    test::io_threads io;
-    memory_store store;
-    test::recording_sink events;
-    session_registry<memory_store, system_clock_policy, test::recording_sink, docker_spawner> registry(
-        store, registry_options{.stop_grace = 2s}, {}, events, docker_spawner(io.executor(), sleeper("registry")));
+    docker_world world(sleeper("registry"), 2s);
+    auto& registry = world.registry;
     auto first = sync_wait(registry.acquire("alice"));
     BOOST_TEST(first.created);
     BOOST_TEST(to_string(first.record.status) == "active");
@@ -150,7 +160,7 @@ BOOST_AUTO_TEST_CASE(a_registry_starts_reuses_and_stops_the_container) {
     auto done = sync_wait(registry.terminate("alice"));
     BOOST_TEST(to_string(done->status) == "terminated");
     BOOST_TEST(sync_wait(registry.spawner().list_owned()).empty());
-    BOOST_TEST(events.count(event_type::worker_started) == 1u);
+    BOOST_TEST(world.events.count(event_type::worker_started) == 1u);
 }
 
 BOOST_AUTO_TEST_CASE(an_unknown_image_is_a_clear_error_and_leaves_nothing_half_made) {
@@ -179,13 +189,10 @@ BOOST_AUTO_TEST_CASE(a_container_that_exits_at_once_fails_its_session_and_is_rem
     // Seen exiting by spawn's own check (spawn_failed), or a moment later
     // through the attach stream (worker_exited): either way the session
     // fails with the code, and no container is left.
-    test::io_threads io;
     auto o = sleeper("false");
     o.command = {"sh", "-c", "exit 7"};
-    memory_store store;
-    test::recording_sink events;
-    session_registry<memory_store, system_clock_policy, test::recording_sink, docker_spawner> registry(
-        store, registry_options{.stop_grace = 1s}, {}, events, docker_spawner(io.executor(), o));
+    docker_world world(o, 1s);
+    auto& registry = world.registry;
     try {
         sync_wait(registry.acquire("quitter"));
     } catch (const boost::system::system_error& e) {
@@ -331,35 +338,29 @@ BOOST_AUTO_TEST_CASE(two_processes_of_100_acquirers_make_exactly_one_container) 
 }
 
 BOOST_AUTO_TEST_CASE(input_and_output_go_through_the_attach_stream) {
-    test::io_threads io;
     auto o = sleeper("io");
     o.command = {"cat"};
-    memory_store store;
-    test::recording_sink events;
-    session_registry<memory_store, system_clock_policy, test::recording_sink, docker_spawner> registry(
-        store, registry_options{.stop_grace = 1s}, {}, events, docker_spawner(io.executor(), o));
+    docker_world world(o, 1s);
+    auto& registry = world.registry;
     sync_wait(registry.acquire("talker"));
     sync_wait(registry.send_input("talker", "hello\n"));
     sync_wait(registry.send_input("talker", "again\n"));
     BOOST_TEST(test::eventually([&] { return sync_wait(registry.read_output("talker", 0)).data == "hello\nagain\n"; }));
     sync_wait(registry.terminate("talker"));
-    BOOST_TEST(events.count(event_type::worker_exited) == 0u);  // we stopped it: no news
+    BOOST_TEST(world.events.count(event_type::worker_exited) == 0u);  // we stopped it: no news
 }
 
 BOOST_AUTO_TEST_CASE(a_container_that_exits_ends_its_session_at_once_with_its_code) {
-    test::io_threads io;
     auto o = sleeper("exit");
     o.command = {"sh", "-c", "echo bye; sleep 0.5; exit 3"};
-    memory_store store;
-    test::recording_sink events;
-    session_registry<memory_store, system_clock_policy, test::recording_sink, docker_spawner> registry(
-        store, registry_options{.stop_grace = 1s}, {}, events, docker_spawner(io.executor(), o));
+    docker_world world(o, 1s);
+    auto& registry = world.registry;
     sync_wait(registry.acquire("brief"));
     BOOST_TEST(test::eventually([&] { return to_string(sync_wait(registry.get("brief"))->status) == "failed"; }));
     BOOST_TEST(sync_wait(registry.get("brief"))->end_reason == "worker_exited");
     BOOST_TEST(sync_wait(registry.read_output("brief", 0)).data == "bye\n");
     bool code3 = false;
-    for (auto& e : events.events())
+    for (auto& e : world.events.events())
         if (e.type == event_type::worker_exited) code3 = e.data.at("exit_code") == 3;
     BOOST_TEST(code3);
     // Its stopped container is removed too.
@@ -410,11 +411,8 @@ BOOST_AUTO_TEST_CASE(after_a_daemon_killed_with_sigkill_one_janitor_sweep_leaves
 // A container this daemon does not watch (not attached: started by another
 // daemon, or with attach off) is found dead by the janitor's reconciliation.
 BOOST_AUTO_TEST_CASE(a_container_that_died_fails_its_session_and_is_removed) {
-    test::io_threads io;
-    memory_store store;
-    test::recording_sink events;
-    session_registry<memory_store, system_clock_policy, test::recording_sink, docker_spawner> registry(
-        store, registry_options{.stop_grace = 1s}, {}, events, docker_spawner(io.executor(), unattached("died")));
+    docker_world world(unattached("died"), 1s);
+    auto& registry = world.registry;
     auto s = sync_wait(registry.acquire("fragile")).record;
     sync_wait(registry.acquire("sturdy"));
     std::string target = "/containers/" + s.worker->id + "/kill";
@@ -428,7 +426,7 @@ BOOST_AUTO_TEST_CASE(a_container_that_died_fails_its_session_and_is_removed) {
     BOOST_TEST(after->end_reason == "worker_lost");
     BOOST_TEST(to_string(sync_wait(registry.get("sturdy"))->status) == "active");
     BOOST_TEST(sync_wait(registry.spawner().list_owned()).size() == 1u);
-    BOOST_TEST(events.count(event_type::worker_exited) == 1u);
+    BOOST_TEST(world.events.count(event_type::worker_exited) == 1u);
     sync_wait(registry.terminate("sturdy"));
 }
 
@@ -436,11 +434,8 @@ BOOST_AUTO_TEST_CASE(a_container_that_died_fails_its_session_and_is_removed) {
 // a janitor judges only its own engine's containers. Another engine's are
 // alive as far as this one knows; a missing one of its own is lost.
 BOOST_AUTO_TEST_CASE(a_session_on_another_engine_is_left_to_that_engines_janitor) {
-    test::io_threads io;
-    memory_store store;
-    test::recording_sink events;
-    session_registry<memory_store, system_clock_policy, test::recording_sink, docker_spawner> registry(
-        store, registry_options{.stop_grace = 1s}, {}, events, docker_spawner(io.executor(), unattached("engines")));
+    docker_world world(unattached("engines"), 1s);
+    auto& registry = world.registry;
     const std::string ours = sync_wait(registry.spawner().engine().engine_id());
     BOOST_REQUIRE(!ours.empty());
     auto here = sync_wait(registry.acquire("here")).record;
@@ -460,7 +455,7 @@ BOOST_AUTO_TEST_CASE(a_session_on_another_engine_is_left_to_that_engines_janitor
         s.idle_timeout = 1h;
         s.idle_deadline = now + 1h;
         s.worker = worker_ref{"docker", std::string(64, 'e'), std::move(node)};
-        BOOST_REQUIRE(sync_wait(store.create(s)).created);
+        BOOST_REQUIRE(sync_wait(world.store.create(s)).created);
     };
     recorded("there", "OTHER:ENGINE:ID");
     recorded("lost", ours);
