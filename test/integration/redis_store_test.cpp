@@ -5,6 +5,7 @@
 // This binary also runs as a child process of its own tests:
 //   redis_store_test --child acquire URL PREFIX ID COROUTINES
 //   redis_store_test --child janitor URL PREFIX OUT_FILE
+//   redis_store_test --child append URL PREFIX ID TAG COUNT
 #define BOOST_TEST_MODULE sessionkit_redis
 #define BOOST_TEST_NO_MAIN
 #include <boost/test/unit_test.hpp>
@@ -588,6 +589,62 @@ BOOST_AUTO_TEST_CASE(two_processes_of_200_coroutines_acquiring_one_id_make_one_s
     BOOST_TEST(st.sessions == 1u);
 }
 
+// Output from two processes into one session's log, while a third rewrites
+// the record (update carries the log's byte count over): every record
+// whole, each once, and the count exact.
+BOOST_AUTO_TEST_CASE(two_processes_appending_output_while_the_record_is_updated_lose_nothing) {
+    const std::string prefix = test::fresh_prefix("out");
+    redis_store_options o;
+    o.prefix = prefix;
+    redis_store store(shared_connection(), o);
+    create_ok(store, make_record("shared-log", "o", 1h));
+    constexpr int per_child = 2000;
+    std::vector<pid_t> children;
+    for (std::string tag : {"a", "b"})
+        children.push_back(test::spawn({test::self_exe(), "--child", "append", redis_url(), prefix, "shared-log", tag,
+                                        std::to_string(per_child)}));
+    // Updates until the children are done, counting those that landed
+    // between two appends (the byte count neither 0 nor the total).
+    const auto total = std::int64_t{2 * per_child * 10};
+    auto written = [&] {
+        auto v = sync_wait(shared_connection()->exec_one("HGET", store.key_of("shared-log"), "out_end"));
+        return v.is_null() ? std::int64_t{0} : v.as_integer();
+    };
+    int updates = 0;
+    const auto give_up = std::chrono::steady_clock::now() + 60s;
+    for (int i = 0; std::chrono::steady_clock::now() < give_up; ++i) {
+        const auto before = written();
+        if (before >= total) break;
+        auto current = sync_wait(store.get("shared-log"));
+        BOOST_REQUIRE(current);
+        current->attributes["n"] = i;
+        if (sync_wait(store.update(*current, current->version)) == update_result::updated && before > 0 &&
+            written() < total)
+            ++updates;
+    }
+    for (auto pid : children) BOOST_TEST(test::wait_exit(pid) == 0);
+
+    std::string all;
+    for (std::uint64_t at = 0;;) {
+        auto c = sync_wait(store.read_output("shared-log", at, max_output_read));
+        BOOST_REQUIRE(c);
+        BOOST_REQUIRE(!c->dropped);
+        if (c->data.empty()) break;
+        all += c->data;
+        at = c->next_offset;
+    }
+    BOOST_REQUIRE(all.size() == std::size_t{2 * per_child * 10});
+    std::set<std::string> seen;
+    for (std::size_t i = 0; i < all.size(); i += 10) {
+        const std::string record = all.substr(i, 10);
+        BOOST_REQUIRE_MESSAGE(record.front() == '<' && record.back() == '>', "torn record at " << i << ": " << record);
+        BOOST_TEST(seen.insert(record).second, "twice: " << record);
+    }
+    BOOST_TEST(seen.size() == std::size_t{2 * per_child});
+    BOOST_TEST_MESSAGE(updates << " updates landed while the children appended");
+    BOOST_TEST(updates > 0);  // else the test proved nothing about updates
+}
+
 BOOST_AUTO_TEST_CASE(three_janitor_processes_expire_each_session_exactly_once) {
     const std::string prefix = test::fresh_prefix("jan");
     redis_store_options o;
@@ -654,6 +711,35 @@ int child_acquire(const std::string& url, const std::string& prefix, const std::
     return failed ? 100 : created.load();
 }
 
+/// Appends `count` records "<TAG0000042>" (10 bytes) to session `id`'s
+/// output from 4 coroutines on 2 threads (few, so that the parent's updates
+/// interleave); 0 when every append was kept.
+int child_append(const std::string& url, const std::string& prefix, const std::string& id, const std::string& tag,
+                 int count) {
+    test::background_io io;
+    redis_store_options o;
+    o.prefix = prefix;
+    redis_store store(io.executor(), test::test_config(url), o);
+    boost::asio::io_context ctx;
+    std::atomic<int> next{0}, failed{0};
+    for (int c = 0; c < 4; ++c)
+        boost::asio::co_spawn(ctx, [&]() -> awaitable<void> {
+            for (int n; (n = next++) < count;) {
+                char record[16];
+                std::snprintf(record, sizeof record, "<%s%07d>", tag.c_str(), n);
+                const std::string mine = id, bytes = record;  // named: GCC 12
+                try {
+                    if (!co_await store.append_output(mine, bytes)) ++failed;
+                } catch (const std::exception& e) {
+                    ++failed;
+                    std::cerr << "append failed: " << e.what() << '\n';
+                }
+            }
+        }, boost::asio::detached);
+    test::run_threads(ctx, 2);
+    return failed ? 100 : 0;
+}
+
 /// Sweeps until no session is live, writing the id of every session this
 /// process expired to `out`.
 int child_janitor(const std::string& url, const std::string& prefix, const std::string& out) {
@@ -690,6 +776,7 @@ int main(int argc, char** argv) {
         std::string_view mode = argv[2];
         if (mode == "acquire" && argc == 7) return child_acquire(argv[3], argv[4], argv[5], std::atoi(argv[6]));
         if (mode == "janitor" && argc == 6) return child_janitor(argv[3], argv[4], argv[5]);
+        if (mode == "append" && argc == 8) return child_append(argv[3], argv[4], argv[5], argv[6], std::atoi(argv[7]));
         std::cerr << "unknown child mode\n";
         return 120;
     }
