@@ -16,16 +16,14 @@
 #include <sessionkit/docker/frames.hpp>
 #include <sessionkit/error.hpp>
 #include <sessionkit/id.hpp>
+#include <sessionkit/spawner/input.hpp>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/experimental/channel.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
-#include <boost/asio/write.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
@@ -285,7 +283,7 @@ private:
         worker_ref ref;
         std::atomic<bool> stop_requested{false};
         /// Serialises send_input's writes: a write holds the one slot.
-        boost::asio::experimental::channel<void(boost::system::error_code)> write_turn;
+        detail::input_turn write_turn;
     };
 
     struct state {
@@ -553,20 +551,8 @@ private:
     }
 
     static awaitable<void> write_input(std::shared_ptr<container_io> io, std::string bytes, milliseconds limit) {
-        namespace asio = boost::asio;
-        using namespace asio::experimental::awaitable_operators;
-        co_await io->write_turn.async_send(boost::system::error_code{}, asio::use_awaitable);
-        boost::system::error_code ec;
-        asio::steady_timer timer(io->strand, limit);
-        auto done = co_await (asio::async_write(io->conn.stream, asio::buffer(bytes),
-                                                asio::redirect_error(asio::use_awaitable, ec)) ||
-                              timer.async_wait(asio::use_awaitable));
-        io->write_turn.try_receive([](boost::system::error_code) {});
-        const std::string who = "docker_spawner.send_input: container " + io->ref.id + " (session '" + io->session_id + "')";
-        if (done.index() == 1)
-            throw_error(error::timeout, who + " did not take " + std::to_string(bytes.size()) + " bytes of input within " +
-                                            std::to_string(limit.count()) + " ms (part may have been written)");
-        if (ec) throw_error(error::not_found, who + " does not read its input: " + ec.message());
+        std::string who = "docker_spawner.send_input: container " + io->ref.id + " (session '" + io->session_id + "')";
+        co_await detail::write_input_in_turn(io->conn.stream, io->write_turn, std::move(bytes), limit, std::move(who));
     }
 
     static awaitable<void> start_and_wait(state& st, std::string id, std::string who) {

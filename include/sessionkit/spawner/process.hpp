@@ -23,6 +23,7 @@
 #include <sessionkit/concepts.hpp>
 #include <sessionkit/error.hpp>
 #include <sessionkit/id.hpp>
+#include <sessionkit/spawner/input.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/bind_executor.hpp>
@@ -30,7 +31,6 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/experimental/channel.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/readable_pipe.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -40,7 +40,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/writable_pipe.hpp>
 #include <boost/json.hpp>
-#include <boost/asio/write.hpp>
 #include <boost/process/v2/environment.hpp>
 #include <boost/process/v2/posix/default_launcher.hpp>
 #include <boost/process/v2/process.hpp>
@@ -209,7 +208,7 @@ struct child {
     event drained;   ///< its output pipe reached end of file (or was closed)
     bool stop_requested = false;
     /// Serialises send_input's writes: a write holds the one slot.
-    asio::experimental::channel<void(boost::system::error_code)> write_turn;
+    input_turn write_turn;
 
     void signal_group(int sig) const noexcept { ::kill(-pid, sig); }
 };
@@ -557,19 +556,8 @@ private:
 
     static awaitable<void> write_input(std::shared_ptr<detail::process::child> c, std::string bytes,
                                        milliseconds limit) {
-        namespace asio = boost::asio;
-        using namespace asio::experimental::awaitable_operators;
-        co_await c->write_turn.async_send(boost::system::error_code{}, asio::use_awaitable);
-        boost::system::error_code ec;
-        asio::steady_timer timer(c->strand, limit);
-        auto done = co_await (asio::async_write(c->input, asio::buffer(bytes), asio::redirect_error(asio::use_awaitable, ec)) ||
-                              timer.async_wait(asio::use_awaitable));
-        c->write_turn.try_receive([](boost::system::error_code) {});
-        const std::string who = "process_spawner.send_input: worker '" + c->ref.id + "' (session '" + c->session_id + "')";
-        if (done.index() == 1)
-            throw_error(error::timeout, who + " did not take " + std::to_string(bytes.size()) + " bytes of input within " +
-                                            std::to_string(limit.count()) + " ms (part may have been written)");
-        if (ec) throw_error(error::not_found, who + " does not read its input: " + ec.message());
+        std::string who = "process_spawner.send_input: worker '" + c->ref.id + "' (session '" + c->session_id + "')";
+        co_await detail::write_input_in_turn(c->input, c->write_turn, std::move(bytes), limit, std::move(who));
     }
 
     std::shared_ptr<detail::process::state> state_;
