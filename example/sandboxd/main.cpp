@@ -227,7 +227,18 @@ int main(int argc, char** argv) {
         regopts.stop_grace = to_ms(o->stop_grace_s);
         registry_t registry(store, regopts, {}, sink, docker_spawner(ctx.get_executor(), docker_config(*o)));
 
-        if (o->action == "serve") return serve(*o, ctx, registry);
+        if (o->action == "serve") {
+            // The janitor logs a failed sweep and tries again: without this
+            // check, serve against an absent Redis would run for ever doing
+            // nothing. Refuse to start instead, naming what is missing.
+            try {
+                run_until_done(ctx, store.ping());
+            } catch (const std::exception& e) {
+                log_line("error", "cannot reach Redis", {{"redis", rcfg.describe()}, {"error", e.what()}});
+                return 1;
+            }
+            return serve(*o, ctx, registry);
+        }
         if (o->action == "release") {
             auto done = run_until_done(ctx, registry.terminate(o->user, "released"));
             if (!done) {
