@@ -6,8 +6,10 @@
 //   sessiond --help
 //
 // Every flag can also come from the environment as SESSIOND_<FLAG> (upper
-// case, '-' as '_'), and the token as SESSIONKIT_TOKEN. SIGINT/SIGTERM stop
-// accepting, let requests in flight finish, stop the janitor, exit 0.
+// case, '-' as '_'), the token also as SESSIONKIT_TOKEN. An empty token is
+// an error, and a non-loopback address without a token needs --insecure:
+// authentication is never off by accident. SIGINT/SIGTERM stop accepting,
+// let requests in flight finish, stop the janitor, exit 0.
 // doc/sessiond.md documents every endpoint, flag and metric.
 #include <sessionkit/http/handler.hpp>
 #include <sessionkit/http/metrics.hpp>
@@ -80,6 +82,7 @@ struct config {
     double history_s = 3600;
     std::string events;
     std::string token;
+    bool insecure = false;
     std::int64_t body_limit = 1 << 20;
     std::int64_t max_connections = 1024;
     double header_timeout_s = 10;
@@ -93,6 +96,31 @@ void need_seconds(const char* flag, double v, bool zero_ok = false) {
         throw po::error(std::string("--") + flag + " must be a " + (zero_ok ? "non-negative" : "positive") +
                         " number of seconds (at most 100 years), got " + shown(v));
     }
+}
+
+// Only this host can connect (127.0.0.0/8, ::1, or ::ffff:127.x.y.z).
+bool loopback(const asio::ip::address& a) {
+    if (a.is_v6() && a.to_v6().is_v4_mapped())
+        return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()).is_loopback();
+    return a.is_loopback();
+}
+
+// A token that is there but cannot work is an error, never "no
+// authentication": `--token "$UNSET"` must not open the API to everyone.
+void check_token(const po::variables_map& vm, const std::string& token) {
+    for (const char* name : {"SESSIOND_TOKEN", "SESSIONKIT_TOKEN"})
+        if (const char* v = std::getenv(name); v && !*v)
+            throw po::error(std::string(name) + " is set but empty: that would turn authentication off. "
+                            "Set a token, or unset " + name + " to serve without one");
+    if (!vm.count("token")) return;
+    if (token.empty())
+        throw po::error("--token is empty: that would turn authentication off. Give a token, or leave --token "
+                        "out to serve without one");
+    for (char ch : token)
+        if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f)
+            throw po::error("--token holds a control character: it could never be sent in an Authorization header");
+    if (token.front() == ' ' || token.back() == ' ' || token.front() == '\t' || token.back() == '\t')
+        throw po::error("--token begins or ends with white space: clients could never send it (HTTP trims it)");
 }
 
 asio::ip::tcp::endpoint parse_listen(const std::string& text) {
@@ -156,7 +184,10 @@ std::optional<config> parse(int argc, char** argv) {
          "seconds that ended sessions stay readable")
         ("events", po::value(&c.events)->default_value(c.events),
          "lifecycle events as JSON lines: a file path, - for stdout, empty for none")
-        ("token", po::value(&c.token), "bearer token required on /api/ (also SESSIONKIT_TOKEN)")
+        ("token", po::value(&c.token), "bearer token required on /api/ (also SESSIONKIT_TOKEN); never empty")
+        ("insecure", po::bool_switch(&c.insecure),
+         "serve a non-loopback --listen address without --token (anyone who can connect may create and end "
+         "sessions)")
         ("body-limit", po::value(&c.body_limit)->default_value(c.body_limit), "largest request body, bytes")
         ("max-connections", po::value(&c.max_connections)->default_value(c.max_connections),
          "open connections at most; more are answered 503")
@@ -170,16 +201,21 @@ std::optional<config> parse(int argc, char** argv) {
          "exit after this many seconds (0: until SIGINT/SIGTERM)");
     po::variables_map vm;
     po::store(po::parse_command_line(argc, argv, opts), vm);
-    // SESSIOND_IDLE_TIMEOUT=60 is --idle-timeout 60; SESSIONKIT_TOKEN is --token.
+    // The token has two names; two different tokens leave no right answer.
+    const char* sessiond_token = std::getenv("SESSIOND_TOKEN");
+    const char* sessionkit_token = std::getenv("SESSIONKIT_TOKEN");
+    if (sessiond_token && sessionkit_token && std::string_view(sessiond_token) != sessionkit_token)
+        throw po::error("SESSIOND_TOKEN and SESSIONKIT_TOKEN are both set, to different tokens: set one of them");
+    // SESSIOND_IDLE_TIMEOUT=60 is --idle-timeout 60, SESSIOND_TOKEN is
+    // --token (and so is SESSIONKIT_TOKEN, unless SESSIOND_TOKEN is set).
     po::store(po::parse_environment(opts,
-                                    [&opts](const std::string& env) -> std::string {
-                                        if (env == "SESSIONKIT_TOKEN") return "token";
+                                    [&opts, sessiond_token](const std::string& env) -> std::string {
+                                        if (env == "SESSIONKIT_TOKEN") return sessiond_token ? "" : "token";
                                         if (env == "REDIS_URL") return "redis-url";
                                         if (env.rfind("SESSIOND_", 0) != 0) return {};
                                         std::string name = env.substr(9);
                                         for (auto& ch : name) ch = ch == '_' ? '-' : static_cast<char>(std::tolower(ch));
-                                        // The token's variable is SESSIONKIT_TOKEN (above).
-                                        if (name == "help" || name == "version" || name == "token") return {};
+                                        if (name == "help" || name == "version") return {};
                                         return opts.find_nothrow(name, false) ? name : std::string{};
                                     }),
               vm);
@@ -193,6 +229,7 @@ std::optional<config> parse(int argc, char** argv) {
         return std::nullopt;
     }
     po::notify(vm);
+    check_token(vm, c.token);
     need_seconds("idle-timeout", c.idle_timeout_s);
     need_seconds("max-lifetime", c.max_lifetime_s, true);
     need_seconds("janitor-interval", c.janitor_interval_s);
@@ -236,7 +273,13 @@ std::optional<config> parse(int argc, char** argv) {
     for (const auto& kv : c.worker_env)
         if (kv.find('=') == std::string::npos || kv.front() == '=')
             throw po::error("--worker-env must be NAME=VALUE, got '" + kv + "'");
-    parse_listen(c.listen);  // validate now, bind later
+    // Validated now, bound later. Reachable from other hosts without a
+    // token, anyone could create and end sessions: only when asked to.
+    const auto where = parse_listen(c.listen);
+    if (!loopback(where.address()) && c.token.empty() && !c.insecure)
+        throw po::error("--listen " + c.listen + " is reachable from other hosts and no --token is set: anyone who "
+                        "can connect could create and end sessions. Set --token (or SESSIOND_TOKEN), or pass "
+                        "--insecure (SESSIOND_INSECURE=true) to serve without authentication");
     return c;
 }
 
@@ -393,6 +436,9 @@ int serve(const config& c, asio::io_context& ctx, Store& store, optional_jsonl_s
               {"threads", cfg->threads},
               {"auth", cfg->token.empty() ? "none" : "bearer"},
               {"idle_timeout_s", seconds_json(cfg->idle_timeout_s)}});
+    if (cfg->token.empty() && !loopback(where.address()))
+        log_line("warn", "serving without authentication on an address other hosts can reach (--insecure)",
+                 {{"listen", where.address().to_string() + ":" + std::to_string(where.port())}});
 
     std::vector<std::thread> pool;
     for (int t = 1; t < cfg->threads; ++t) pool.emplace_back([&ctx] { ctx.run(); });
