@@ -142,6 +142,43 @@ struct fixture {
     }
 };
 
+// What a raw exchange got back: the bytes, whether the server closed the
+// connection (rather than the client giving up), and how long that took.
+struct raw_exchange {
+    std::string text;
+    bool closed = false;
+    std::chrono::steady_clock::duration took{};
+};
+
+// Sends raw bytes and reads until the server closes or `patience` passes.
+raw_exchange raw_until_close(unsigned short port, const std::string& bytes, std::chrono::milliseconds patience) {
+    asio::io_context ctx;
+    beast::tcp_stream s(ctx);
+    s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+    const auto start = std::chrono::steady_clock::now();
+    asio::write(s.socket(), asio::buffer(bytes));
+    raw_exchange out;
+    char chunk[4096];
+    for (;;) {
+        s.expires_at(start + patience);
+        boost::system::error_code ec;
+        auto n = s.read_some(asio::buffer(chunk), ec);
+        out.text.append(chunk, n);
+        if (ec) {
+            out.closed = ec == asio::error::eof || ec == asio::error::connection_reset;
+            break;
+        }
+    }
+    out.took = std::chrono::steady_clock::now() - start;
+    return out;
+}
+
+std::size_t count_of(std::string_view text, std::string_view needle) {
+    std::size_t n = 0;
+    for (auto at = text.find(needle); at != std::string_view::npos; at = text.find(needle, at + 1)) ++n;
+    return n;
+}
+
 std::string code_of(const reply& r) { return r.json.is_object() ? std::string(r.json.at("error").as_string()) : ""; }
 
 } // namespace
@@ -378,6 +415,51 @@ BOOST_AUTO_TEST_CASE(oversized_requests_get_their_answer_before_the_close) {
     BOOST_TEST(r431.starts_with("HTTP/1.1 431"));
     auto r417 = raw("POST /api/v1/sessions HTTP/1.1\r\nHost: x\r\nExpect: magic\r\nContent-Length: 2\r\n\r\n{}");
     BOOST_TEST(r417.starts_with("HTTP/1.1 417"));
+}
+
+// RFC 9112 section 6: a body whose length cannot be known for sure is
+// answered 400 and the connection closed, so what follows the headers is
+// never run as a request of its own (request smuggling).
+BOOST_AUTO_TEST_CASE(ambiguous_framing_is_400_and_closes_so_nothing_is_smuggled) {
+    const std::string smuggled = "DELETE /api/v1/sessions/victim?reason=smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
+    const std::vector<std::string> framings = {
+        "Transfer-Encoding: gzip\r\n",
+        "Transfer-Encoding: identity\r\n",
+        "Transfer-Encoding: chunked, gzip\r\n",
+        "Transfer-Encoding: xchunked\r\n",
+        "Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n",
+        "Transfer-Encoding: gzip\r\nContent-Length: 0\r\n",
+        "Content-Length: 0\r\nTransfer-Encoding: chunked\r\n",
+        "Content-Length: 0\r\nContent-Length: 5\r\n",
+        "Content-Length: 0, 5\r\n",
+    };
+    BOOST_REQUIRE(call(bhttp::verb::post, "/api/v1/sessions", R"({"id":"victim"})").status == 201u);
+    for (const auto& framing : framings) {
+        BOOST_TEST_CONTEXT(framing) {
+            auto r = raw_until_close(port,
+                                     "POST /api/v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" +
+                                         framing + "\r\n" + smuggled,
+                                     3s);
+            BOOST_TEST(r.text.starts_with("HTTP/1.1 400"), r.text);
+            BOOST_TEST(count_of(r.text, "HTTP/1.1 ") == 1u, r.text);  // one answer: the DELETE never ran
+            BOOST_TEST(r.closed);
+            BOOST_TEST((r.took < 2s));  // closed at once, not at the 5 s idle timeout
+            BOOST_TEST(call(bhttp::verb::get, "/api/v1/sessions/victim").json.at("status") == "active");
+        }
+    }
+    // HTTP/1.0 knows no Transfer-Encoding: its framing is not to be trusted.
+    auto old = raw_until_close(port,
+                               "POST /api/v1/sessions HTTP/1.0\r\nContent-Type: application/json\r\n"
+                               "Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+                               3s);
+    BOOST_TEST(old.text.starts_with("HTTP/1.1 400"), old.text);
+    BOOST_TEST(old.closed);
+    // A chunked body is still read as one.
+    auto chunked = raw("POST /api/v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                       "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                       "e\r\n{\"id\":\"chunk\"}\r\n0\r\n\r\n");
+    BOOST_TEST(chunked.starts_with("HTTP/1.1 201"), chunked);
+    BOOST_TEST(call(bhttp::verb::get, "/api/v1/sessions/victim").json.at("status") == "active");
 }
 
 BOOST_AUTO_TEST_CASE(keep_alive_serves_many_requests_on_one_connection) {

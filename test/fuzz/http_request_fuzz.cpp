@@ -1,8 +1,8 @@
 // libFuzzer target: arbitrary bytes through Beast's request parser (with the
-// server's limits), then through the API router and, when a request comes
-// out, the handler over a fresh memory store. Nothing may crash, hang or trip
-// ASan/UBSan; every answer must carry a status the API documents and, when
-// it says JSON, a parsable JSON body.
+// server's limits), the server's framing check, then through the API router
+// and, when a request comes out, the handler over a fresh memory store.
+// Nothing may crash, hang or trip ASan/UBSan; every answer must carry a
+// status the API documents and, when it says JSON, a parsable JSON body.
 #include <sessionkit/http/handler.hpp>
 #include <sessionkit/http/router.hpp>
 #include <sessionkit/sessionkit.hpp>
@@ -29,6 +29,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (ec == http::error::need_more && size > 0) parser.put_eof(ec);
     if (ec || !parser.is_done()) return 0;
     const auto& req = parser.get();
+    // As the server does: a body of uncertain length is answered 400 and
+    // never reaches the router (request smuggling).
+    if (auto bad = http_api::framing_error(req)) {
+        if (bad->status != 400 || bad->message.empty()) std::abort();
+        return 0;
+    }
 
     static const http_api::router_config with_token{"fuzz-token"};
     (void)http_api::route(req, with_token);

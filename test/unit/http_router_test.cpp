@@ -167,6 +167,40 @@ BOOST_AUTO_TEST_CASE(a_configured_token_guards_the_api_but_not_health) {
     ok(make(bhttp::verb::get, "/metrics"), cfg);
 }
 
+BOOST_AUTO_TEST_CASE(only_a_certain_body_length_passes_the_framing_check) {
+    auto framed = [](std::vector<std::pair<bhttp::field, std::string>> fields, unsigned version = 11) {
+        request req{bhttp::verb::post, "/api/v1/sessions", version};
+        for (auto& [name, value] : fields) req.insert(name, value);
+        return framing_error(req);
+    };
+    using F = bhttp::field;
+    BOOST_TEST(!framed({}));
+    BOOST_TEST(!framed({{F::content_length, "12"}}));
+    BOOST_TEST(!framed({{F::transfer_encoding, "chunked"}}));
+    BOOST_TEST(!framed({{F::transfer_encoding, "Chunked"}}));
+    BOOST_TEST(!framed({{F::content_length, "2"}}, 10));
+    // The last coding is not chunked: where the body ends is unknown.
+    for (std::string te : {"gzip", "identity", "chunked, gzip", "xchunked", "chunked;x=1", "", ", ,"}) {
+        auto e = framed({{F::transfer_encoding, te}});
+        BOOST_REQUIRE_MESSAGE(e, "Transfer-Encoding '" << te << "' passed");
+        BOOST_TEST(e->status == 400u);
+        BOOST_TEST(says(*e, "Transfer-Encoding '" + te + "'"), e->message);
+    }
+    // Also split over two fields, or chunked after another coding (not supported).
+    BOOST_TEST(says(*framed({{F::transfer_encoding, "chunked"}, {F::transfer_encoding, "gzip"}}), "'chunked, gzip'"));
+    BOOST_TEST(says(*framed({{F::transfer_encoding, "gzip"}, {F::transfer_encoding, "chunked"}}), "only chunked"));
+    BOOST_TEST(says(*framed({{F::transfer_encoding, "chunked, chunked"}}), "only chunked"));
+    // Two framings, or one HTTP/1.0 cannot have.
+    BOOST_TEST(says(*framed({{F::transfer_encoding, "chunked"}, {F::content_length, "5"}}), "both"));
+    BOOST_TEST(says(*framed({{F::content_length, "5"}, {F::transfer_encoding, "gzip"}}), "both"));
+    BOOST_TEST(says(*framed({{F::transfer_encoding, "chunked"}}, 10), "HTTP/1.0"));
+    // Content-Length: one field, digits only; equal repeats are refused too.
+    BOOST_TEST(says(*framed({{F::content_length, "5"}, {F::content_length, "5"}}), "given 2 times"));
+    BOOST_TEST(says(*framed({{F::content_length, "5"}, {F::content_length, "7"}}), "given 2 times"));
+    for (std::string cl : {"5, 5", "+5", "-1", "0x10", "", "5 5", "99999999999999999999"})
+        BOOST_TEST(says(*framed({{F::content_length, cl}}), "Content-Length '"), cl);
+}
+
 BOOST_AUTO_TEST_CASE(merge_patch_follows_rfc_7386) {
     boost::json::object target{{"a", 1}, {"b", {{"x", 1}, {"y", 2}}}, {"c", 3}};
     merge_patch(target, boost::json::object{{"a", nullptr}, {"b", {{"y", nullptr}, {"z", 3}}}, {"d", "new"}});

@@ -2,6 +2,8 @@
 // coroutines for the session API: keep-alive, a request body limit, header
 // and idle timeouts, a bounded number of connections, and a graceful stop
 // (stop accepting, let requests in flight finish, close idle connections).
+// A request whose body length is not certain (framing_error, router.hpp)
+// is answered 400 and its connection closed.
 //
 // Each connection runs on its own strand, so stop() can cancel an idle
 // read from any thread without racing the connection's own operations.
@@ -228,6 +230,15 @@ private:
             c->stream.expires_after(options_.header_timeout);
             co_await http::async_read_header(c->stream, buffer, parser,
                                              boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+            if (!ec) {
+                // A body of uncertain length ends the connection: what
+                // follows must never be read as a request (smuggling).
+                if (auto bad_framing = framing_error(parser.get())) {
+                    response refusal = error_response(*bad_framing, 11, false);  // named: GCC 12
+                    co_await answer_and_close(c->stream, std::move(refusal));
+                    co_return;
+                }
+            }
             if (!ec && parser.get()[http::field::expect].size() > 0) {
                 if (!boost::beast::iequals(parser.get()[http::field::expect], "100-continue")) {
                     // Named before co_await: see the GCC 12 note in registry.hpp.
