@@ -131,7 +131,17 @@ public:
             if (!made.created) {
                 auto touched = co_await store_.touch(id, clock_.now());
                 if (!touched || is_final(touched->status)) continue;  // ended meanwhile: create anew
-                touched->apply_to(made.record);
+                if (touched->version == made.record.version + 1) {
+                    touched->apply_to(made.record);  // our touch was the only write since the read
+                } else {
+                    // Someone wrote in between (a creator recording its
+                    // worker, say): the touch's fields on the old record
+                    // would claim a status the record does not hold. Read
+                    // the record as it is now.
+                    auto now_stored = co_await store_.get(id);
+                    if (!now_stored || is_final(now_stored->status)) continue;
+                    made.record = std::move(*now_stored);
+                }
                 if constexpr (detail::spawns_workers<Spawner>()) {
                     if (made.record.status == session_status::initializing && spawns()) {
                         auto ready = co_await await_worker(std::move(made.record));
@@ -204,6 +214,14 @@ public:
             session edited = *current;
             mutate(edited);
             check_transition(id, current->status, edited.status);
+            // Its worker's start moves a session out of initializing (or
+            // fails it): a status set by hand meanwhile would let the
+            // session claim to run with no worker.
+            if (current->status == session_status::initializing && edited.status != current->status)
+                throw_error(error::invalid_transition,
+                            "session '" + std::string(id) + "': cannot change status from initializing to " +
+                                std::string(to_string(edited.status)) +
+                                ": it leaves initializing when its worker has started (or failed to)");
             if (edited.status != current->status &&
                 (is_final(edited.status) || edited.status == session_status::stopping))
                 throw_error(error::invalid_argument,

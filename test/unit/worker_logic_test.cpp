@@ -5,12 +5,19 @@
 #include "support/recording_sink.hpp"
 #include "support/run.hpp"
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/test/unit_test.hpp>
 
 #include <atomic>
+#include <functional>
+#include <optional>
+#include <utility>
 #include <map>
 
 using namespace sessionkit;
@@ -65,6 +72,72 @@ BOOST_AUTO_TEST_CASE(concurrent_acquires_spawn_one_worker_per_session) {
     test::run_threads(ctx, 4);
     BOOST_TEST(workers.spawns() == 100);
     BOOST_TEST(events.count(event_type::created) == 100u);
+}
+
+// Issue 12, defect 6: a status set by hand while the worker starts made
+// start_worker stop the worker it had just started, leaving an `active`
+// session with no worker.
+BOOST_AUTO_TEST_CASE(a_status_change_during_the_spawn_is_refused_and_the_worker_is_kept) {
+    workers.spawn_delay(50ms);
+    boost::asio::io_context ctx;
+    std::optional<acquire_result> acquired;
+    std::string refusal;
+    boost::asio::co_spawn(ctx, [&]() -> awaitable<void> { acquired = co_await registry.acquire("p1"); },
+                          boost::asio::detached);
+    boost::asio::co_spawn(ctx, [&]() -> awaitable<void> {
+        boost::asio::steady_timer t(co_await boost::asio::this_coro::executor, 10ms);
+        co_await t.async_wait(boost::asio::use_awaitable);
+        try {
+            co_await registry.set_status("p1", session_status::active);
+        } catch (const boost::system::system_error& e) {
+            refusal = e.what();
+            BOOST_TEST((e.code() == make_error_code(error::invalid_transition)));
+        }
+    }, boost::asio::detached);
+    ctx.run();
+    BOOST_TEST_MESSAGE(refusal);
+    BOOST_TEST(refusal.find("initializing") != std::string::npos);
+    BOOST_REQUIRE(acquired);
+    BOOST_REQUIRE(acquired->record.worker);
+    auto stored = sync_wait(registry.get("p1"));
+    BOOST_TEST(to_string(stored->status) == "active");
+    BOOST_REQUIRE(stored->worker);
+    BOOST_TEST(workers.running(stored->worker->id));
+    BOOST_TEST(workers.stops() == 0);
+}
+
+// Issue 12, defect 5: acquire read the record while it was initializing,
+// and its touch then reported the creator's `active`: the touch's fields
+// stitched onto the old record made an active session with no worker.
+namespace {
+struct racing_store : memory_store {
+    std::function<void()> before_touch;  // runs once, as if another caller wrote first
+    awaitable<std::optional<touch_result>> touch(std::string_view id, time_point now) {
+        if (auto hook = std::exchange(before_touch, nullptr)) hook();
+        co_return co_await memory_store::touch(id, now);
+    }
+};
+static_assert(session_store<racing_store>);
+} // namespace
+
+BOOST_AUTO_TEST_CASE(an_acquire_that_read_the_record_before_its_worker_was_recorded_returns_the_worker) {
+    racing_store racing;
+    session_registry<racing_store, manual_clock, test::recording_sink, test::fake_spawner> reg(
+        racing, registry_options{.idle_timeout = 60s}, clock, events, workers);
+    BOOST_REQUIRE(sync_wait(racing.create(initializing("r1"))).created);
+    racing.before_touch = [&] {
+        // The creator records its worker between our create and our touch.
+        auto current = sync_wait(racing.get("r1"));
+        session next = *current;
+        next.status = session_status::active;
+        next.worker = worker_ref{"fake", "w-r1"};
+        BOOST_REQUIRE(sync_wait(racing.update(next, current->version)) == update_result::updated);
+    };
+    auto got = sync_wait(reg.acquire("r1"));
+    BOOST_TEST(!got.created);
+    BOOST_TEST(to_string(got.record.status) == "active");
+    BOOST_REQUIRE(got.record.worker);
+    BOOST_TEST(got.record.worker->id == "w-r1");
 }
 
 BOOST_AUTO_TEST_CASE(a_failed_spawn_leaves_a_failed_session_and_a_clear_error) {
