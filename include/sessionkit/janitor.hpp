@@ -66,6 +66,13 @@ struct janitor_options {
     /// daemon that was killed. It lists every worker of the deployment and
     /// pages through every session, so it is not done on every sweep.
     milliseconds reconcile_interval = std::chrono::minutes{1};
+    /// How often run() checks, between sweeps, the workers this spawner
+    /// runs against their sessions and stops those whose session has ended
+    /// (zero: never). This is what stops a worker promptly when another
+    /// instance sharing the store ended its session (it cannot stop a
+    /// worker on another host). It lists this spawner's workers and reads
+    /// the session of each: one store read per worker per check.
+    milliseconds worker_check_interval = std::chrono::seconds{1};
     /// Where problems are reported, one line each; default: a JSON line on
     /// stderr.
     std::function<void(std::string_view)> log;
@@ -97,9 +104,10 @@ public:
         if (options_.claim_lease <= milliseconds::zero())
             throw_error(error::invalid_argument, "janitor_options.claim_lease must be positive");
         if (options_.warning_window < milliseconds::zero() || options_.history_retention < milliseconds::zero() ||
-            options_.reconcile_interval < milliseconds::zero())
+            options_.reconcile_interval < milliseconds::zero() || options_.worker_check_interval < milliseconds::zero())
             throw_error(error::invalid_argument,
-                        "janitor_options.warning_window, history_retention and reconcile_interval must not be negative");
+                        "janitor_options.warning_window, history_retention, reconcile_interval and "
+                        "worker_check_interval must not be negative");
         if (!options_.log) options_.log = [](std::string_view line) {
             std::fprintf(stderr, "%.*s\n", static_cast<int>(line.size()), line.data());
         };
@@ -159,6 +167,18 @@ public:
         co_return report;
     }
 
+    /// Stops, now, the workers of this spawner whose session has ended or
+    /// now names another worker (what run() does every
+    /// worker_check_interval). Returns how many it stopped.
+    awaitable<std::size_t> check_workers_once() {
+        sweep_report report;
+        if (registry_.spawns()) {
+            auto owned = co_await registry_.spawner().list_owned();
+            co_await remove_orphans(registry_.clock().now(), owned, report);
+        }
+        co_return report.orphans_removed;
+    }
+
     /// Sweeps until cancelled (through the cancellation slot of the
     /// co_spawn that runs it) or stop(). An exception in one sweep is
     /// logged and the next sweep runs as planned. One run() at a time.
@@ -171,10 +191,14 @@ public:
         stop_requested_.store(false);
         wake_.reset();
 
-        bool first = true;
+        using steady = std::chrono::steady_clock;
+        const bool checks = options_.worker_check_interval > milliseconds::zero();
+        auto next_sweep = steady::now() + first_wait();
+        auto next_check = steady::now() + options_.worker_check_interval;
         while (!stop_requested_.load()) {
-            timer.expires_after(first ? first_wait() : next_wait());
-            first = false;
+            // Worker checks run between sweeps, never during one.
+            const bool check = checks && registry_.spawns() && next_check < next_sweep;
+            timer.expires_at(check ? next_check : next_sweep);
             try {
                 // Whichever comes first: the pause ends, or stop() wakes us.
                 co_await (timer.async_wait(boost::asio::use_awaitable) ||
@@ -189,16 +213,22 @@ public:
             bool failed = false;
             std::string failure;
             try {
-                auto report = co_await sweep_once();
-                if (on_sweep) on_sweep(report);
+                if (check) {
+                    co_await check_workers_once();
+                } else {
+                    auto report = co_await sweep_once();
+                    if (on_sweep) on_sweep(report);
+                }
             } catch (const std::exception& e) {
                 failed = true;
                 failure = e.what();
             }
+            if (check) next_check = steady::now() + options_.worker_check_interval;
+            else next_sweep = steady::now() + next_wait();
             if (failed) {
                 if (cancelled(co_await boost::asio::this_coro::cancellation_state)) co_return;
-                log_error("sweep failed", failure);
-                if (on_sweep_error) on_sweep_error(failure);
+                log_error(check ? "worker check failed" : "sweep failed", failure);
+                if (!check && on_sweep_error) on_sweep_error(failure);
             }
         }
     }
@@ -219,18 +249,22 @@ public:
     const janitor_options& options() const noexcept { return options_; }
 
 private:
+    // Finishes a batch with up to `concurrency` coroutines pulling from one
+    // shared cursor; they report their end on a thread-safe channel and we
+    // wait there for all of them. (Asio 1.81's ranged parallel_group resumed
+    // the waiter inline on the thread of the last child; ThreadSanitizer
+    // reported a race on the frames under a multi-threaded io_context, so we
+    // do not use it.)
+    //
+    // The batch lives in our frame and the caller's, so we never return
+    // while a drain runs, not even when cancelled: cancellation stops the
+    // drains taking more sessions, lets the ones in hand finish (each is
+    // bounded by stop_grace and the store's timeouts), then propagates.
+    // What was claimed and not finished stays `stopping` under its claim
+    // lease, so the next janitor to claim it finishes it.
     awaitable<void> finish_all(const std::vector<session>& claimed, time_point now, sweep_report& report) {
         if (claimed.empty()) co_return;
         const std::size_t workers = std::min(options_.concurrency, claimed.size());
-        if (workers == 1) {
-            for (const auto& s : claimed) co_await finish_one(s, now, report);
-            co_return;
-        }
-        // `workers` coroutines pull from one shared cursor. Each reports its
-        // end on a thread-safe channel and we wait for all of them there.
-        // (Asio 1.81's ranged parallel_group resumed the waiter inline on the
-        // thread of the last child; ThreadSanitizer reported a race on the
-        // frames under a multi-threaded io_context, so we do not use it.)
         shared_batch batch{claimed, now};
         auto executor = co_await boost::asio::this_coro::executor;
         done_channel done(executor, workers);
@@ -238,13 +272,38 @@ private:
             boost::asio::co_spawn(executor, drain(batch), [&done](std::exception_ptr e) {
                 done.try_send(boost::system::error_code{}, e);
             });
-        std::exception_ptr first_error;
-        for (std::size_t w = 0; w < workers; ++w) {
-            auto e = co_await done.async_receive(boost::asio::use_awaitable);
-            if (e && !first_error) first_error = e;
+        std::exception_ptr first_error, cancellation;
+        bool throw_if_cancelled = true;
+        for (std::size_t ended = 0; ended < workers;) {
+            bool just_cancelled = false;
+            try {
+                // Once cancelled, wait on without a cancellation slot: the
+                // drains still use `batch` and `done`.
+                auto e = cancellation
+                             ? co_await done.async_receive(boost::asio::bind_cancellation_slot(
+                                   boost::asio::cancellation_slot(), boost::asio::use_awaitable))
+                             : co_await done.async_receive(boost::asio::use_awaitable);
+                ++ended;
+                if (e && !first_error) first_error = e;
+            } catch (...) {
+                if (cancellation) throw;  // the channel itself failed: nothing left to wait on
+                cancellation = std::current_exception();
+                batch.stop.store(true);
+                just_cancelled = true;
+            }
+            if (just_cancelled) {
+                // A cancelled coroutine throws at its next co_await unless
+                // told otherwise; the caller's setting is restored below.
+                throw_if_cancelled = co_await boost::asio::this_coro::throw_if_cancelled();
+                co_await boost::asio::this_coro::throw_if_cancelled(false);
+            }
         }
         report.expired += batch.report.expired;
         report.failed += batch.report.failed;
+        if (cancellation) {
+            co_await boost::asio::this_coro::throw_if_cancelled(throw_if_cancelled);
+            std::rethrow_exception(cancellation);
+        }
         if (first_error) std::rethrow_exception(first_error);
     }
 
@@ -256,13 +315,14 @@ private:
         const std::vector<session>& claimed;
         time_point now;
         std::atomic<std::size_t> next{0};
+        std::atomic<bool> stop{false};  ///< cancelled: take no more sessions
         std::mutex mutex;
         sweep_report report;
     };
 
     awaitable<void> drain(shared_batch& batch) {
         sweep_report mine;
-        for (std::size_t i; (i = batch.next.fetch_add(1)) < batch.claimed.size();)
+        for (std::size_t i; !batch.stop.load() && (i = batch.next.fetch_add(1)) < batch.claimed.size();)
             co_await finish_one(batch.claimed[i], batch.now, mine);
         std::lock_guard lock(batch.mutex);
         batch.report.expired += mine.expired;
@@ -307,7 +367,6 @@ private:
     awaitable<void> reconcile(time_point now, sweep_report& report) {
         auto& spawner = registry_.spawner();
         auto& store = registry_.store();
-        const auto grace = registry_.options().stop_grace;
         auto owned = co_await spawner.list_owned();
         std::unordered_map<std::string, bool> running;  // worker id -> running
         for (const auto& o : owned) running[o.worker.id] = o.running;
@@ -341,6 +400,16 @@ private:
             q.cursor = *page.next_cursor;
         }
 
+        co_await remove_orphans(now, owned, report);
+    }
+
+    // Stops the workers in `owned` that no live session owns: their session
+    // is gone or ended, or records another worker, or never recorded one
+    // although its creator had spawn_timeout to do so.
+    awaitable<void> remove_orphans(time_point now, const std::vector<owned_worker>& owned, sweep_report& report) {
+        auto& spawner = registry_.spawner();
+        auto& store = registry_.store();
+        const auto grace = registry_.options().stop_grace;
         const auto spawn_timeout = registry_.options().spawn_timeout;
         for (const auto& o : owned) {
             std::optional<session> s;

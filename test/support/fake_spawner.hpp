@@ -86,7 +86,13 @@ public:
         state_->running.insert(worker_id);
     }
     void spawn_delay(milliseconds d) { state_->spawn_delay = d; }
+    /// Each stop takes this long (a worker slow to end).
+    void stop_delay(milliseconds d) { state_->stop_delay = d; }
     awaitable<void> stop(const worker_ref& w, milliseconds) {
+        if (state_->stop_delay > milliseconds::zero()) {
+            boost::asio::steady_timer t(co_await boost::asio::this_coro::executor, state_->stop_delay);
+            co_await t.async_wait(boost::asio::use_awaitable);
+        }
         ++state_->stops;
         std::lock_guard lock(state_->mutex);
         state_->running.erase(w.id);
@@ -121,6 +127,7 @@ private:
         std::map<std::string, std::string> input;  // by worker id
         std::optional<worker_exit> exit_on_spawn;
         milliseconds spawn_delay{0};
+        milliseconds stop_delay{0};
     };
     std::shared_ptr<state> state_ = std::make_shared<state>();
 };

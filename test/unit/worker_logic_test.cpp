@@ -398,4 +398,95 @@ BOOST_AUTO_TEST_CASE(reconciliation_leaves_a_spawn_in_progress_alone_unless_its_
     BOOST_TEST(sync_wait(jan.reconcile_once()).orphans_removed == 1u);
 }
 
+// Issue 12, defect 3: cancelling run() while a batch was being finished
+// destroyed the batch under the coroutines still finishing it (ASan:
+// heap-use-after-free). Now the sessions in hand are finished, the rest stay
+// claimed, and the next claimer after the lease finishes them: none lost,
+// none ended twice.
+BOOST_AUTO_TEST_CASE(cancelling_the_janitor_mid_sweep_is_safe_and_the_next_claimer_finishes_the_rest) {
+    constexpr int n = 40;
+    for (int i = 0; i < n; ++i) sync_wait(registry.acquire("c" + std::to_string(i)));
+    clock.advance(61s);
+    workers.stop_delay(20ms);
+    {
+        janitor_options o;
+        o.interval = 1h;  // the first sweep comes at once (jitter 0), the next never
+        o.jitter = 0;
+        o.concurrency = 4;
+        o.warning_window = 0s;
+        o.log = [](std::string_view) {};
+        janitor jan(registry, o);
+        boost::asio::io_context ctx;
+        boost::asio::cancellation_signal cancel;
+        std::atomic<bool> ended{false};
+        boost::asio::co_spawn(ctx, jan.run(), boost::asio::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr) {
+            ended = true;
+        }));
+        boost::asio::steady_timer later(ctx, 50ms);  // two or three rounds of stops into the batch of 40
+        later.async_wait([&](auto) { cancel.emit(boost::asio::cancellation_type::terminal); });
+        test::run_threads(ctx, 2);
+        BOOST_TEST(ended.load());
+    }  // the janitor is gone: nothing of it may still run
+    const auto finished_first = events.count(event_type::expired);
+    BOOST_TEST_MESSAGE(finished_first << " of " << n << " finished before the cancellation took effect");
+    BOOST_TEST(finished_first > 0u);
+    BOOST_TEST(finished_first < std::size_t{n});
+
+    workers.stop_delay(0ms);
+    janitor_options o;
+    o.warning_window = 0s;
+    o.log = [](std::string_view) {};
+    janitor next(registry, o);
+    clock.advance(o.claim_lease + 1s);
+    sync_wait(next.sweep_once());
+    for (int i = 0; i < n; ++i) {
+        const std::string id = "c" + std::to_string(i);
+        auto s = sync_wait(registry.get(id));
+        BOOST_TEST_CONTEXT(id) {
+            BOOST_TEST(to_string(s->status) == "terminated");
+            BOOST_TEST(!workers.running("w-" + id));
+        }
+    }
+    for (auto& [id, count] : events.per_session(event_type::expired)) BOOST_TEST_CONTEXT(id) { BOOST_TEST(count == 1); }
+    BOOST_TEST(events.count(event_type::expired) == std::size_t{n});
+}
+
+// Issue 12, defect 7: a session ended through another instance (which
+// cannot stop a worker it does not run) kept its worker until the owner's
+// next reconciliation, a minute later. The owner's janitor checks its own
+// workers every worker_check_interval.
+BOOST_AUTO_TEST_CASE(a_worker_whose_session_another_instance_ended_is_stopped_at_the_next_worker_check) {
+    test::fake_spawner elsewhere;  // the other instance's spawner: it runs none of our workers
+    session_registry<memory_store, manual_clock, test::recording_sink, test::fake_spawner> other(
+        store, registry_options{.idle_timeout = 60s}, clock, events, elsewhere);
+    auto made = sync_wait(registry.acquire("x1"));
+    BOOST_REQUIRE(made.record.worker);
+    const std::string worker = made.record.worker->id;
+    sync_wait(registry.acquire("x2"));  // stays: its worker must not be touched
+
+    janitor_options o;
+    o.interval = 1h;
+    o.jitter = 0;
+    o.worker_check_interval = 20ms;
+    o.log = [](std::string_view) {};
+    janitor jan(registry, o);
+    boost::asio::io_context ctx;
+    boost::asio::co_spawn(ctx, jan.run(), boost::asio::detached);
+    boost::asio::co_spawn(ctx, [&]() -> awaitable<void> {
+        auto ended = co_await other.terminate("x1", "logout");
+        BOOST_TEST(to_string(ended->status) == "terminated");
+        BOOST_TEST(workers.running(worker));  // the other instance could not stop it
+        boost::asio::steady_timer t(co_await boost::asio::this_coro::executor);
+        for (int i = 0; i < 100 && workers.running(worker); ++i) {
+            t.expires_after(10ms);
+            co_await t.async_wait(boost::asio::use_awaitable);
+        }
+        jan.stop();
+    }, boost::asio::detached);
+    ctx.run_for(10s);
+    BOOST_TEST(!workers.running(worker));
+    BOOST_TEST(workers.running("w-x2"));
+    BOOST_TEST(to_string(sync_wait(registry.get("x2"))->status) == "active");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
