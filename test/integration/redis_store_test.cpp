@@ -20,9 +20,11 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <set>
+#include <thread>
 
 namespace {
 
@@ -315,6 +317,54 @@ BOOST_AUTO_TEST_CASE(keys_carry_hash_tags_and_safety_ttls) {
     for (std::string idx : {"live", "ids", "owner:alice", "status:active", "warn"})
         BOOST_TEST(sync_wait(conn->exec_one("ZSCORE", store.partition_base("layout-1") + idx, "layout-1")).is_null());
     BOOST_TEST(sync_wait(conn->exec_one("EXISTS", key)).as_integer() == 0);
+}
+
+// Issue 12, defect 4: touch renewed only the record's TTL, so a session
+// kept alive by touches alone for longer than ttl_margin, in a partition
+// with no other writes, dropped out of the expiry index (it never expired),
+// the lists and the stats. Real time: TTLs run on Redis's clock.
+BOOST_AUTO_TEST_CASE(a_session_kept_alive_by_touches_alone_stays_in_every_index) {
+    redis_store_options o;
+    o.prefix = test::fresh_prefix("touchonly");
+    o.partitions = 1;
+    o.ttl_margin = 300ms;
+    redis_store store(shared_connection(), o);
+    auto real_now = [] { return from_unix_ms(to_unix_ms(std::chrono::system_clock::now())); };
+    create_ok(store, make_record("kept", "carol", 1s, std::nullopt, real_now()));
+    // Output, so that the log's TTL is checked too.
+    BOOST_REQUIRE(sync_wait(store.append_output("kept", "hello")));
+    // Touch for 2.5 s, eight margins, with no other write in the partition.
+    const auto until = std::chrono::steady_clock::now() + 2500ms;
+    while (std::chrono::steady_clock::now() < until) {
+        BOOST_REQUIRE(sync_wait(store.touch("kept", real_now())).has_value());
+        std::this_thread::sleep_for(100ms);
+    }
+    auto conn = shared_connection();
+    const std::string base = store.partition_base("kept");
+    const auto record_ttl = sync_wait(conn->exec_one("PTTL", store.key_of("kept"))).as_integer();
+    BOOST_TEST(record_ttl > 0);
+    for (std::string idx : {"live", "ids", "owner:carol", "status:active", "stats", "o:kept"}) {
+        auto ttl = sync_wait(conn->exec_one("PTTL", base + idx)).as_integer();
+        // (A few ms pass between the PTTL calls.)
+        BOOST_TEST_CONTEXT(idx) { BOOST_TEST(ttl >= record_ttl - 50); }
+    }
+    BOOST_TEST(sync_wait(conn->exec_one("ZSCORE", base + "live", "kept")).is_null() == false);
+    list_query q;
+    q.owner = "carol";
+    BOOST_TEST(sync_wait(store.list(q)).sessions.size() == 1u);
+    list_query all;
+    BOOST_TEST(sync_wait(store.list(all)).sessions.size() == 1u);
+    auto st = sync_wait(store.stats());
+    BOOST_TEST(st.count(session_status::active) == 1u);
+    BOOST_TEST(st.created_total == 1u);
+    auto out = sync_wait(store.read_output("kept", 0, 100));
+    BOOST_REQUIRE(out);
+    BOOST_TEST(out->data == "hello");
+    // Left alone, it expires: the sweep still finds it.
+    const auto later = real_now() + 2s;
+    auto claimed = sync_wait(store.claim_expired(later, 10, 1min));
+    BOOST_REQUIRE(claimed.size() == 1u);
+    BOOST_TEST(claimed.front().id == "kept");
 }
 
 // claim_expired writes its index changes in one command per index at the
@@ -655,13 +705,27 @@ BOOST_AUTO_TEST_CASE(three_janitor_processes_expire_each_session_exactly_once) {
     for (int i = 0; i < sessions; ++i)
         BOOST_REQUIRE(sync_wait(store.create(make_record("exp-" + std::to_string(i), "o", 1s, std::nullopt, now - 10s))).created);
 
+    // The three start on a barrier against one due set, so that they
+    // overlap: each connects, says it is ready, and sweeps only once all
+    // three are (else one process could do all the work and the test would
+    // prove nothing about several).
     std::vector<std::string> outputs;
     std::vector<pid_t> children;
+    const auto dir = std::filesystem::temp_directory_path();
+    const std::string go = (dir / (prefix.substr(7, 10) + ".go")).string();
     for (int i = 0; i < 3; ++i) {
-        outputs.push_back((std::filesystem::temp_directory_path() / (prefix.substr(7, 10) + std::to_string(i) + ".out")).string());
-        children.push_back(test::spawn({test::self_exe(), "--child", "janitor", redis_url(), prefix, outputs.back()}));
+        outputs.push_back((dir / (prefix.substr(7, 10) + std::to_string(i) + ".out")).string());
+        children.push_back(test::spawn({test::self_exe(), "--child", "janitor", redis_url(), prefix, outputs.back(), go}));
     }
+    for (int waited = 0; waited < 3000; ++waited) {
+        int ready = 0;
+        for (auto& path : outputs) ready += std::filesystem::exists(path + ".ready");
+        if (ready == 3) break;
+        std::this_thread::sleep_for(10ms);
+    }
+    std::ofstream{go}.put('1');
     for (auto pid : children) BOOST_TEST(test::wait_exit(pid) == 0);
+    std::filesystem::remove(go);
     std::map<std::string, int> expired;
     std::vector<int> per_process;
     for (auto& path : outputs) {
@@ -671,10 +735,13 @@ BOOST_AUTO_TEST_CASE(three_janitor_processes_expire_each_session_exactly_once) {
         while (in >> id) ++expired[id], ++n;
         per_process.push_back(n);
         std::filesystem::remove(path);
+        std::filesystem::remove(path + ".ready");
     }
     BOOST_TEST(expired.size() == std::size_t{sessions});
     for (auto& [id, n] : expired) BOOST_TEST_CONTEXT(id) { BOOST_TEST(n == 1); }
     BOOST_TEST_MESSAGE("expired per process: " << per_process[0] << ", " << per_process[1] << ", " << per_process[2]);
+    BOOST_TEST(std::count_if(per_process.begin(), per_process.end(), [](int n) { return n > 0; }) >= 2,
+               "the janitors did not overlap: one of them claimed everything");
     auto st = sync_wait(store.stats());
     BOOST_TEST(st.expired_total == std::uint64_t{sessions});
     BOOST_TEST(st.count(session_status::terminated) == std::uint64_t{sessions});
@@ -741,8 +808,9 @@ int child_append(const std::string& url, const std::string& prefix, const std::s
 }
 
 /// Sweeps until no session is live, writing the id of every session this
-/// process expired to `out`.
-int child_janitor(const std::string& url, const std::string& prefix, const std::string& out) {
+/// process expired to `out`. Starts once the file `go` exists, after saying
+/// it is ready (`out`.ready).
+int child_janitor(const std::string& url, const std::string& prefix, const std::string& out, const std::string& go) {
     test::background_io io;
     redis_store_options o;
     o.prefix = prefix;
@@ -754,6 +822,12 @@ int child_janitor(const std::string& url, const std::string& prefix, const std::
     jo.warning_window = 0s;
     janitor jan(registry, jo);
     try {
+        sync_wait(store.ping());  // connected before the start
+        std::ofstream{out + ".ready"}.put('1');
+        for (int waited = 0; !std::filesystem::exists(go); ++waited) {
+            if (waited == 3000) throw std::runtime_error("no start signal within 30 s");
+            std::this_thread::sleep_for(10ms);
+        }
         for (int i = 0; i < 400; ++i) {
             sync_wait(jan.sweep_once());
             auto st = sync_wait(store.stats());
@@ -775,7 +849,7 @@ int main(int argc, char** argv) {
     if (argc >= 3 && std::string_view(argv[1]) == "--child") {
         std::string_view mode = argv[2];
         if (mode == "acquire" && argc == 7) return child_acquire(argv[3], argv[4], argv[5], std::atoi(argv[6]));
-        if (mode == "janitor" && argc == 6) return child_janitor(argv[3], argv[4], argv[5]);
+        if (mode == "janitor" && argc == 7) return child_janitor(argv[3], argv[4], argv[5], argv[6]);
         if (mode == "append" && argc == 8) return child_append(argv[3], argv[4], argv[5], argv[6], std::atoi(argv[7]));
         std::cerr << "unknown child mode\n";
         return 120;

@@ -197,11 +197,21 @@ return 0
 /// expiry index" of doc/decisions.md). Only a session that was already
 /// warned goes back on `warn`, and a deadline that moved earlier (a caller
 /// whose clock is behind) is re-filed at once.
+///
+/// Every key that indexes the session must outlive its record, or a
+/// session kept alive by touches alone would drop out of the sweep, the
+/// lists and the stats ("Nothing leaks, nothing live expires" in
+/// doc/redis.md). A touch moves the record's TTL, so it extends those keys
+/// too, but a margin further than needed, and notes in the record until
+/// when (`aux_until`, caller's clock): of a run of touches only one per
+/// `margin` pays for the extension. A write that rewrites the record drops
+/// the note, so the next touch extends again.
 inline constexpr std::string_view touch = R"lua(
 local base = KEYS[1]
 local id, now, margin = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local skey = base .. 's:' .. id
-local f = redis.call('HMGET', skey, 'status', 'idle_timeout', 'absolute_deadline', 'version', 'last_active', 'idle_deadline', 'warning_sent')
+local f = redis.call('HMGET', skey, 'status', 'idle_timeout', 'absolute_deadline', 'version', 'last_active',
+                     'idle_deadline', 'warning_sent', 'owner', 'aux_until', 'out_end')
 if not f[1] then return false end
 if f[1] == 'stopping' or f[1] == 'terminated' or f[1] == 'failed' then return {f[1], f[5], f[6], f[3], f[4]} end
 local timeout, version, filed = tonumber(f[2]), tonumber(f[4]), tonumber(f[6])
@@ -214,13 +224,35 @@ if f[3] ~= '' then
   if not abs then return redis.error_reply('CORRUPT field absolute_deadline of session ' .. id .. ' is not a number') end
   if deadline > abs then deadline = abs end
 end
+-- At least `ms` more to live; never shortened (a missing key stays missing).
+local function extend(key, ms)
+  local t = redis.call('PTTL', key)
+  if t >= 0 and t < ms then redis.call('PEXPIRE', key, ms) end
+end
 version = version + 1
-redis.call('HSET', skey, 'last_active', ARGV[2], 'idle_deadline', deadline, 'warning_sent', '0', 'version', version)
 local ttl = deadline - now
 if ttl < 0 then ttl = 0 end
-redis.call('PEXPIRE', skey, ttl + margin)
+ttl = ttl + margin
+local aux = tonumber(f[9])
+if aux == nil or aux < now + ttl then
+  aux = now + ttl + margin
+  local ms = ttl + margin
+  for _, k in ipairs({'ids', 'owner:' .. (f[8] or ''), 'status:' .. f[1], 'live', 'warn', 'stats'}) do
+    extend(base .. k, ms)
+  end
+  redis.call('HSET', skey, 'last_active', ARGV[2], 'idle_deadline', deadline, 'warning_sent', '0', 'version', version,
+             'aux_until', string.format('%.17g', aux))
+else
+  redis.call('HSET', skey, 'last_active', ARGV[2], 'idle_deadline', deadline, 'warning_sent', '0', 'version', version)
+end
+redis.call('PEXPIRE', skey, ttl)
+-- The output log lives as long as its record.
+if f[10] then redis.call('PEXPIRE', base .. 'o:' .. id, ttl) end
 if deadline < filed then redis.call('ZADD', base .. 'live', deadline, id) end
-if f[7] == '1' or deadline < filed then redis.call('ZADD', base .. 'warn', deadline, id) end
+if f[7] == '1' or deadline < filed then
+  -- warn may have emptied (and gone) since: a new key gets its TTL here.
+  if redis.call('ZADD', base .. 'warn', deadline, id) == 1 then extend(base .. 'warn', aux - now) end
+end
 return {f[1], ARGV[2], deadline, f[3], version}
 )lua";
 
@@ -257,13 +289,14 @@ local ttl = ttl_after(now + lease, now, margin)
 local ttl_text = string.format('%.17g', ttl)
 local tallies = {}
 local leased, unwarned, refile_live, refile_warn, vanished, left = {}, {}, {}, {}, {}, {}
+local owners = {}  -- of the claimed records: their owner index must outlive the lease
 local function tally(field, delta) tallies[field] = (tallies[field] or 0) + delta end
 local function add(list, a, b) list[#list + 1] = a; if b then list[#list + 1] = b end end
 local function claim(id)
   local skey = base .. 's:' .. id
   -- FIELDS (what the client gets back), then absolute_deadline.
   local f = redis.call('HMGET', skey, 'doc', 'status', 'version', 'last_active', 'idle_deadline', 'warning_sent',
-                       'end_reason', 'ended_at', 'absolute_deadline')
+                       'end_reason', 'ended_at', 'absolute_deadline', 'owner')
   local st = f[2]
   if not st or is_final(st) then
     -- Erased or ended by someone else meanwhile; no live entry may stay.
@@ -290,6 +323,7 @@ local function claim(id)
   -- above is quarantined by each_guarded and appears in no list.
   add(leased, until_text, id)
   add(unwarned, id)
+  owners[f[10] or ''] = true
   if st ~= 'stopping' then
     left[st] = left[st] or {}
     add(left[st], id)
@@ -298,7 +332,7 @@ local function claim(id)
     tally('expired_total', 1)
   end
   -- The record as written, without a second read.
-  f[2], f[3], f[5], f[7], f[9] = 'stopping', version, until_text, reason, nil
+  f[2], f[3], f[5], f[7], f[9], f[10] = 'stopping', version, until_text, reason, nil, nil
   return {id, f}
 end
 local out = each_guarded(4, now, claim)
@@ -316,6 +350,13 @@ end
 if #stopping > 0 then
   batched('ZADD', base .. 'status:stopping', stopping)
   extend(base .. 'status:stopping', ttl)
+end
+-- A claimed record now lives until its lease ends, and so must every
+-- index that files it.
+if #leased > 0 then
+  extend(base .. 'live', ttl)
+  extend(base .. 'ids', ttl)
+  for owner in pairs(owners) do extend(base .. 'owner:' .. owner, ttl) end
 end
 for field, delta in pairs(tallies) do
   if delta ~= 0 then stat(field, delta) end
