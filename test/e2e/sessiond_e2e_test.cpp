@@ -193,7 +193,7 @@ BOOST_AUTO_TEST_CASE(create_get_touch_patch_delete_round_trip) {
     auto again = call(bhttp::verb::post, "/api/v1/sessions", R"({"id":"e1","owner":"bob"})");
     BOOST_TEST(again.status == 200u);
     BOOST_TEST(again.json.at("owner") == "ann");
-    auto generated = call(bhttp::verb::post, "/api/v1/sessions");
+    auto generated = call(bhttp::verb::post, "/api/v1/sessions", "{}");
     BOOST_TEST(generated.status == 201u);
     BOOST_TEST(generated.json.at("id").as_string().size() == 26u);
 
@@ -460,6 +460,34 @@ BOOST_AUTO_TEST_CASE(ambiguous_framing_is_400_and_closes_so_nothing_is_smuggled)
                        "e\r\n{\"id\":\"chunk\"}\r\n0\r\n\r\n");
     BOOST_TEST(chunked.starts_with("HTTP/1.1 201"), chunked);
     BOOST_TEST(call(bhttp::verb::get, "/api/v1/sessions/victim").json.at("status") == "active");
+}
+
+// Input that a lenient server would guess at is refused, naming the field.
+BOOST_AUTO_TEST_CASE(lenient_input_is_refused_naming_what_was_wrong) {
+    auto says = [](const reply& r, std::string_view needle) {
+        return r.status == 400u && r.json.is_object() &&
+               r.json.at("message").as_string().find(needle) != boost::json::string::npos;
+    };
+    auto null_id = call(bhttp::verb::post, "/api/v1/sessions", R"({"id":null})");
+    BOOST_TEST(says(null_id, "'id'"), null_id.status << " " << null_id.body);
+    auto twice = call(bhttp::verb::post, "/api/v1/sessions", R"({"id":"d1","id":"d2"})");
+    BOOST_TEST(says(twice, "duplicate key 'id'"), twice.status << " " << twice.body);
+    auto nested = call(bhttp::verb::post, "/api/v1/sessions", R"({"id":"d3","attributes":{"k":1,"k":2}})");
+    BOOST_TEST(says(nested, "duplicate key 'k'"), nested.status << " " << nested.body);
+    call(bhttp::verb::post, "/api/v1/sessions", R"({"id":"d4"})");
+    auto patch_twice = call(bhttp::verb::patch, "/api/v1/sessions/d4", R"({"status":"idle","status":"active"})");
+    BOOST_TEST(says(patch_twice, "duplicate key 'status'"), patch_twice.status << " " << patch_twice.body);
+    auto empty = raw("POST /api/v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     "Content-Length: 0\r\nConnection: close\r\n\r\n");
+    BOOST_TEST(empty.starts_with("HTTP/1.1 400"), empty);
+    BOOST_TEST(empty.find("empty body") != std::string::npos, empty);
+    auto limit_twice = call(bhttp::verb::get, "/api/v1/sessions?limit=1&limit=2");
+    BOOST_TEST(says(limit_twice, "'limit' given twice"), limit_twice.status << " " << limit_twice.body);
+    auto garbage = call(bhttp::verb::get, "/api/v1/sessions?cursor=xyz");
+    BOOST_TEST(says(garbage, "cursor 'xyz'"), garbage.status << " " << garbage.body);
+    // Nothing was created by any of them.
+    auto st = call(bhttp::verb::get, "/api/v1/sessions/stats");
+    BOOST_TEST(st.json.at("created_total") == 1);
 }
 
 BOOST_AUTO_TEST_CASE(keep_alive_serves_many_requests_on_one_connection) {

@@ -2,6 +2,11 @@
 #include <sessionkit/http/handler.hpp>
 #include <sessionkit/http/router.hpp>
 
+#include <sessionkit/sessionkit.hpp>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
 #include <boost/test/unit_test.hpp>
 
 using namespace sessionkit;
@@ -43,7 +48,7 @@ bool says(const api_error& e, std::string_view needle) { return e.message.find(n
 BOOST_AUTO_TEST_SUITE(http_router)
 
 BOOST_AUTO_TEST_CASE(every_endpoint_routes) {
-    BOOST_TEST(ok(make(bhttp::verb::post, "/api/v1/sessions")).route == route_id::create);
+    BOOST_TEST(ok(make(bhttp::verb::post, "/api/v1/sessions", "{}")).route == route_id::create);
     BOOST_TEST(ok(make(bhttp::verb::get, "/api/v1/sessions?owner=a&status=idle&limit=5&cursor=x1")).route == route_id::list);
     BOOST_TEST(ok(make(bhttp::verb::get, "/api/v1/sessions/stats")).route == route_id::stats);
     BOOST_TEST(ok(make(bhttp::verb::get, "/api/v1/sessions/s1")).route == route_id::get);
@@ -123,6 +128,59 @@ BOOST_AUTO_TEST_CASE(list_parameters_are_checked) {
     BOOST_TEST(says(refused(make(bhttp::verb::get, "/api/v1/sessions?limit=ten"), 400), "'limit'"));
     BOOST_TEST(says(refused(make(bhttp::verb::get, "/api/v1/sessions?cursor=a%20b"), 400), "'cursor'"));
     BOOST_TEST(says(refused(make(bhttp::verb::get, "/api/v1/sessions?sort=id"), 400), "'sort'"));
+}
+
+BOOST_AUTO_TEST_CASE(lenient_input_is_refused_naming_the_field) {
+    // null is not "absent": a client that sends it has a bug to hear about.
+    BOOST_TEST(says(refused(make(bhttp::verb::post, "/api/v1/sessions", R"({"id":null})"), 400), "'id' must be a string"));
+    BOOST_TEST(says(refused(make(bhttp::verb::post, "/api/v1/sessions", R"({"owner":null})"), 400), "'owner'"));
+    BOOST_TEST(says(refused(make(bhttp::verb::post, "/api/v1/sessions", R"({"idle_timeout_s":null})"), 400),
+                    "'idle_timeout_s'"));
+    BOOST_TEST(says(refused(make(bhttp::verb::patch, "/api/v1/sessions/s1", R"({"status":null})"), 400), "'status'"));
+    // A duplicate key would silently take the last value.
+    BOOST_TEST(says(refused(make(bhttp::verb::post, "/api/v1/sessions", R"({"id":"a","id":"b"})"), 400),
+                    "duplicate key 'id'"));
+    BOOST_TEST(says(refused(make(bhttp::verb::post, "/api/v1/sessions", R"({"attributes":{"x":{"k":1,"k":1}}})"), 400),
+                    "duplicate key 'k'"));
+    BOOST_TEST(says(refused(make(bhttp::verb::patch, "/api/v1/sessions/s1", R"({"status":"idle","status":"active"})"),
+                            400),
+                    "duplicate key 'status'"));
+    // The same key in sibling objects, or a key equal to a value, is fine.
+    ok(make(bhttp::verb::post, "/api/v1/sessions", R"({"attributes":{"a":{"k":1},"b":{"k":"k"},"k":[{"k":1},{"k":2}]}})"));
+    // An empty body is not {}.
+    BOOST_TEST(says(refused(make(bhttp::verb::post, "/api/v1/sessions", ""), 400), "empty body"));
+    // A query parameter given twice would silently take one of its values.
+    BOOST_TEST(says(refused(make(bhttp::verb::get, "/api/v1/sessions?limit=1&limit=2"), 400), "'limit' given twice"));
+    BOOST_TEST(says(refused(make(bhttp::verb::get, "/api/v1/sessions?owner=a&owner=a"), 400), "'owner' given twice"));
+    BOOST_TEST(says(refused(make(bhttp::verb::delete_, "/api/v1/sessions/s1?reason=a&reason=b"), 400),
+                    "'reason' given twice"));
+    BOOST_TEST(says(refused(make(bhttp::verb::get, "/api/v1/sessions/s1/output?from=1&from=2"), 400),
+                    "'from' given twice"));
+}
+
+BOOST_AUTO_TEST_CASE(a_cursor_the_store_did_not_issue_is_400_naming_it) {
+    memory_store store;
+    session_registry<memory_store> registry(store);
+    api_metrics metrics;
+    api_handler<session_registry<memory_store>> handler(registry, {}, metrics);
+    auto answer = [&](const request& req) {
+        boost::asio::io_context ctx;
+        auto f = boost::asio::co_spawn(ctx, handler.handle(req), boost::asio::use_future);
+        ctx.run();
+        return f.get();
+    };
+    for (int i = 0; i < 3; ++i)
+        answer(make(bhttp::verb::post, "/api/v1/sessions", R"({"id":"c)" + std::to_string(i) + "\"}"));
+    auto first = answer(make(bhttp::verb::get, "/api/v1/sessions?limit=2"));
+    BOOST_REQUIRE_EQUAL(first.result_int(), 200u);
+    const auto cursor = std::string(boost::json::parse(first.body()).at("next_cursor").as_string());
+    auto second = answer(make(bhttp::verb::get, "/api/v1/sessions?limit=2&cursor=" + cursor));
+    BOOST_TEST(second.result_int() == 200u);
+    BOOST_TEST(boost::json::parse(second.body()).at("sessions").as_array().at(0).at("id") == "c2");
+    // Looks like an id, but no page ever ended there: refused, not guessed at.
+    auto garbage = answer(make(bhttp::verb::get, "/api/v1/sessions?cursor=xyz"));
+    BOOST_TEST(garbage.result_int() == 400u);
+    BOOST_TEST(garbage.body().find("cursor 'xyz'") != std::string::npos, garbage.body());
 }
 
 BOOST_AUTO_TEST_CASE(patch_reads_status_attributes_and_if_match) {

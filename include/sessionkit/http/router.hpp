@@ -25,6 +25,7 @@
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/json.hpp>
+#include <boost/json/basic_parser_impl.hpp>
 #include <boost/url/parse.hpp>
 
 #include <algorithm>
@@ -33,8 +34,10 @@
 #include <cstdint>
 #include <optional>
 #include <ostream>
+#include <set>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <variant>
 #include <vector>
 
@@ -100,6 +103,10 @@ struct router_config {
     std::string token;
 };
 
+/// Longer than any cursor a store issues (an id of at most 128 bytes and a
+/// check); a longer one is refused before it reaches the store.
+inline constexpr std::size_t max_cursor_size = 256;
+
 namespace detail {
 
 inline api_error bad(std::string code, std::string message, unsigned status = 400) {
@@ -129,12 +136,73 @@ inline std::variant<std::string, api_error> checked_id(std::string_view id) {
     return std::string(id);
 }
 
-// The JSON body as an object. Empty body = {} when `optional_body`.
-inline std::variant<boost::json::object, api_error> json_body(const request& req, bool optional_body) {
-    if (req.body().empty()) {
-        if (optional_body) return boost::json::object{};
-        return bad("malformed_json", "the request needs a JSON object body");
+// Finds a key that appears twice in one object, at any depth.
+// boost::json::parse (1.81 has no option against it) keeps the last value
+// of a repeated key, so {"id":"a","id":"b"} would quietly mean "b". A
+// handler for boost::json::basic_parser that only watches keys.
+class duplicate_key_finder {
+public:
+    static constexpr std::size_t max_object_size = boost::json::object::max_size();
+    static constexpr std::size_t max_array_size = boost::json::array::max_size();
+    static constexpr std::size_t max_key_size = boost::json::string::max_size();
+    static constexpr std::size_t max_string_size = boost::json::string::max_size();
+
+    std::string duplicate;  ///< the first key seen twice in one object
+
+    bool on_object_begin(boost::json::error_code&) {
+        keys_.emplace_back();
+        return true;
     }
+    bool on_object_end(std::size_t, boost::json::error_code&) {
+        keys_.pop_back();
+        return true;
+    }
+    bool on_key_part(boost::json::string_view s, std::size_t, boost::json::error_code&) {
+        key_.append(s.data(), s.size());
+        return true;
+    }
+    bool on_key(boost::json::string_view s, std::size_t, boost::json::error_code& ec) {
+        key_.append(s.data(), s.size());
+        if (!keys_.back().insert(key_).second) {
+            duplicate = std::move(key_);
+            ec = boost::json::error::syntax;  // stops the parser; `duplicate` says why
+            return false;
+        }
+        key_.clear();
+        return true;
+    }
+    bool on_document_begin(boost::json::error_code&) { return true; }
+    bool on_document_end(boost::json::error_code&) { return true; }
+    bool on_array_begin(boost::json::error_code&) { return true; }
+    bool on_array_end(std::size_t, boost::json::error_code&) { return true; }
+    bool on_string_part(boost::json::string_view, std::size_t, boost::json::error_code&) { return true; }
+    bool on_string(boost::json::string_view, std::size_t, boost::json::error_code&) { return true; }
+    bool on_number_part(boost::json::string_view, boost::json::error_code&) { return true; }
+    bool on_int64(std::int64_t, boost::json::string_view, boost::json::error_code&) { return true; }
+    bool on_uint64(std::uint64_t, boost::json::string_view, boost::json::error_code&) { return true; }
+    bool on_double(double, boost::json::string_view, boost::json::error_code&) { return true; }
+    bool on_bool(bool, boost::json::error_code&) { return true; }
+    bool on_null(boost::json::error_code&) { return true; }
+    bool on_comment_part(boost::json::string_view, boost::json::error_code&) { return true; }
+    bool on_comment(boost::json::string_view, boost::json::error_code&) { return true; }
+
+private:
+    std::vector<std::unordered_set<std::string>> keys_;  ///< per open object, innermost last
+    std::string key_;
+};
+
+/// The first key that appears twice in one object of `json` (valid JSON).
+inline std::optional<std::string> duplicate_key(std::string_view json, const boost::json::parse_options& opts) {
+    boost::json::basic_parser<duplicate_key_finder> p(opts);
+    boost::json::error_code ec;
+    p.write_some(false, json.data(), json.size(), ec);
+    if (p.handler().duplicate.empty()) return std::nullopt;
+    return std::move(p.handler().duplicate);
+}
+
+// The JSON body as an object: never empty, no key twice in one object.
+inline std::variant<boost::json::object, api_error> json_body(const request& req) {
+    if (req.body().empty()) return bad("malformed_json", "empty body: expected a JSON object");
     auto type = req[http::field::content_type];
     auto semi = type.find(';');
     std::string_view media = type.substr(0, semi);
@@ -150,22 +218,44 @@ inline std::variant<boost::json::object, api_error> json_body(const request& req
     auto v = boost::json::parse(req.body(), ec, {}, opts);
     if (ec) return bad("malformed_json", "the body is not valid JSON: " + ec.message());
     if (!v.is_object()) return bad("malformed_json", "the body must be a JSON object");
+    if (auto key = duplicate_key(req.body(), opts))
+        return bad("malformed_json", "duplicate key '" + sessionkit::detail::printable(*key) +
+                                         "' in the JSON body (a key may appear once per object)");
     return std::move(v.as_object());
 }
 
-inline api_error wrong_type(std::string_view field, std::string_view expected) {
-    return bad("invalid_field", "field '" + std::string(field) + "' must be " + std::string(expected));
+// What a JSON value is, for messages ("got null").
+inline std::string_view kind_of(const boost::json::value& v) noexcept {
+    switch (v.kind()) {
+    case boost::json::kind::null: return "null";
+    case boost::json::kind::bool_: return "a boolean";
+    case boost::json::kind::int64:
+    case boost::json::kind::uint64:
+    case boost::json::kind::double_: return "a number";
+    case boost::json::kind::string: return "a string";
+    case boost::json::kind::array: return "an array";
+    case boost::json::kind::object: return "an object";
+    }
+    return "a JSON value";
+}
+
+// null is a value, not "absent": a client that sends {"id":null} has a bug
+// to hear about, so a field is given with its type or left out.
+inline api_error wrong_type(std::string_view field, std::string_view expected, const boost::json::value& got) {
+    return bad("invalid_field", "field '" + std::string(field) + "' must be " + std::string(expected) + ", got " +
+                                    std::string(kind_of(got)) +
+                                    (got.is_null() ? " (leave the field out for its default)" : ""));
 }
 
 // Seconds as a positive whole number no larger than 100 years.
 inline std::variant<std::optional<milliseconds>, api_error> seconds_field(const boost::json::object& o,
                                                                         std::string_view field) {
     auto* v = o.if_contains(field);
-    if (!v || v->is_null()) return std::optional<milliseconds>{};
+    if (!v) return std::optional<milliseconds>{};
     std::int64_t s = 0;
     if (v->is_int64()) s = v->get_int64();
     else if (v->is_uint64() && v->get_uint64() <= static_cast<std::uint64_t>(INT64_MAX)) s = static_cast<std::int64_t>(v->get_uint64());
-    else return wrong_type(field, "a whole number of seconds");
+    else return wrong_type(field, "a whole number of seconds", *v);
     const std::int64_t max_s = max_duration.count() / 1000;
     if (s <= 0 || s > max_s)
         return bad("invalid_field", "field '" + std::string(field) + "' must be between 1 and " +
@@ -174,7 +264,7 @@ inline std::variant<std::optional<milliseconds>, api_error> seconds_field(const 
 }
 
 inline std::variant<routed, api_error> route_create(const request& req) {
-    auto body = json_body(req, true);
+    auto body = json_body(req);
     if (auto* e = std::get_if<api_error>(&body)) return std::move(*e);
     auto& o = std::get<boost::json::object>(body);
     create_cmd cmd;
@@ -184,21 +274,21 @@ inline std::variant<routed, api_error> route_create(const request& req) {
             return bad("invalid_field", "unknown field '" + sessionkit::detail::printable(k) +
                                             "' (expected id, owner, attributes, idle_timeout_s, max_lifetime_s)");
     }
-    if (auto* v = o.if_contains("id"); v && !v->is_null()) {
-        if (!v->is_string()) return wrong_type("id", "a string");
+    if (auto* v = o.if_contains("id")) {
+        if (!v->is_string()) return wrong_type("id", "a string", *v);
         auto id = checked_id(v->get_string());
         if (auto* e = std::get_if<api_error>(&id)) return std::move(*e);
         if (std::get<std::string>(id) == "stats")
             return bad("invalid_id", "session id 'stats' is reserved: GET /api/v1/sessions/stats is the counts");
         cmd.id = std::move(std::get<std::string>(id));
     }
-    if (auto* v = o.if_contains("owner"); v && !v->is_null()) {
-        if (!v->is_string()) return wrong_type("owner", "a string");
+    if (auto* v = o.if_contains("owner")) {
+        if (!v->is_string()) return wrong_type("owner", "a string", *v);
         if (v->get_string().size() > 256) return bad("invalid_field", "field 'owner' is longer than 256 bytes");
         cmd.options.owner = std::string(v->get_string());
     }
-    if (auto* v = o.if_contains("attributes"); v && !v->is_null()) {
-        if (!v->is_object()) return wrong_type("attributes", "an object");
+    if (auto* v = o.if_contains("attributes")) {
+        if (!v->is_object()) return wrong_type("attributes", "an object", *v);
         cmd.options.attributes = v->get_object();
     }
     auto idle = seconds_field(o, "idle_timeout_s");
@@ -230,8 +320,12 @@ inline std::variant<routed, api_error> route_list(const boost::urls::url_view& u
                                                 sessionkit::detail::printable(value) + "'");
             cmd.query.limit = static_cast<std::size_t>(*n);
         } else if (key == "cursor") {
-            if (!value.empty() && !is_valid_id(value))
-                return bad("invalid_field", "query parameter 'cursor' is not a cursor this API returned");
+            // Its form is the store's to check (list throws naming it);
+            // what no store issues is refused here without echoing it.
+            if (value.size() > max_cursor_size ||
+                std::any_of(value.begin(), value.end(), [](char ch) { return ch <= ' ' || ch >= 0x7f; }))
+                return bad("invalid_field", "query parameter 'cursor' is not a cursor this server issued "
+                                            "(pass back next_cursor unchanged)");
             cmd.query.cursor = value;
         } else {
             return bad("invalid_field", "unknown query parameter '" + sessionkit::detail::printable(key) +
@@ -242,7 +336,7 @@ inline std::variant<routed, api_error> route_list(const boost::urls::url_view& u
 }
 
 inline std::variant<routed, api_error> route_patch(std::string id, const request& req) {
-    auto body = json_body(req, false);
+    auto body = json_body(req);
     if (auto* e = std::get_if<api_error>(&body)) return std::move(*e);
     auto& o = std::get<boost::json::object>(body);
     patch_cmd cmd;
@@ -253,15 +347,15 @@ inline std::variant<routed, api_error> route_patch(std::string id, const request
             return bad("invalid_field", "unknown field '" + sessionkit::detail::printable(k) +
                                             "' (PATCH takes status and attributes)");
     }
-    if (auto* v = o.if_contains("status"); v && !v->is_null()) {
-        if (!v->is_string()) return wrong_type("status", "a string");
+    if (auto* v = o.if_contains("status")) {
+        if (!v->is_string()) return wrong_type("status", "a string", *v);
         auto s = parse_status(v->get_string());
         if (!s)
             return bad("unknown_status", unknown_status_message(v->get_string()));
         cmd.status = *s;
     }
-    if (auto* v = o.if_contains("attributes"); v && !v->is_null()) {
-        if (!v->is_object()) return wrong_type("attributes", "an object (a merge patch)");
+    if (auto* v = o.if_contains("attributes")) {
+        if (!v->is_object()) return wrong_type("attributes", "an object (a merge patch)", *v);
         cmd.attributes = v->get_object();
     }
     if (auto h = req.find(http::field::if_match); h != req.end() && h->value() != "*") {
@@ -290,6 +384,17 @@ inline std::optional<api_error> no_params(const boost::urls::url_view& url) {
     for (auto param : url.params())
         return bad("invalid_field", "unknown query parameter '" + sessionkit::detail::printable(param.key) +
                                         "' (this endpoint takes none)");
+    return std::nullopt;
+}
+
+// A parameter given twice (?limit=1&limit=2) would silently take one of
+// its values: refused, whichever endpoint it is.
+inline std::optional<api_error> repeated_param(const boost::urls::url_view& url) {
+    std::set<std::string> seen;
+    for (auto param : url.params())
+        if (!seen.insert(param.key).second)
+            return bad("invalid_field", "query parameter '" + sessionkit::detail::printable(param.key) +
+                                            "' given twice");
     return std::nullopt;
 }
 
@@ -396,6 +501,7 @@ inline std::variant<routed, api_error> route(const request& req, const router_co
         if (!detail::same_secret(given.substr(scheme.size()), cfg.token))
             return bad("unauthorized", "the bearer token is not valid", 401);
     }
+    if (auto e = detail::repeated_param(url)) return std::move(*e);
 
     if (seg.size() == 3) {
         if (method == http::verb::post) return detail::route_create(req);
