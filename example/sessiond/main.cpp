@@ -81,6 +81,7 @@ struct config {
     double warning_window_s = 60;
     double history_s = 3600;
     std::string events;
+    std::int64_t events_queue = static_cast<std::int64_t>(jsonl_sink::default_max_queued);
     std::string token;
     bool insecure = false;
     std::int64_t body_limit = 1 << 20;
@@ -184,6 +185,8 @@ std::optional<config> parse(int argc, char** argv) {
          "seconds that ended sessions stay readable")
         ("events", po::value(&c.events)->default_value(c.events),
          "lifecycle events as JSON lines: a file path, - for stdout, empty for none")
+        ("events-queue", po::value(&c.events_queue)->default_value(c.events_queue),
+         "event lines held for a slow --events reader; events past that are dropped and counted")
         ("token", po::value(&c.token), "bearer token required on /api/ (also SESSIONKIT_TOKEN); never empty")
         ("insecure", po::bool_switch(&c.insecure),
          "serve a non-loopback --listen address without --token (anyone who can connect may create and end "
@@ -273,6 +276,8 @@ std::optional<config> parse(int argc, char** argv) {
     for (const auto& kv : c.worker_env)
         if (kv.find('=') == std::string::npos || kv.front() == '=')
             throw po::error("--worker-env must be NAME=VALUE, got '" + kv + "'");
+    if (c.events_queue < 1 || c.events_queue > 10'000'000)
+        throw po::error("--events-queue must be between 1 and 10000000 lines, got " + std::to_string(c.events_queue));
     // Validated now, bound later. Reachable from other hosts without a
     // token, anyone could create and end sessions: only when asked to.
     const auto where = parse_listen(c.listen);
@@ -355,6 +360,7 @@ int serve(const config& c, asio::io_context& ctx, Store& store, optional_jsonl_s
     registry_t registry(store, ropts, {}, sink, make_spawner(*cfg, ctx));
 
     http_api::api_metrics metrics;
+    if (sink.sink) metrics.events_dropped = [events = sink.sink] { return events->dropped(); };
     janitor_options jopts;
     jopts.interval = to_ms(cfg->janitor_interval_s);
     jopts.warning_window = to_ms(cfg->warning_window_s);
@@ -446,7 +452,12 @@ int serve(const config& c, asio::io_context& ctx, Store& store, optional_jsonl_s
     for (auto& t : pool) t.join();
 
     if (loop_failed) return 1;
+    // The events still queued are written before the final count, for as
+    // long as requests in flight get (10 s): a reader that stopped reading
+    // must not keep sessiond from exiting.
+    const bool drained = !sink.sink || sink.sink->flush_for(std::chrono::seconds(10));
     boost::json::object fields{{"events_dropped", sink.sink ? sink.sink->dropped() : 0}};
+    if (!drained) fields["events_unwritten"] = sink.sink->queued();
     if constexpr (std::is_same_v<Store, memory_store>) {
         // The memory store's figures die with the process: log them.
         auto st = store.stats_now();
@@ -455,6 +466,10 @@ int serve(const config& c, asio::io_context& ctx, Store& store, optional_jsonl_s
         fields["expired_total"] = st.expired_total;
     }
     log_line("info", "sessiond stopped", std::move(fields));
+    // The sink's writer is stuck in a write that may never return: leave
+    // without the destructors, which would wait for it (and so would the
+    // stdio flush at exit).
+    if (!drained) std::_Exit(0);
     return 0;
 }
 
@@ -467,8 +482,9 @@ int main(int argc, char** argv) {
 
     try {
         optional_jsonl_sink sink;
-        if (cfg->events == "-") sink.sink = std::make_shared<jsonl_sink>(std::cout);
-        else if (!cfg->events.empty()) sink.sink = std::make_shared<jsonl_sink>(cfg->events);
+        const auto queue = static_cast<std::size_t>(cfg->events_queue);
+        if (cfg->events == "-") sink.sink = std::make_shared<jsonl_sink>(std::cout, queue);
+        else if (!cfg->events.empty()) sink.sink = std::make_shared<jsonl_sink>(cfg->events, queue);
 
         asio::io_context ctx(cfg->threads);
         if (cfg->store == "redis") {

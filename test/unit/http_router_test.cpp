@@ -277,4 +277,16 @@ BOOST_AUTO_TEST_CASE(error_responses_are_json_with_the_right_headers) {
     BOOST_TEST(error_response({401, "unauthorized", "no", {}})[bhttp::field::www_authenticate] == "Bearer");
 }
 
+BOOST_AUTO_TEST_CASE(events_dropped_is_read_at_scrape_time_when_a_sink_is_set) {
+    api_metrics m;
+    BOOST_TEST(m.render({}).find("sessionkit_events_dropped_total") == std::string::npos);
+    std::uint64_t dropped = 3;
+    m.events_dropped = [&dropped] { return dropped; };
+    BOOST_TEST(m.render({}).find("\nsessionkit_events_dropped_total 3\n") != std::string::npos);
+    dropped = 5;
+    const auto text = m.render({});
+    BOOST_TEST(text.find("# TYPE sessionkit_events_dropped_total counter\nsessionkit_events_dropped_total 5\n") !=
+               std::string::npos, text);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -8,8 +8,14 @@
 #include <boost/json/parse.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <fstream>
+#include <mutex>
+#include <streambuf>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -21,6 +27,7 @@ BOOST_AUTO_TEST_CASE(jsonl_writes_one_parsable_line_per_event) {
     jsonl_sink sink(out);
     sink.emit(make_event(event_type::created, "a", from_unix_ms(1), {{"owner", "x"}}));
     sink.emit(make_event(event_type::expired, "b", from_unix_ms(2), {{"reason", "idle"}}));
+    sink.flush();
     std::istringstream in(out.str());
     std::string line;
     std::vector<boost::json::value> lines;
@@ -42,6 +49,8 @@ BOOST_AUTO_TEST_CASE(jsonl_lines_from_many_threads_never_interleave) {
                                      {{"pad", std::string(200, 'p')}}));
         });
     for (auto& th : threads) th.join();
+    sink.flush();
+    BOOST_TEST(sink.dropped() == 0u);
     std::istringstream in(out.str());
     std::string line;
     std::set<std::string> ids;
@@ -78,7 +87,135 @@ BOOST_AUTO_TEST_CASE(a_failing_stream_counts_dropped_events_and_never_throws) {
     out.setstate(std::ios::badbit);
     jsonl_sink sink(out);
     sink.emit(make_event(event_type::created, "a", from_unix_ms(1)));
+    sink.flush();
     BOOST_TEST(sink.dropped() == 1u);
+    out.clear();  // the stream takes lines again: later events are written
+    sink.emit(make_event(event_type::created, "b", from_unix_ms(2)));
+    sink.flush();
+    BOOST_TEST(sink.dropped() == 1u);
+    BOOST_TEST(out.str().find("\"session_id\":\"b\"") != std::string::npos, out.str());
+}
+
+namespace {
+
+// A stream buffer whose writes wait until it is opened: the pipe of a
+// reader that stopped reading (sessiond --events - | slow-consumer).
+class gate_buf : public std::streambuf {
+public:
+    void open() {
+        std::lock_guard lock(mutex_);
+        open_ = true;
+        changed_.notify_all();
+    }
+    /// Waits until a write is blocked on the closed gate.
+    bool wait_for_a_blocked_writer(std::chrono::milliseconds patience) {
+        std::unique_lock lock(mutex_);
+        return changed_.wait_for(lock, patience, [&] { return blocked_ > 0; });
+    }
+    std::string text() {
+        std::lock_guard lock(mutex_);
+        return text_;
+    }
+
+protected:
+    std::streamsize xsputn(const char* s, std::streamsize n) override {
+        std::unique_lock lock(mutex_);
+        ++blocked_;
+        changed_.notify_all();
+        changed_.wait(lock, [&] { return open_; });
+        --blocked_;
+        text_.append(s, static_cast<std::size_t>(n));
+        return n;
+    }
+    int_type overflow(int_type c) override {
+        if (traits_type::eq_int_type(c, traits_type::eof())) return traits_type::not_eof(c);
+        const char ch = traits_type::to_char_type(c);
+        xsputn(&ch, 1);
+        return c;
+    }
+
+private:
+    std::mutex mutex_;
+    std::condition_variable changed_;
+    bool open_ = false;
+    int blocked_ = 0;
+    std::string text_;
+};
+
+std::size_t lines_in(const std::string& text) { return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')); }
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(emit_returns_while_the_stream_is_stuck) {
+    gate_buf gate;
+    std::ostream out(&gate);
+    {
+        jsonl_sink sink(out);
+        std::atomic<bool> returned{false};
+        std::thread request([&] {
+            sink.emit(make_event(event_type::created, "slow", from_unix_ms(1)));
+            returned = true;
+        });
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+        while (!returned && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        BOOST_TEST(returned.load(), "emit() waited for the stream's reader");
+        gate.open();
+        request.join();
+    }
+    BOOST_TEST(lines_in(gate.text()) == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_full_queue_drops_and_counts_and_never_waits) {
+    gate_buf gate;
+    std::ostream out(&gate);
+    {
+        jsonl_sink sink(out, 4);
+        // The writer takes the first line and blocks on the stream with it.
+        sink.emit(make_event(event_type::created, "e0", from_unix_ms(0)));
+        BOOST_REQUIRE(gate.wait_for_a_blocked_writer(std::chrono::seconds(5)));
+        const auto start = std::chrono::steady_clock::now();
+        for (int i = 1; i < 10; ++i) sink.emit(make_event(event_type::created, "e" + std::to_string(i), from_unix_ms(i)));
+        BOOST_TEST((std::chrono::steady_clock::now() - start < std::chrono::seconds(1)));
+        // Four lines held (one being written, three waiting): e4..e9 dropped.
+        BOOST_TEST(sink.queued() == 4u);
+        BOOST_TEST(sink.dropped() == 6u);
+        BOOST_TEST(!sink.flush_for(std::chrono::milliseconds(50)));  // still stuck: gives up in time
+        gate.open();
+        sink.flush();
+        BOOST_TEST(sink.queued() == 0u);
+        // Room again: the next event is written.
+        sink.emit(make_event(event_type::created, "late", from_unix_ms(99)));
+        sink.flush();
+        BOOST_TEST(sink.dropped() == 6u);
+    }
+    const auto text = gate.text();
+    BOOST_TEST(lines_in(text) == 5u);
+    for (std::string_view id : {"e0", "e1", "e2", "e3", "late"})
+        BOOST_TEST(text.find("\"session_id\":\"" + std::string(id) + "\"") != std::string::npos, id);
+}
+
+BOOST_AUTO_TEST_CASE(the_last_copy_writes_every_queued_line_before_it_goes) {
+    gate_buf gate;
+    std::ostream out(&gate);
+    std::thread opener;
+    {
+        jsonl_sink sink(out);
+        jsonl_sink copy = sink;  // copies share the queue and the writer
+        for (int i = 0; i < 100; ++i) copy.emit(make_event(event_type::created, "q" + std::to_string(i), from_unix_ms(i)));
+        BOOST_REQUIRE(gate.wait_for_a_blocked_writer(std::chrono::seconds(5)));
+        opener = std::thread([&gate] {
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+            gate.open();
+        });
+    }  // the destructors wait for the writer to drain the queue
+    opener.join();
+    BOOST_TEST(lines_in(gate.text()) == 100u);
+}
+
+BOOST_AUTO_TEST_CASE(a_queue_of_no_lines_is_refused) {
+    std::ostringstream out;
+    BOOST_CHECK_THROW(jsonl_sink(out, 0), boost::system::system_error);
 }
 
 BOOST_AUTO_TEST_CASE(fanout_delivers_to_every_sink_in_order) {

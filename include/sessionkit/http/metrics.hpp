@@ -8,6 +8,7 @@
 //   sessionkit_janitor_sweep_duration_seconds        histogram
 //   sessionkit_janitor_sweeps_total, ..._failures_total
 //   sessionkit_http_request_duration_seconds{route,code}  histogram
+//   sessionkit_events_dropped_total                  counter, when a source is set
 //
 // Store figures are read at scrape time, so every instance sharing a store
 // reports the same totals; request and sweep figures are this process's.
@@ -20,6 +21,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -83,6 +85,11 @@ public:
         ++sweep_failures_;
     }
 
+    /// Where sessionkit_events_dropped_total is read at scrape time (an
+    /// event sink's dropped()); without one the metric is left out. Set it
+    /// before the server runs.
+    std::function<std::uint64_t()> events_dropped;
+
     /// The whole exposition, with the store's figures read by the caller.
     std::string render(const store_stats& st) const {
         std::string out;
@@ -99,6 +106,10 @@ public:
         counter("sessionkit_sessions_expired_total", "Sessions expired by a janitor.", st.expired_total);
         counter("sessionkit_sessions_terminated_total", "Sessions that reached a final status.",
                 st.terminated_total);
+        if (events_dropped)
+            counter("sessionkit_events_dropped_total",
+                    "Lifecycle events this process could not deliver to its event sink (queue full or write failed).",
+                    events_dropped());
         std::lock_guard lock(mutex_);
         counter("sessionkit_janitor_sweeps_total", "Janitor sweeps that completed in this process.", sweeps_);
         counter("sessionkit_janitor_sweep_failures_total", "Janitor sweeps that failed in this process.",
