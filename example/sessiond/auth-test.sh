@@ -79,6 +79,11 @@ refused() {
 refused token "$sessiond" --listen 127.0.0.1:0 --token ''
 refused token env SESSIOND_TOKEN= "$sessiond" --listen 127.0.0.1:0
 refused token env SESSIONKIT_TOKEN= "$sessiond" --listen 127.0.0.1:0
+refused SESSIONKIT_TOKEN env SESSIOND_TOKEN=a SESSIONKIT_TOKEN=b "$sessiond" --listen 127.0.0.1:0
+# The command line wins over the environment, an empty variable included.
+SESSIOND_TOKEN= start 127.0.0.1:0 --token s3cret || fail "--token with SESSIOND_TOKEN= did not start"
+grep -q '"auth":"bearer"' "$work/log" || fail "--token s3cret with SESSIOND_TOKEN=: not auth bearer"
+stop
 
 # 3. Every interface without a token: refused unless --insecure says so.
 refused --insecure "$sessiond" --listen 0.0.0.0:0

@@ -108,9 +108,10 @@ bool loopback(const asio::ip::address& a) {
 
 // A token that is there but cannot work is an error, never "no
 // authentication": `--token "$UNSET"` must not open the API to everyone.
-void check_token(const po::variables_map& vm, const std::string& token) {
+// (An empty variable is ignored only when --token, which wins, is given.)
+void check_token(const po::variables_map& vm, const std::string& token, bool on_command_line) {
     for (const char* name : {"SESSIOND_TOKEN", "SESSIONKIT_TOKEN"})
-        if (const char* v = std::getenv(name); v && !*v)
+        if (const char* v = std::getenv(name); v && !*v && !on_command_line)
             throw po::error(std::string(name) + " is set but empty: that would turn authentication off. "
                             "Set a token, or unset " + name + " to serve without one");
     if (!vm.count("token")) return;
@@ -204,10 +205,12 @@ std::optional<config> parse(int argc, char** argv) {
          "exit after this many seconds (0: until SIGINT/SIGTERM)");
     po::variables_map vm;
     po::store(po::parse_command_line(argc, argv, opts), vm);
+    const bool token_on_command_line = vm.count("token") > 0;
     // The token has two names; two different tokens leave no right answer.
     const char* sessiond_token = std::getenv("SESSIOND_TOKEN");
     const char* sessionkit_token = std::getenv("SESSIONKIT_TOKEN");
-    if (sessiond_token && sessionkit_token && std::string_view(sessiond_token) != sessionkit_token)
+    if (!token_on_command_line && sessiond_token && sessionkit_token &&
+        std::string_view(sessiond_token) != sessionkit_token)
         throw po::error("SESSIOND_TOKEN and SESSIONKIT_TOKEN are both set, to different tokens: set one of them");
     // SESSIOND_IDLE_TIMEOUT=60 is --idle-timeout 60, SESSIOND_TOKEN is
     // --token (and so is SESSIONKIT_TOKEN, unless SESSIOND_TOKEN is set).
@@ -232,7 +235,7 @@ std::optional<config> parse(int argc, char** argv) {
         return std::nullopt;
     }
     po::notify(vm);
-    check_token(vm, c.token);
+    check_token(vm, c.token, token_on_command_line);
     need_seconds("idle-timeout", c.idle_timeout_s);
     need_seconds("max-lifetime", c.max_lifetime_s, true);
     need_seconds("janitor-interval", c.janitor_interval_s);
