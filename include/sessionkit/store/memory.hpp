@@ -409,6 +409,14 @@ public:
         return page;
     }
 
+    /// Index entries that claim_expired, claim_warnings and purge_ended
+    /// have visited so far: what proves (in tests and benchmarks) that a
+    /// sweep walks the due entries, not the whole table.
+    std::uint64_t sweep_visits() {
+        std::lock_guard lock(mutex_);
+        return sweep_visits_;
+    }
+
     store_stats stats_now() {
         std::lock_guard lock(mutex_);
         store_stats st;
@@ -430,14 +438,6 @@ public:
         if (!inserted && it->second.expires > now) return std::nullopt;
         it->second = {generate_id(), now + ttl};
         return it->second.token;
-    }
-
-    /// Index entries that claim_expired, claim_warnings and purge_ended
-    /// have visited so far: what proves (in tests and benchmarks) that a
-    /// sweep walks the due entries, not the whole table.
-    std::uint64_t sweep_visits() {
-        std::lock_guard lock(mutex_);
-        return sweep_visits_;
     }
 
     bool unlock_now(std::string_view name, std::string_view token) {
@@ -486,6 +486,7 @@ private:
     std::array<std::uint64_t, session_status_count> by_status_{};
     std::uint64_t created_total_ = 0;
     std::uint64_t expired_total_ = 0;
+    std::uint64_t sweep_visits_ = 0;
     std::uint64_t terminated_total_ = 0;
     std::unordered_map<std::string, detail::memory::lock_entry> locks_;
     std::size_t locks_since_sweep_ = 0;
@@ -495,4 +496,3 @@ static_assert(session_store<memory_store>);
 static_assert(output_log<memory_store>);
 
 } // namespace sessionkit
-    std::uint64_t sweep_visits_ = 0;
