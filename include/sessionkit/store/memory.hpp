@@ -32,6 +32,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -44,13 +45,80 @@ namespace detail::memory {
 
 namespace mi = boost::multi_index;
 
+/// A session as the store keeps it: the same fields as `session`, laid out
+/// to waste nothing. The worker lives out of line (8 bytes when there is
+/// none, where an inline std::optional<worker_ref> costs 104), and the two
+/// optional times share one word of flags with the status. Reads build a
+/// `session` from it, as they copied the stored one before. (Measured by
+/// bench/run memory_store, bytes_per_session: doc/memory-store.md.)
+struct stored {
+    std::string id;
+    std::string owner;
+    time_point created_at{};
+    time_point last_active{};
+    time_point idle_deadline{};
+    time_point absolute_deadline_at{};  ///< meaningful when has_absolute_deadline
+    time_point ended_at_at{};           ///< meaningful when has_ended_at
+    milliseconds idle_timeout{0};
+    std::uint64_t version = 0;
+    std::unique_ptr<worker_ref> worker;
+    std::string end_reason;
+    boost::json::object attributes;
+    boost::json::object extra;
+    session_status status = session_status::initializing;
+    bool warning_sent = false;
+    bool has_absolute_deadline = false;
+    bool has_ended_at = false;
+
+    explicit stored(session s)
+        : id(std::move(s.id)), owner(std::move(s.owner)), created_at(s.created_at), last_active(s.last_active),
+          idle_deadline(s.idle_deadline), absolute_deadline_at(s.absolute_deadline.value_or(time_point{})),
+          ended_at_at(s.ended_at.value_or(time_point{})), idle_timeout(s.idle_timeout), version(s.version),
+          worker(s.worker ? std::make_unique<worker_ref>(std::move(*s.worker)) : nullptr),
+          end_reason(std::move(s.end_reason)), attributes(std::move(s.attributes)), extra(std::move(s.extra)),
+          status(s.status), warning_sent(s.warning_sent), has_absolute_deadline(s.absolute_deadline.has_value()),
+          has_ended_at(s.ended_at.has_value()) {}
+
+    session to_session() const {
+        session s;
+        s.id = id;
+        s.owner = owner;
+        s.status = status;
+        s.created_at = created_at;
+        s.last_active = last_active;
+        s.idle_timeout = idle_timeout;
+        s.idle_deadline = idle_deadline;
+        if (has_absolute_deadline) s.absolute_deadline = absolute_deadline_at;
+        s.version = version;
+        if (worker) s.worker = *worker;
+        s.warning_sent = warning_sent;
+        if (has_ended_at) s.ended_at = ended_at_at;
+        s.end_reason = end_reason;
+        s.attributes = attributes;
+        s.extra = extra;
+        return s;
+    }
+
+    // What session's helpers of the same names compute.
+    bool lifetime_bound() const noexcept { return has_absolute_deadline && idle_deadline >= absolute_deadline_at; }
+    time_point sliding_deadline(time_point now) const noexcept {
+        const time_point d = now + idle_timeout;
+        return has_absolute_deadline && d > absolute_deadline_at ? absolute_deadline_at : d;
+    }
+    touch_result touched() const {
+        touch_result r{status, last_active, idle_deadline, std::nullopt, version};
+        if (has_absolute_deadline) r.absolute_deadline = absolute_deadline_at;
+        return r;
+    }
+};
+
 /// Where a record sits on the expiry index. Live records that still owe a
 /// warning come first (claim_warnings reads only them), then live records
 /// already warned or being stopped, then finished ones by end time
 /// (purge_ended reads only those).
 enum class expiry_class : std::uint8_t { live_unwarned, live_other, ended };
 
-inline expiry_class class_of(const session& s) noexcept {
+inline expiry_class class_of(const stored& s) noexcept {
     if (is_final(s.status)) return expiry_class::ended;
     if (s.warning_sent || s.status == session_status::stopping) return expiry_class::live_other;
     return expiry_class::live_unwarned;
@@ -58,8 +126,8 @@ inline expiry_class class_of(const session& s) noexcept {
 
 /// The time a record is filed under: its deadline, or for a finished one
 /// its end time.
-inline time_point due_time(const session& s) noexcept {
-    return is_final(s.status) ? s.ended_at.value_or(s.idle_deadline) : s.idle_deadline;
+inline time_point due_time(const stored& s) noexcept {
+    return is_final(s.status) && s.has_ended_at ? s.ended_at_at : s.idle_deadline;
 }
 
 /// One stored record. `record` is mutable so that touch can update the
@@ -67,7 +135,7 @@ inline time_point due_time(const session& s) noexcept {
 /// everything an index reads changes only through modify()/replace().
 struct node {
     explicit node(session s) : record(std::move(s)), check_at(due_time(record)) {}
-    mutable session record;
+    mutable stored record;
     time_point check_at;  ///< <= due_time(record) while live (see header)
 };
 
@@ -185,8 +253,8 @@ public:
         auto it = find(rec.id);
         session fresh = rec;
         if (it != table_.end()) {
-            const session& old = it->record;
-            if (!is_final(old.status)) return {false, old};
+            const auto& old = it->record;
+            if (!is_final(old.status)) return {false, old.to_session()};
             // A finished session's id is reused by a new one: continue the
             // version sequence so a stale CAS on the old one cannot land.
             fresh.version = old.version + 1;
@@ -206,22 +274,22 @@ public:
         std::lock_guard lock(mutex_);
         auto it = find(id);
         if (it == table_.end()) return std::nullopt;
-        return it->record;
+        return it->record.to_session();
     }
 
     std::optional<touch_result> touch_now(std::string_view id, time_point now) {
         std::lock_guard lock(mutex_);
         auto it = find(id);
         if (it == table_.end()) return std::nullopt;
-        session& s = it->record;
-        if (is_final(s.status) || s.status == session_status::stopping) return touch_result_of(s);
-        const time_point deadline = sliding_deadline(s, now);
+        auto& s = it->record;
+        if (is_final(s.status) || s.status == session_status::stopping) return s.touched();
+        const time_point deadline = s.sliding_deadline(now);
         if (!s.warning_sent && deadline >= it->check_at) {
             // No index key changes: update in place (see the header comment).
             s.last_active = now;
             s.idle_deadline = deadline;
             ++s.version;
-            return touch_result_of(s);
+            return s.touched();
         }
         table_.modify(it, [&](detail::memory::node& n) {
             n.record.last_active = now;
@@ -230,14 +298,14 @@ public:
             ++n.record.version;
             n.check_at = deadline;
         });
-        return touch_result_of(it->record);
+        return it->record.touched();
     }
 
     update_result update_now(const session& rec, std::uint64_t expected_version) {
         std::lock_guard lock(mutex_);
         auto it = find(rec.id);
         if (it == table_.end()) return update_result::not_found;
-        const session& old = it->record;
+        const auto& old = it->record;
         if (is_final(old.status)) return update_result::final_state;
         if (old.version != expected_version) return update_result::version_conflict;
         session next = rec;
@@ -287,14 +355,14 @@ public:
                     count(session_status::stopping, +1);
                 }
                 idx.modify(d, [&](detail::memory::node& n) {
-                    session& s = n.record;
+                    auto& s = n.record;
                     if (s.end_reason.empty()) s.end_reason = s.lifetime_bound() ? "lifetime" : "idle";
                     s.status = session_status::stopping;
                     s.idle_deadline = now + lease;
                     ++s.version;
                     n.check_at = s.idle_deadline;
                 });
-                claimed.push_back(d->record);
+                claimed.push_back(d->record.to_session());
             }
         }
         return claimed;
@@ -325,7 +393,7 @@ public:
                 ++n.record.version;
                 n.check_at = n.record.idle_deadline;
             });
-            warned.push_back(d->record);
+            warned.push_back(d->record.to_session());
         }
         return warned;
     }
@@ -380,7 +448,7 @@ public:
         session_page page;
         auto take = [&](auto it, auto end, auto&& matches) {
             for (; it != end && page.sessions.size() < limit; ++it)
-                if (matches(it->record)) page.sessions.push_back(it->record);
+                if (matches(it->record)) page.sessions.push_back(it->record.to_session());
             if (it != end && page.sessions.size() == limit) page.next_cursor = cursor_after(page.sessions.back().id);
         };
         // A cursor is the last id returned: the next page starts strictly
@@ -394,17 +462,17 @@ public:
             auto first = after.empty() ? idx.lower_bound(std::pair{owner, std::string_view{}})
                                        : idx.upper_bound(std::pair{owner, after});
             auto last = idx.lower_bound(std::pair{owner, past_every_id});
-            take(first, last, [&](const session& s) { return !q.status || s.status == *q.status; });
+            take(first, last, [&](const auto& s) { return !q.status || s.status == *q.status; });
         } else if (q.status) {
             auto& idx = table_.get<detail::memory::by_status>();
             auto first = after.empty() ? idx.lower_bound(std::pair{*q.status, std::string_view{}})
                                        : idx.upper_bound(std::pair{*q.status, after});
             auto last = idx.lower_bound(std::pair{*q.status, past_every_id});
-            take(first, last, [](const session&) { return true; });
+            take(first, last, [](const auto&) { return true; });
         } else {
             auto& idx = table_.get<detail::memory::by_id>();
             auto first = after.empty() ? idx.begin() : idx.upper_bound(after);
-            take(first, idx.end(), [](const session&) { return true; });
+            take(first, idx.end(), [](const auto&) { return true; });
         }
         return page;
     }
