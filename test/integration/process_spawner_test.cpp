@@ -384,6 +384,116 @@ BOOST_FIXTURE_TEST_CASE(workers_die_with_a_daemon_killed_by_sigkill, no_children
     BOOST_TEST(eventually([&] { return !pid_runs(worker); }, 5s));
 }
 
+/// A scratch directory for pid files that workers write; removed at the end.
+struct pid_dir {
+    std::filesystem::path path = std::filesystem::temp_directory_path() /
+                                 ("sessionkit-tree-" + std::to_string(::getpid()) + "-" + std::to_string(++count));
+    pid_dir() { std::filesystem::create_directories(path); }
+    ~pid_dir() { std::filesystem::remove_all(path); }
+    /// The pid written to `name` (atomically: the script writes and renames), or 0.
+    pid_t read(const std::string& name) const {
+        std::ifstream f(path / name);
+        long pid = 0;
+        return f >> pid ? static_cast<pid_t>(pid) : 0;
+    }
+    inline static int count = 0;
+};
+
+/// A worker script that starts three sleeps and writes their pids: one in
+/// its process group, one orphaned at once (its subshell exits), one that
+/// left the group and the session (setsid). Then it runs `then`.
+std::string three_descendants(std::string_view then) {
+    return "cd \"$PIDS\" || exit 1; "
+           "sleep 1000 & echo $! > g.tmp; mv g.tmp in-group; "
+           "(sleep 1000 & echo $! > o.tmp; mv o.tmp orphaned); "
+           "setsid sh -c 'echo $$ > s.tmp; mv s.tmp escaped; exec sleep 1000' & "
+           "while [ ! -e escaped ]; do sleep 0.01; done; " +
+           std::string(then);
+}
+
+/// Kills what a failing check left running (only our sleeps), so that a
+/// red run does not leave processes behind for ever.
+void kill_leftovers(const std::vector<pid_t>& pids) {
+    for (pid_t p : pids) {
+        std::ifstream comm("/proc/" + std::to_string(p) + "/comm");
+        std::string name;
+        if (p > 0 && std::getline(comm, name) && name == "sleep") ::kill(p, SIGKILL);
+    }
+}
+
+BOOST_FIXTURE_TEST_CASE(everything_a_worker_started_dies_with_a_daemon_killed_by_sigkill, no_children_left) {
+    // PR_SET_PDEATHSIG reaches only a worker itself: its children, in its
+    // group or not, were reparented and ran for ever (issue 12, defect 8).
+    pid_dir pids;
+    int report[2];
+    BOOST_REQUIRE(::pipe(report) == 0);
+    const pid_t daemon = ::fork();
+    BOOST_REQUIRE(daemon >= 0);
+    if (daemon == 0) {
+        ::close(report[0]);
+        {
+            test::io_threads io;
+            auto o = sh(three_descendants("wait"));
+            o.environment["PIDS"] = pids.path.string();
+            process_spawner p(io.executor(), o);
+            session s;
+            s.id = "tree";
+            auto w = sync_wait(p.spawn(s));
+            const std::string pid = w->id.substr(w->id.rfind(':') + 1) + "\n";
+            (void)!::write(report[1], pid.data(), pid.size());
+            ::pause();
+        }
+        ::_exit(0);
+    }
+    ::close(report[1]);
+    char buf[32] = {};
+    const auto n = ::read(report[0], buf, sizeof buf - 1);
+    ::close(report[0]);
+    BOOST_REQUIRE(n > 0);
+    const pid_t worker = std::stoi(buf);
+    BOOST_REQUIRE(eventually([&] { return pids.read("in-group") && pids.read("orphaned") && pids.read("escaped"); }));
+    const std::vector<pid_t> sleeps{pids.read("in-group"), pids.read("orphaned"), pids.read("escaped")};
+    for (pid_t p : sleeps) BOOST_TEST(pid_runs(p));
+    ::kill(daemon, SIGKILL);
+    ::waitpid(daemon, nullptr, 0);
+    BOOST_TEST(eventually([&] { return !pid_runs(worker); }, 3s));
+    BOOST_TEST(eventually([&] { return !pid_runs(sleeps[0]); }, 3s), "the sleep in the worker's group survived");
+    BOOST_TEST(eventually([&] { return !pid_runs(sleeps[1]); }, 3s), "the orphaned sleep survived");
+    BOOST_TEST(eventually([&] { return !pid_runs(sleeps[2]); }, 3s), "the sleep that left with setsid survived");
+    kill_leftovers(sleeps);
+}
+
+BOOST_FIXTURE_TEST_CASE(when_a_worker_exits_everything_it_started_goes_too, no_children_left) {
+    // The session ends with its worker; nothing the worker started outlives
+    // it, not even a process that left its group.
+    pid_dir pids;
+    auto o = sh(three_descendants("exit 4"));
+    o.environment["PIDS"] = pids.path.string();
+    world w(o);
+    sync_wait(w.registry.acquire("short"));
+    BOOST_TEST(eventually([&] { return is_final(sync_wait(w.registry.get("short"))->status); }));
+    const std::vector<pid_t> sleeps{pids.read("in-group"), pids.read("orphaned"), pids.read("escaped")};
+    for (pid_t p : sleeps) BOOST_TEST(p > 0);
+    for (pid_t p : sleeps) BOOST_TEST(eventually([&] { return !pid_runs(p); }, 3s), "sleep " << p << " survived");
+    BOOST_TEST(sync_wait(w.registry.get("short"))->end_reason == "worker_exited");
+    kill_leftovers(sleeps);
+}
+
+BOOST_FIXTURE_TEST_CASE(stopping_a_worker_stops_everything_it_started, no_children_left) {
+    pid_dir pids;
+    auto o = sh(three_descendants("wait"));
+    o.environment["PIDS"] = pids.path.string();
+    world w(o, 300ms);
+    sync_wait(w.registry.acquire("stopped"));
+    BOOST_REQUIRE(eventually([&] { return pids.read("in-group") && pids.read("orphaned") && pids.read("escaped"); }));
+    const std::vector<pid_t> sleeps{pids.read("in-group"), pids.read("orphaned"), pids.read("escaped")};
+    auto done = sync_wait(w.registry.terminate("stopped"));
+    BOOST_TEST(to_string(done->status) == "terminated");
+    for (pid_t p : sleeps) BOOST_TEST(eventually([&] { return !pid_runs(p); }, 3s), "sleep " << p << " survived");
+    BOOST_TEST(w.events.count(event_type::worker_exited) == 0u);
+    kill_leftovers(sleeps);
+}
+
 BOOST_FIXTURE_TEST_CASE(after_a_restart_sessions_whose_process_died_with_the_old_daemon_fail, no_children_left) {
     // What a restarted daemon finds in a shared store: sessions whose
     // workers belonged to the previous daemon on this host (dead, and its

@@ -10,14 +10,21 @@
 // registry after the last output; stop() sends SIGTERM to the group, waits
 // the grace period, then sends SIGKILL.
 //
-// Workers never outlive the spawner: every child is started with
-// PR_SET_PDEATHSIG=SIGKILL from the spawner's own launcher thread, so when
-// the daemon dies (even by SIGKILL) or the spawner is destroyed, the
-// kernel kills them. That thread is also why forks are safe here: Boost
-// 1.81's launcher calls notify_fork on the io_context it launches on, which
-// can deadlock the child if another thread holds that context's reactor
-// lock; the launcher thread's private io_context has no other user
-// (doc/decisions.md, "process spawner launcher thread").
+// Nothing a worker starts outlives the daemon. The daemon's child is not
+// the worker but a supervisor: a forked copy of the daemon that never
+// execs, runs only async-signal-safe calls, and is the worker's parent and
+// the subreaper of everything the worker starts (PR_SET_CHILD_SUBREAPER:
+// an orphan is reparented to it, not to init). When the daemon dies, even
+// by SIGKILL, the kernel sends the supervisor SIGHUP (PR_SET_PDEATHSIG);
+// when the worker exits, or the supervisor is told to end, it kills the
+// worker's group and every process it adopted, reaps them, and exits with
+// the worker's own status, which is what the spawner watches and reports
+// (doc/decisions.md, "a supervisor per process worker").
+//
+// Forks happen on the spawner's own launcher thread: PR_SET_PDEATHSIG
+// follows the thread that forked, and that thread lives exactly as long as
+// the spawner (doc/decisions.md, "process_spawner forks on a thread of its
+// own").
 #pragma once
 
 #include <sessionkit/concepts.hpp>
@@ -36,25 +43,26 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
-#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/writable_pipe.hpp>
 #include <boost/json.hpp>
 #include <boost/process/v2/environment.hpp>
-#include <boost/process/v2/posix/default_launcher.hpp>
 #include <boost/process/v2/process.hpp>
-#include <boost/process/v2/start_dir.hpp>
-#include <boost/process/v2/stdio.hpp>
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -99,39 +107,270 @@ namespace detail::process {
 namespace asio = boost::asio;
 namespace bp = boost::process::v2;
 
-/// What runs in the child between fork and exec: async-signal-safe calls only.
-struct child_setup {
-    const char* const* envp;
-    pid_t parent;
+// ---- In the forked processes: async-signal-safe calls only -----------------
+//
+// The daemon has other threads, so a forked copy may find any lock (malloc's
+// included) held for ever. Everything from here to supervise() runs in the
+// supervisor, or in the worker before exec: system calls on data prepared
+// before the fork, no allocation, no exceptions.
 
-    bp::error_code on_setup(bp::posix::default_launcher& l, const bp::filesystem::path&, const char* const*) {
-        l.env = envp;
-        return {};
+/// Everything the supervisor and the worker need, made before the fork.
+struct launch_plan {
+    const char* executable;
+    const char* const* argv;
+    const char* const* envp;
+    const char* working_directory;  ///< nullptr: the daemon's
+    int input;                      ///< read end of the worker's stdin
+    int output;                     ///< write end of its stdout and stderr
+    int report;                     ///< write end of the supervisor's report to the daemon
+    pid_t daemon;
+    long max_fd;                    ///< where closing ends without close_range
+};
+
+/// What the supervisor tells the daemon once the worker has run exec, or
+/// could not: one write of a few bytes, atomic on a pipe.
+struct launch_report {
+    enum step : int { started, fork_failed, chdir_failed, exec_failed, setup_failed };
+    pid_t worker = 0;
+    step failed_at = started;
+    int error = 0;  ///< errno of the step that failed
+};
+
+/// The signal the kernel sends the supervisor when the daemon (its launcher
+/// thread) is gone.
+inline constexpr int daemon_gone_signal = SIGHUP;
+
+inline void write_fully(int fd, const void* data, std::size_t size) noexcept {
+    const char* p = static_cast<const char*>(data);
+    while (size > 0) {
+        const ssize_t n = ::write(fd, p, size);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return;
+        p += n;
+        size -= static_cast<std::size_t>(n);
     }
-    bp::error_code on_exec_setup(bp::posix::default_launcher&, const bp::filesystem::path&, const char* const*) {
-        ::setpgid(0, 0);                      // a group of its own: stop() signals the whole tree
-        ::prctl(PR_SET_PDEATHSIG, SIGKILL);   // dies with the launcher thread (the daemon)
-        if (::getppid() != parent) ::_exit(127);  // the daemon died before prctl took effect
-        ::signal(SIGPIPE, SIG_DFL);           // undo the daemon's SIG_IGN, which exec would keep
-        sigset_t none;
-        ::sigemptyset(&none);
-        ::sigprocmask(SIG_SETMASK, &none, nullptr);
-        // Boost 1.81's close_all skips fds below its error pipe (off by one):
-        // mark every inherited fd close-on-exec ourselves.
-        if (::syscall(SYS_close_range, 3u, ~0u, 4u /* CLOSE_RANGE_CLOEXEC */) != 0) {
-            const long max = std::min(::sysconf(_SC_OPEN_MAX), 65536L);
-            for (int fd = 3; fd < max; ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
+/// Reads up to `size` bytes, until end of file; returns how many.
+inline std::size_t read_fully(int fd, void* data, std::size_t size) noexcept {
+    char* p = static_cast<char*>(data);
+    std::size_t got = 0;
+    while (got < size) {
+        const ssize_t n = ::read(fd, p + got, size - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        got += static_cast<std::size_t>(n);
+    }
+    return got;
+}
+
+/// Closes every fd from `first` on (really closes: the supervisor never execs).
+inline void close_from(int first, long max_fd) noexcept {
+    if (::syscall(SYS_close_range, static_cast<unsigned>(first), ~0u, 0u) == 0) return;
+    for (long fd = first; fd < max_fd; ++fd) ::close(static_cast<int>(fd));
+}
+
+/// Every signal back to its default action (handlers of the daemon's mean
+/// nothing here, and exec would keep an ignored SIGPIPE), except those
+/// listed as ignored.
+inline void reset_signals(int ignored = 0) noexcept {
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    ::sigemptyset(&dfl.sa_mask);
+    struct sigaction ign = dfl;
+    ign.sa_handler = SIG_IGN;
+    for (int sig = 1; sig < NSIG; ++sig)
+        if (sig != SIGKILL && sig != SIGSTOP) ::sigaction(sig, sig == ignored ? &ign : &dfl, nullptr);
+}
+
+/// The worker, in the supervisor's child: its own group, then exec. A
+/// failure is written to `error_pipe` (close-on-exec: end of file means
+/// exec succeeded).
+[[noreturn]] inline void run_worker(const launch_plan& plan, int error_pipe, pid_t supervisor) noexcept {
+    auto fail = [error_pipe](launch_report::step step) {
+        const int code[2] = {static_cast<int>(step), errno};
+        write_fully(error_pipe, code, sizeof code);
+        ::_exit(127);
+    };
+    ::setpgid(0, 0);                        // a group of its own: stop() signals the whole group
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);     // dies with the supervisor, should that be killed
+    if (::getppid() != supervisor) ::_exit(127);  // it was, before prctl took effect
+    reset_signals();
+    sigset_t none;
+    ::sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    if (plan.working_directory && ::chdir(plan.working_directory) != 0) fail(launch_report::chdir_failed);
+    ::execve(plan.executable, const_cast<char* const*>(plan.argv), const_cast<char* const*>(plan.envp));
+    fail(launch_report::exec_failed);
+    ::_exit(127);  // not reached
+}
+
+/// SIGKILL to every child of this process. Orphans adopted as subreaper
+/// are known to nobody else, so /proc is read (getdents64: opendir may
+/// allocate). Returns how many were found.
+inline int kill_children() noexcept {
+    const pid_t self = ::getpid();
+    const int proc = ::open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (proc < 0) return 0;
+    int found = 0;
+    alignas(struct dirent64) char entries[8192];
+    for (;;) {
+        const long n = ::syscall(SYS_getdents64, proc, entries, sizeof entries);
+        if (n <= 0) break;
+        for (long at = 0; at < n;) {
+            const auto* entry = reinterpret_cast<const struct dirent64*>(entries + at);
+            at += entry->d_reclen;
+            const char* name = entry->d_name;
+            long pid = 0;
+            bool numeric = *name != 0;
+            for (const char* c = name; *c && numeric; ++c) {
+                numeric = *c >= '0' && *c <= '9';
+                pid = pid * 10 + (*c - '0');
+            }
+            if (!numeric || pid <= 0 || pid == self) continue;
+            // "<pid>/stat": "pid (comm) state ppid ...", comm may hold anything.
+            char path[32];
+            std::size_t len = 0;
+            for (const char* c = name; *c && len < sizeof path - 6; ++c) path[len++] = *c;
+            for (const char* c = "/stat"; *c; ++c) path[len++] = *c;
+            path[len] = 0;
+            const int fd = ::openat(proc, path, O_RDONLY | O_CLOEXEC);
+            if (fd < 0) continue;
+            char stat[512];
+            const std::size_t got = read_fully(fd, stat, sizeof stat - 1);
+            ::close(fd);
+            stat[got] = 0;
+            const char* after = nullptr;
+            for (std::size_t i = 0; i < got; ++i)
+                if (stat[i] == ')') after = stat + i + 1;
+            if (!after || after[0] != ' ' || !after[1] || after[2] != ' ') continue;
+            long ppid = 0;
+            for (const char* c = after + 3; *c >= '0' && *c <= '9'; ++c) ppid = ppid * 10 + (*c - '0');
+            if (ppid != self) continue;
+            ::kill(static_cast<pid_t>(pid), SIGKILL);
+            ++found;
         }
-        return {};
     }
-    // Declared variadic: Boost 1.81 detects this hook with a 5-argument
-    // call but makes a 4-argument one. _exit, not the launcher's exit():
-    // the forked copy must not run the daemon's atexit handlers.
-    template <class... A>
-    void on_exec_error(A&&...) {
+    ::close(proc);
+    return found;
+}
+
+/// Ends the supervisor the way its worker ended: the same exit code, or
+/// the same signal (without a core dump: that would be a copy of the
+/// daemon's memory, not the worker's).
+[[noreturn]] inline void exit_like(int status) noexcept {
+    if (WIFSIGNALED(status)) {
+        const int sig = WTERMSIG(status);
+        ::prctl(PR_SET_DUMPABLE, 0);
+        const struct rlimit no_core {0, 0};
+        ::setrlimit(RLIMIT_CORE, &no_core);
+        struct sigaction dfl {};
+        dfl.sa_handler = SIG_DFL;
+        ::sigemptyset(&dfl.sa_mask);
+        ::sigaction(sig, &dfl, nullptr);
+        sigset_t only;
+        ::sigemptyset(&only);
+        ::sigaddset(&only, sig);
+        ::sigprocmask(SIG_UNBLOCK, &only, nullptr);
+        ::kill(::getpid(), sig);
+        ::_exit(128 + sig);  // a signal that does not end a process by default
+    }
+    ::_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 127);
+}
+
+/// The supervisor: the daemon's child, the worker's parent. Never returns.
+[[noreturn]] inline void supervise(const launch_plan& plan) noexcept {
+    // A group of its own: neither the terminal's signals to the daemon's
+    // group nor stop()'s to the worker's reach it.
+    ::setpgid(0, 0);
+    sigset_t all;
+    ::sigfillset(&all);
+    ::sigprocmask(SIG_SETMASK, &all, nullptr);  // taken with sigwaitinfo below
+    reset_signals(SIGPIPE);                     // a report to a dead daemon is EPIPE, not death
+    ::prctl(PR_SET_NAME, "sessionkit-sup");  // in ps and top, not a second daemon
+    ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+    ::prctl(PR_SET_PDEATHSIG, daemon_gone_signal);
+    if (::getppid() != plan.daemon) ::_exit(127);  // the daemon died before prctl took effect
+
+    // Keep only the worker's stdio (as 0, 1, 2) and the report (3): a copy
+    // of a daemon's socket would keep it open after the daemon closed it.
+    const int input = ::fcntl(plan.input, F_DUPFD, 10);
+    const int output = ::fcntl(plan.output, F_DUPFD, 10);
+    const int report = ::fcntl(plan.report, F_DUPFD, 10);
+    if (input < 0 || output < 0 || report < 0 || ::dup2(input, 0) < 0 || ::dup2(output, 1) < 0 ||
+        ::dup2(output, 2) < 0 || ::dup2(report, 3) < 0) {
+        const launch_report failed{0, launch_report::setup_failed, errno};
+        write_fully(plan.report, &failed, sizeof failed);
         ::_exit(127);
     }
-};
+    close_from(4, plan.max_fd);
+    ::fcntl(3, F_SETFD, FD_CLOEXEC);
+
+    launch_report told;
+    int error_pipe[2];
+    pid_t worker = -1;
+    if (::pipe2(error_pipe, O_CLOEXEC) != 0) {
+        told = {0, launch_report::setup_failed, errno};
+    } else {
+        const pid_t self = ::getpid();
+        worker = ::fork();
+        if (worker == 0) run_worker(plan, error_pipe[1], self);
+        if (worker < 0) {
+            told = {0, launch_report::fork_failed, errno};
+        } else {
+            ::close(error_pipe[1]);
+            int failure[2] = {0, 0};
+            if (read_fully(error_pipe[0], failure, sizeof failure) == sizeof failure)
+                told = {worker, static_cast<launch_report::step>(failure[0]), failure[1]};
+            else
+                told = {worker, launch_report::started, 0};
+            ::close(error_pipe[0]);
+        }
+    }
+    ::close(0);  // the worker's stdio are the worker's: its end of file is the daemon's
+    ::close(1);
+    ::close(2);
+    write_fully(3, &told, sizeof told);
+    ::close(3);
+    if (worker < 0) ::_exit(127);
+
+    sigset_t waited;
+    ::sigemptyset(&waited);
+    for (int sig : {SIGCHLD, daemon_gone_signal, SIGTERM, SIGINT, SIGQUIT}) ::sigaddset(&waited, sig);
+    int status = 0;
+    bool worker_done = false;
+    bool ending = false;  // the daemon is gone, or someone told the supervisor to end
+    for (;;) {
+        // Reap what ended: the worker, and orphans adopted on the way.
+        for (;;) {
+            int st = 0;
+            const pid_t ended = ::waitpid(-1, &st, WNOHANG);
+            if (ended < 0 && errno == EINTR) continue;
+            if (ended < 0 && errno == ECHILD && worker_done) exit_like(status);
+            if (ended <= 0) break;
+            if (ended == worker) {
+                worker_done = true;
+                status = st;
+            }
+        }
+        if (worker_done || ending) {
+            // Its group first (members need not be our children), then our
+            // children, until none is left: a killed parent's children are
+            // reparented to us and found on the next round.
+            ::kill(-worker, SIGKILL);
+            kill_children();
+            int st = 0;
+            const pid_t ended = ::waitpid(-1, &st, 0);
+            if (ended == worker) {
+                worker_done = true;
+                status = st;
+            }
+            continue;
+        }
+        const int sig = ::sigwaitinfo(&waited, nullptr);
+        if (sig > 0 && sig != SIGCHLD) ending = true;
+    }
+}
 
 inline int close_quietly(int fd) noexcept { return fd >= 0 ? ::close(fd) : 0; }
 
@@ -192,15 +431,16 @@ private:
 
 /// One running worker. Everything after launch happens on its strand.
 struct child {
-    child(asio::any_io_executor ex, std::string session, worker_ref w, pid_t p, int in_fd, int out_fd)
-        : strand(asio::make_strand(ex)), session_id(std::move(session)), ref(std::move(w)), pid(p),
+    child(asio::any_io_executor ex, std::string session, worker_ref w, pid_t p, pid_t g, int in_fd, int out_fd)
+        : strand(asio::make_strand(ex)), session_id(std::move(session)), ref(std::move(w)), pid(p), group(g),
           process(strand, p), input(strand, in_fd), output(strand, out_fd), exited(strand), drained(strand),
           write_turn(strand, 1) {}
 
     asio::strand<asio::any_io_executor> strand;
     std::string session_id;
     worker_ref ref;
-    pid_t pid;
+    pid_t pid;    ///< the supervisor: our child, watched and reaped; it exits as the worker did
+    pid_t group;  ///< the worker's pid, and its process group's id
     bp::basic_process<asio::strand<asio::any_io_executor>> process;
     asio::basic_writable_pipe<asio::strand<asio::any_io_executor>> input;
     asio::basic_readable_pipe<asio::strand<asio::any_io_executor>> output;
@@ -210,7 +450,7 @@ struct child {
     /// Serialises send_input's writes: a write holds the one slot.
     input_turn write_turn;
 
-    void signal_group(int sig) const noexcept { ::kill(-pid, sig); }
+    void signal_group(int sig) const noexcept { ::kill(-group, sig); }
 };
 
 struct state {
@@ -356,10 +596,11 @@ public:
         try {
             c = std::make_shared<detail::process::child>(
                 st->executor, session_id, worker_ref{"process", st->instance + ":" + std::to_string(launched.pid)},
-                launched.pid, launched.input, launched.output);
+                launched.pid, launched.group, launched.input, launched.output);
         } catch (const std::exception& e) {
-            // Cannot watch it (pidfd_open refused, say): do not leave it running.
-            ::kill(-launched.pid, SIGKILL);
+            // Cannot watch it (pidfd_open refused, say): do not leave it
+            // running. Its supervisor ends everything and exits.
+            ::kill(launched.pid, SIGTERM);
             ::waitpid(launched.pid, nullptr, 0);
             detail::process::close_quietly(launched.input);
             detail::process::close_quietly(launched.output);
@@ -412,12 +653,14 @@ public:
 
 private:
     struct launched_child {
-        pid_t pid;
-        int input;   ///< our end of its stdin
-        int output;  ///< our end of its stdout+stderr
+        pid_t pid;    ///< the supervisor
+        pid_t group;  ///< the worker, and its group
+        int input;    ///< our end of its stdin
+        int output;   ///< our end of its stdout+stderr
     };
 
-    // Runs on the launcher thread.
+    // Runs on the launcher thread: forks the supervisor (which forks the
+    // worker) and waits until the worker has run exec, or failed to.
     static awaitable<launched_child> launch(detail::process::state* st, std::string session_id) {
         namespace dp = detail::process;
         const auto& o = st->options;
@@ -434,29 +677,47 @@ private:
         std::vector<const char*> envp;
         for (const auto& e : env) envp.push_back(e.c_str());
         envp.push_back(nullptr);
+        std::vector<const char*> argv{st->executable.c_str()};
+        for (const auto& a : o.args) argv.push_back(a.c_str());
+        argv.push_back(nullptr);
 
-        dp::pipe_pair in, out;
-        dp::bp::posix::default_launcher launcher;
-        dp::bp::error_code ec;
-        dp::child_setup setup{envp.data(), ::getpid()};
-        auto executor = co_await boost::asio::this_coro::executor;
-        auto proc = [&] {
-            if (o.working_directory.empty())
-                return launcher(executor, ec, st->executable, o.args,
-                                dp::bp::process_stdio{in.read, out.write, out.write}, setup);
-            return launcher(executor, ec, st->executable, o.args,
-                            dp::bp::process_stdio{in.read, out.write, out.write},
-                            dp::bp::process_start_dir(o.working_directory), setup);
-        }();
-        if (ec) {
-            // Boost 1.81 leaves a child whose exec failed unreaped.
-            if (launcher.pid > 0) ::waitpid(launcher.pid, nullptr, 0);
-            throw_error(error::spawn_failed, "process_spawner.spawn: session '" + session_id + "': cannot run '" +
-                                                 st->executable + "': " + ec.message());
+        dp::pipe_pair in, out, report;
+        const long open_max = ::sysconf(_SC_OPEN_MAX);
+        const dp::launch_plan plan{st->executable.c_str(),
+                                   argv.data(),
+                                   envp.data(),
+                                   o.working_directory.empty() ? nullptr : o.working_directory.c_str(),
+                                   in.read,
+                                   out.write,
+                                   report.write,
+                                   ::getpid(),
+                                   open_max > 0 ? std::min(open_max, 65536L) : 65536L};
+        const std::string who = "process_spawner.spawn: session '" + session_id + "': ";
+        const pid_t supervisor = ::fork();
+        if (supervisor < 0) throw_error(error::spawn_failed, who + "fork: " + std::strerror(errno));
+        if (supervisor == 0) dp::supervise(plan);
+        dp::close_quietly(in.take_read());
+        dp::close_quietly(out.take_write());
+        dp::close_quietly(report.take_write());  // so that a supervisor that died is end of file
+        dp::launch_report told;
+        const bool complete = dp::read_fully(report.read, &told, sizeof told) == sizeof told;
+        if (!complete || told.failed_at != dp::launch_report::started) {
+            ::waitpid(supervisor, nullptr, 0);  // it has ended (or ends now: its worker could not run)
+            if (!complete)
+                throw_error(error::spawn_failed, who + "the supervisor process ended before starting '" +
+                                                     st->executable + "'");
+            const std::string why = std::strerror(told.error);
+            switch (told.failed_at) {
+            case dp::launch_report::chdir_failed:
+                throw_error(error::spawn_failed, who + "cannot enter working directory '" + o.working_directory +
+                                                     "': " + why);
+            case dp::launch_report::exec_failed:
+                throw_error(error::spawn_failed, who + "cannot run '" + st->executable + "': " + why);
+            default:
+                throw_error(error::spawn_failed, who + "cannot start a process for '" + st->executable + "': " + why);
+            }
         }
-        const pid_t pid = proc.id();
-        proc.detach();  // watched from the spawner's executor instead; still unreaped, so the pid stays ours
-        co_return launched_child{pid, in.take_write(), out.take_read()};
+        co_return launched_child{supervisor, told.worker, in.take_write(), out.take_read()};
     }
 
     static awaitable<void> read_output(std::shared_ptr<detail::process::state> st,
@@ -507,8 +768,9 @@ private:
         const worker_exit how = detail::process::exit_of(c->process.native_exit_code());
         c->process.detach();  // reaped: the pid is not ours any more
         c->exited.set();
-        // The rest of its group is left without its leader: end it, so the
-        // output pipe closes, then let the last bytes reach the log.
+        // Its supervisor killed the rest of the worker's group before it
+        // exited; should the supervisor itself have been killed, do it here,
+        // so the output pipe closes. Then let the last bytes reach the log.
         c->signal_group(SIGKILL);
         const bool drained = co_await c->drained.wait_for(std::chrono::seconds{2});
         if (!drained) {
