@@ -426,6 +426,24 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(a_cursor_that_is_not_ours_is_an_error, F, conforma
     q.cursor = "not a cursor\n";
     BOOST_CHECK_EXCEPTION(sync_wait(store->list(q)), boost::system::system_error,
                           [](const auto& e) { return e.code() == error::invalid_argument; });
+    // A valid id in a cursor's place, and an issued cursor with its check
+    // changed, are mistakes too: refused, naming the cursor.
+    create_ok(*store, make_record("c1"));
+    create_ok(*store, make_record("c2"));
+    list_query first;
+    first.limit = 1;
+    auto page = sync_wait(store->list(first));
+    BOOST_REQUIRE(page.next_cursor);
+    for (std::string bad : {std::string("c1"), page.next_cursor->substr(0, page.next_cursor->size() - 1) + "x"}) {
+        list_query next;
+        next.cursor = bad;
+        BOOST_CHECK_EXCEPTION(sync_wait(store->list(next)), boost::system::system_error, [&](const auto& e) {
+            return e.code() == error::invalid_argument && std::string_view(e.what()).find(bad) != std::string_view::npos;
+        });
+    }
+    list_query good;
+    good.cursor = *page.next_cursor;
+    BOOST_TEST(sync_wait(store->list(good)).sessions.size() == 1u);
 }
 
 BOOST_AUTO_TEST_CASE_TEMPLATE(stats_count_by_status_and_over_time, F, conformance_factories) {

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <sessionkit/concepts.hpp>
+#include <sessionkit/detail/cursor.hpp>
 #include <sessionkit/error.hpp>
 #include <sessionkit/id.hpp>
 #include <sessionkit/output.hpp>
@@ -269,34 +270,9 @@ public:
         co_return n;
     }
 
-private:
-    // A cursor is the last id of the page before and a check of it,
-    // "<id>~<8 hex digits>" (as memory_store's), so that a cursor this store
-    // did not issue (a typo, an id passed in its place) is refused, not read
-    // as a place in the list. The check finds mistakes; it is no secret: a
-    // made-up cursor only chooses where a page starts.
-    static std::string cursor_check(std::string_view id) {
-        std::uint32_t h = 2166136261u;  // FNV-1a over a tag and the id
-        for (std::string_view part : {std::string_view("sessionkit.cursor.v1:"), id})
-            for (char c : part) h = (h ^ static_cast<unsigned char>(c)) * 16777619u;
-        constexpr char digits[] = "0123456789abcdef";
-        std::string hex(8, '0');
-        for (int i = 7; i >= 0; --i, h >>= 4) hex[static_cast<std::size_t>(i)] = digits[h & 0xf];
-        return hex;
-    }
-    static std::string cursor_after(std::string_view id) { return std::string(id) + '~' + cursor_check(id); }
-    static std::string id_of_cursor(const std::string& cursor) {
-        if (auto tilde = cursor.rfind('~'); tilde != std::string::npos) {
-            std::string id = cursor.substr(0, tilde);
-            if (is_valid_id(id) && cursor.compare(tilde + 1, std::string::npos, cursor_check(id)) == 0) return id;
-        }
-        throw_error(error::invalid_argument, "redis_store.list: cursor '" + sessionkit::detail::printable(cursor) +
-                                                 "' is not a cursor this store issued (pass back next_cursor unchanged)");
-    }
-
-public:
     awaitable<session_page> list(const list_query& q) {
-        const std::string after = q.cursor.empty() ? std::string{} : id_of_cursor(q.cursor);
+        const std::string after =
+            q.cursor.empty() ? std::string{} : sessionkit::detail::id_of_cursor("redis_store.list", q.cursor);
         const std::size_t limit = std::clamp<std::size_t>(q.limit, 1, max_page_size);
         std::string index = "ids";
         std::string want;
@@ -329,7 +305,7 @@ public:
             more = true;
         }
         page.sessions = std::move(all);
-        if (more && !page.sessions.empty()) page.next_cursor = cursor_after(page.sessions.back().id);
+        if (more && !page.sessions.empty()) page.next_cursor = sessionkit::detail::cursor_after(page.sessions.back().id);
         co_return page;
     }
 
