@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs this build into a temporary prefix, then configures, builds and
 # runs test/cmake/consumer against it with find_package(sessionkit ...
-# COMPONENTS core). Also checks that asking for an unknown component fails.
+# COMPONENTS core http redis process). Also checks that asking for an
+# unknown component fails, naming it.
 set -euo pipefail
 build_dir=$1
 source_dir=$2
