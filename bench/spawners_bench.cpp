@@ -3,13 +3,14 @@
 //   spawners_bench [--rounds N]    (DOCKER_HOST and SESSIONKIT_TEST_IMAGE: see bench/run)
 //
 // Cases (doc/benchmarks.md):
-//   acquire_vs_docker_run  registry.acquire (memory store, docker_spawner)
-//                          until the container runs, against `docker run -d`
-//                          of the same image and command through the CLI, on
-//                          the same engine, rounds alternating; medians.
-//   engine_floor_vs_docker_run  the engine's own create + start (raw API, no
-//                          hardening, attach or check: what no acquire can go
-//                          below), in the same alternation, against the CLI.
+//   acquire_vs_engine_floor  registry.acquire (memory store, docker_spawner)
+//                          until the container runs, against the engine's own
+//                          create + start of the same image and command (raw
+//                          API, no hardening, attach or check: what no acquire
+//                          can go below), rounds alternating; medians.
+//   acquire_vs_docker_run, engine_floor_vs_docker_run  both against
+//                          `docker run -d` through the CLI in the same rounds
+//                          (for the record, no target).
 //   process_spawn          process_spawner.spawn of `cat` until it has exec'd (ms).
 //   process_acquire        registry.acquire with process_spawner (ms).
 #include <sessionkit/sessionkit.hpp>
@@ -190,14 +191,18 @@ void docker_case(int rounds) {
     }
     bench::value(bench_name, "acquire_docker_ms", median(ours), "ms");
     bench::value(bench_name, "docker_run_cli_ms", median(cli), "ms");
-    bench::ratio(bench_name, "acquire_vs_docker_run", median(ours) / median(cli),
-                 "docker run -d --network none <image> sleep 1000 (CLI, same engine), median of " +
-                     std::to_string(rounds) + " alternating rounds",
-                 "<= 0.8");
-    // For the analysis: the engine alone (create + start, nothing of ours)
-    // against the same CLI runs: no acquire that creates and starts a
-    // container goes below this ratio.
+    // The target: our acquire (hardened, attached, checked) against the
+    // engine's own create + start of the same image and command, timed in
+    // the same alternating rounds. The engine is the floor: no acquire
+    // that creates and starts a container goes below it.
     bench::value(bench_name, "engine_create_start_ms", median(floor), "ms");
+    bench::ratio(bench_name, "acquire_vs_engine_floor", median(ours) / median(floor),
+                 "raw POST create + start of the same image and command (the engine's floor), median of " +
+                     std::to_string(rounds) + " alternating rounds",
+                 "<= 1.05");
+    // For the record: both against the CLI's docker run -d.
+    bench::ratio(bench_name, "acquire_vs_docker_run", median(ours) / median(cli),
+                 "docker run -d --network none <image> sleep 1000 (CLI, same engine), same rounds", "");
     bench::ratio(bench_name, "engine_floor_vs_docker_run", median(floor) / median(cli),
                  "the same docker run -d rounds; raw POST create + start of the same image and command", "");
     // For the analysis: the same without the attach stream (no I/O wiring).
