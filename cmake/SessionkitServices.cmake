@@ -15,8 +15,10 @@
 #     that a selected test needs (`ctest -R redis` starts only redis).
 #   * The test command is wrapped in tools/services/env-launcher, which sources
 #     the *.env files at run time (ports are only known then) and execs the
-#     real command. A service that is not installed writes no .env file; its
-#     tests then exit 77 (SKIP_RETURN_CODE) or fail if $CI is set.
+#     real command. A service that is not installed, or cannot work here
+#     (dockerd that cannot run a container), writes no .env file; the tests
+#     that list it in SERVICES are then not run: env-launcher exits 77
+#     (SKIP_RETURN_CODE), or 1 if $CI is set.
 #
 # Variables:
 #   SESSIONKIT_SERVICE_DIR  (cache) where services keep state, sockets, logs
@@ -114,7 +116,12 @@ function(sessionkit_add_test)
     ENVIRONMENT "SESSIONKIT_SERVICE_DIR=${SESSIONKIT_SERVICE_DIR}"
     SKIP_RETURN_CODE 77)
   if(ARG_SERVICES)
-    set_tests_properties(${ARG_NAME} PROPERTIES FIXTURES_REQUIRED "${ARG_SERVICES}")
+    # env-launcher skips (or, with CI set, fails) the test when one of
+    # them did not start: a comma list, since ';' would split ENVIRONMENT.
+    string(REPLACE ";" "," _needed "${ARG_SERVICES}")
+    set_tests_properties(${ARG_NAME} PROPERTIES
+      FIXTURES_REQUIRED "${ARG_SERVICES}"
+      ENVIRONMENT "SESSIONKIT_SERVICE_DIR=${SESSIONKIT_SERVICE_DIR};SESSIONKIT_TEST_SERVICES=${_needed}")
   endif()
   if(ARG_TIMEOUT)
     set_tests_properties(${ARG_NAME} PROPERTIES TIMEOUT ${ARG_TIMEOUT})

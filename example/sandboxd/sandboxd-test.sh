@@ -5,7 +5,12 @@
 # orphans, bad command lines exit 2 naming the problem.
 set -euo pipefail
 sandboxd=$1
-: "${DOCKER_HOST:?the harness sets DOCKER_HOST}" "${SESSIONKIT_TEST_IMAGE:?}" "${REDIS_URL:?}"
+# Without the harness's dockerd or Redis: skipped (exit 77), or failed with CI set.
+# shellcheck source=../../test/smoke/require-service.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/../../test/smoke/require-service.sh"
+require_service DOCKER_HOST docker
+require_service SESSIONKIT_TEST_IMAGE docker
+require_service REDIS_URL redis
 sock=${DOCKER_HOST#unix://}
 dep="sbx$$"
 export SANDBOXD_IMAGE=$SESSIONKIT_TEST_IMAGE SANDBOXD_DEPLOYMENT=$dep SANDBOXD_PREFIX="sandboxtest:$$:"

@@ -56,6 +56,24 @@ svc_unavailable() {
   exit 0
 }
 
+# Installed, started, and still not working here (a sandbox where runc
+# cannot start a container, say): show why, stop whatever was started, and
+# then skip like svc_unavailable (fatal when CI is set).
+svc_unusable() {
+  local msg=$1 f
+  shift
+  echo "$SVC_NAME: $msg" >&2
+  for f in "$@"; do
+    if [[ -s "$f" ]]; then
+      echo "----- last lines of $f -----" >&2
+      tail -n 40 -- "$f" >&2
+      echo "-----" >&2
+    fi
+  done
+  do_stop >&2 || true
+  svc_unavailable "$msg"
+}
+
 # kill -0 alone is not enough: in containers whose PID 1 does not reap,
 # a dead daemon stays a zombie forever and kill -0 still succeeds. With a
 # second argument, the process name (/proc/PID/comm) must match too, so a
