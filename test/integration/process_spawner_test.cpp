@@ -350,20 +350,25 @@ BOOST_FIXTURE_TEST_CASE(many_sessions_at_once_each_get_their_own_process, no_chi
     BOOST_TEST(eventually([&] { return sync_wait(w.registry.spawner().list_owned()).empty(); }));
 }
 
-BOOST_FIXTURE_TEST_CASE(workers_die_with_a_daemon_killed_by_sigkill, no_children_left) {
-    // A daemon in a child process spawns a worker, reports its pid, and is
-    // then killed with SIGKILL: the kernel must take the worker too.
+/// A "daemon" in a child process: it spawns one worker with `o` for
+/// session `id`, reports the worker's pid and waits to be killed.
+struct forked_daemon {
+    pid_t pid = -1;     ///< the daemon (our child)
+    pid_t worker = -1;  ///< its worker (not our child)
+};
+forked_daemon fork_daemon_with_worker(const process_options& o, const std::string& id) {
     int report[2];
     BOOST_REQUIRE(::pipe(report) == 0);
-    const pid_t daemon = ::fork();
-    BOOST_REQUIRE(daemon >= 0);
-    if (daemon == 0) {
+    forked_daemon d;
+    d.pid = ::fork();
+    BOOST_REQUIRE(d.pid >= 0);
+    if (d.pid == 0) {
         ::close(report[0]);
         {
             test::io_threads io;
-            process_spawner p(io.executor(), sh("exec sleep 1000"));
+            process_spawner p(io.executor(), o);
             session s;
-            s.id = "orphan-to-be";
+            s.id = id;
             auto w = sync_wait(p.spawn(s));
             const std::string pid = w->id.substr(w->id.rfind(':') + 1) + "\n";
             (void)!::write(report[1], pid.data(), pid.size());
@@ -376,7 +381,15 @@ BOOST_FIXTURE_TEST_CASE(workers_die_with_a_daemon_killed_by_sigkill, no_children
     const auto n = ::read(report[0], buf, sizeof buf - 1);
     ::close(report[0]);
     BOOST_REQUIRE(n > 0);
-    const pid_t worker = std::stoi(buf);
+    d.worker = std::stoi(buf);
+    return d;
+}
+
+BOOST_FIXTURE_TEST_CASE(workers_die_with_a_daemon_killed_by_sigkill, no_children_left) {
+    // A daemon in a child process spawns a worker, reports its pid, and is
+    // then killed with SIGKILL: the kernel must take the worker too.
+    const auto d = fork_daemon_with_worker(sh("exec sleep 1000"), "orphan-to-be");
+    const pid_t daemon = d.pid, worker = d.worker;  // named: clang 14 captures no structured bindings
     BOOST_TEST(pid_runs(worker));
     ::kill(daemon, SIGKILL);
     ::waitpid(daemon, nullptr, 0);
@@ -425,32 +438,10 @@ BOOST_FIXTURE_TEST_CASE(everything_a_worker_started_dies_with_a_daemon_killed_by
     // PR_SET_PDEATHSIG reaches only a worker itself: its children, in its
     // group or not, were reparented and ran for ever (issue 12, defect 8).
     pid_dir pids;
-    int report[2];
-    BOOST_REQUIRE(::pipe(report) == 0);
-    const pid_t daemon = ::fork();
-    BOOST_REQUIRE(daemon >= 0);
-    if (daemon == 0) {
-        ::close(report[0]);
-        {
-            test::io_threads io;
-            auto o = sh(three_descendants("wait"));
-            o.environment["PIDS"] = pids.path.string();
-            process_spawner p(io.executor(), o);
-            session s;
-            s.id = "tree";
-            auto w = sync_wait(p.spawn(s));
-            const std::string pid = w->id.substr(w->id.rfind(':') + 1) + "\n";
-            (void)!::write(report[1], pid.data(), pid.size());
-            ::pause();
-        }
-        ::_exit(0);
-    }
-    ::close(report[1]);
-    char buf[32] = {};
-    const auto n = ::read(report[0], buf, sizeof buf - 1);
-    ::close(report[0]);
-    BOOST_REQUIRE(n > 0);
-    const pid_t worker = std::stoi(buf);
+    auto o = sh(three_descendants("wait"));
+    o.environment["PIDS"] = pids.path.string();
+    const auto d = fork_daemon_with_worker(o, "tree");
+    const pid_t daemon = d.pid, worker = d.worker;
     BOOST_REQUIRE(eventually([&] { return pids.read("in-group") && pids.read("orphaned") && pids.read("escaped"); }));
     const std::vector<pid_t> sleeps{pids.read("in-group"), pids.read("orphaned"), pids.read("escaped")};
     for (pid_t p : sleeps) BOOST_TEST(pid_runs(p));

@@ -60,9 +60,17 @@ svc_unavailable() {
 # cannot start a container, say): show why, stop whatever was started, and
 # then skip like svc_unavailable (fatal when CI is set).
 svc_unusable() {
-  local msg=$1 f
+  local msg=$1
   shift
   echo "$SVC_NAME: $msg" >&2
+  svc_show_logs_and_stop "$@"
+  svc_unavailable "$msg"
+}
+
+# svc_show_logs_and_stop LOG...: print the end of each log that has
+# anything, then stop whatever was started (do_stop is idempotent).
+svc_show_logs_and_stop() {
+  local f
   for f in "$@"; do
     if [[ -s "$f" ]]; then
       echo "----- last lines of $f -----" >&2
@@ -71,7 +79,6 @@ svc_unusable() {
     fi
   done
   do_stop >&2 || true
-  svc_unavailable "$msg"
 }
 
 # kill -0 alone is not enough: in containers whose PID 1 does not reap,
@@ -173,17 +180,10 @@ svc_wait() {
 # idempotent) and fail. Used for every start failure, so a failed start never
 # leaves a half-running daemon behind.
 svc_fail() {
-  local msg=$1 f
+  local msg=$1
   shift
   echo "ERROR: $SVC_NAME: $msg" >&2
-  for f in "$@"; do
-    if [[ -s "$f" ]]; then
-      echo "----- last lines of $f -----" >&2
-      tail -n 40 -- "$f" >&2
-      echo "-----" >&2
-    fi
-  done
-  do_stop >&2 || true
+  svc_show_logs_and_stop "$@"
   exit 1
 }
 
