@@ -18,7 +18,7 @@
 
 #include <sessionkit/clock.hpp>
 #include <sessionkit/id.hpp>
-#include <sessionkit/registry.hpp>
+#include <sessionkit/registry_types.hpp>
 #include <sessionkit/status.hpp>
 #include <sessionkit/store_types.hpp>
 
