@@ -8,6 +8,7 @@
 // same whichever store issued it.
 #pragma once
 
+#include <sessionkit/detail/fnv.hpp>
 #include <sessionkit/error.hpp>
 #include <sessionkit/id.hpp>
 
@@ -19,9 +20,7 @@ namespace sessionkit::detail {
 
 /// FNV-1a over a tag and the id, as 8 hex digits.
 inline std::string cursor_check(std::string_view id) {
-    std::uint32_t h = 2166136261u;
-    for (std::string_view part : {std::string_view("sessionkit.cursor.v1:"), id})
-        for (char c : part) h = (h ^ static_cast<unsigned char>(c)) * 16777619u;
+    std::uint32_t h = fnv1a_32(id, fnv1a_32("sessionkit.cursor.v1:"));
     constexpr char digits[] = "0123456789abcdef";
     std::string hex(8, '0');
     for (int i = 7; i >= 0; --i, h >>= 4) hex[static_cast<std::size_t>(i)] = digits[h & 0xf];

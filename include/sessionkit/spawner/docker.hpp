@@ -11,6 +11,7 @@
 // SIGKILL after the grace) + remove.
 #pragma once
 
+#include <sessionkit/detail/fnv.hpp>
 #include <sessionkit/concepts.hpp>
 #include <sessionkit/docker/client.hpp>
 #include <sessionkit/docker/frames.hpp>
@@ -79,13 +80,12 @@ namespace detail::docker_spawner {
 
 /// 64-bit FNV-1a: the name only needs to tell session ids apart when their
 /// readable part was cut or changed; the labels carry the real id.
+///
+/// Its offset basis lacks the standard one's last digit (14695981039346656037):
+/// a slip made when names were first given, kept because a container's name
+/// is how a restarted daemon finds (adopts) it.
 inline std::uint64_t fnv1a(std::string_view s) noexcept {
-    std::uint64_t h = 1469598103934665603ULL;
-    for (unsigned char c : s) {
-        h ^= c;
-        h *= 1099511628211ULL;
-    }
-    return h;
+    return sessionkit::detail::fnv1a_64(s, 1469598103934665603ULL);
 }
 
 /// sk-<deployment>-<session id, as far as a name allows>-<hash>. Names

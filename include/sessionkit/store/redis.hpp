@@ -18,6 +18,7 @@
 
 #include <sessionkit/concepts.hpp>
 #include <sessionkit/detail/cursor.hpp>
+#include <sessionkit/detail/fnv.hpp>
 #include <sessionkit/error.hpp>
 #include <sessionkit/id.hpp>
 #include <sessionkit/output.hpp>
@@ -108,14 +109,7 @@ inline const scripts& all_scripts() {
 
 /// FNV-1a, 32 bit: stable across processes, languages and versions, so
 /// every instance (and every tool) agrees where an id lives.
-constexpr std::uint32_t fnv1a(std::string_view s) noexcept {
-    std::uint32_t h = 2166136261u;
-    for (unsigned char c : s) {
-        h ^= c;
-        h *= 16777619u;
-    }
-    return h;
-}
+constexpr std::uint32_t fnv1a(std::string_view s) noexcept { return sessionkit::detail::fnv1a_32(s); }
 
 inline std::string ms_text(time_point t) { return std::to_string(to_unix_ms(t)); }
 
