@@ -280,14 +280,17 @@ int main(int argc, char** argv) {
     redis_store_options sweep_opts;
     sweep_opts.prefix = "sweep:" + generate_id().substr(0, 8) + ":";
     redis_store sweep_store(ctx.get_executor(), cfg, sweep_opts);
-    const double load_s = bench::seconds_of([&] {
-        throughput(ctx, 128, total / 128, [&](int c, int i) -> awaitable<void> {
-            const int n = c * (total / 128) + i;
-            // Every 100th session is already due; the rest have an hour.
-            auto s = make_session("s" + std::to_string(n), now - (n % 100 == 0 ? 2h : 0h), 1h);
-            co_await sweep_store.create(s);
+    // Creates `count` sessions s0, s1, ... from 100 coroutines; every
+    // `due_every`-th is already due, the rest have an hour.
+    auto load = [&](redis_store& store, int count, int due_every) {
+        const int per = count / 100;
+        throughput(ctx, 100, per, [&, per, due_every](int c, int i) -> awaitable<void> {
+            const int n = c * per + i;
+            auto s = make_session("s" + std::to_string(n), now - (n % due_every == 0 ? 2h : 0h), 1h);
+            co_await store.create(s);
         });
-    });
+    };
+    const double load_s = bench::seconds_of([&] { load(sweep_store, total, 100); });
     bench::value(bench_name, "load_sessions", load_s, "s");
     const auto sweep_at = now + 1min;
 
@@ -353,11 +356,7 @@ int main(int argc, char** argv) {
     redis_store_options sweep_opts2;
     sweep_opts2.prefix = "sweep2:" + generate_id().substr(0, 8) + ":";
     redis_store ours(ctx.get_executor(), cfg, sweep_opts2);
-    throughput(ctx, 128, total / 128, [&](int c, int i) -> awaitable<void> {
-        const int n = c * (total / 128) + i;
-        auto s = make_session("s" + std::to_string(n), now - (n % 100 == 0 ? 2h : 0h), 1h);
-        co_await ours.create(s);
-    });
+    load(ours, total, 100);
     // Our sweep: claim in batches of 1000 until nothing is due; seconds,
     // and how many it claimed.
     auto sweep = [&](redis_store& store, std::size_t& claimed_total) {
@@ -392,12 +391,7 @@ int main(int argc, char** argv) {
     redis_store_options small_opts;
     small_opts.prefix = "sweep3:" + generate_id().substr(0, 8) + ":";
     redis_store small(ctx.get_executor(), cfg, small_opts);
-    throughput(ctx, 100, small_total / 100, [&](int c, int i) -> awaitable<void> {
-        const int n = c * (small_total / 100) + i;
-        // Every 10th is due: the same `due` sessions as above.
-        auto s = make_session("s" + std::to_string(n), now - (n % 10 == 0 ? 2h : 0h), 1h);
-        co_await small.create(s);
-    });
+    load(small, small_total, 10);  // every 10th due: the same `due` sessions as above
     std::size_t small_due = 0;
     const double small_s = sweep(small, small_due);
     if (small_due != static_cast<std::size_t>(due))
