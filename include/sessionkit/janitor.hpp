@@ -78,6 +78,19 @@ struct janitor_options {
     std::function<void(std::string_view)> log;
 };
 
+/// Whether a running `worker` that a spawner lists is an orphan, given
+/// the session it is labelled with (`stored`, nullopt when there is none):
+/// the session is gone or ended, or records another worker, or never
+/// recorded one although its creator had `spawn_timeout` to do so (a
+/// younger initializing session is a spawn in progress). What
+/// reconciliation and the worker check decide, without I/O.
+inline bool is_orphan(const worker_ref& worker, const std::optional<session>& stored, time_point now,
+                      milliseconds spawn_timeout) noexcept {
+    if (!stored || is_final(stored->status)) return true;
+    if (stored->worker) return *stored->worker != worker;
+    return stored->status != session_status::initializing || now - stored->created_at >= spawn_timeout;
+}
+
 struct sweep_report {
     std::size_t warned = 0;
     std::size_t expired = 0;
@@ -414,12 +427,7 @@ private:
         for (const auto& o : owned) {
             std::optional<session> s;
             if (!o.session_id.empty() && is_valid_id(o.session_id)) s = co_await store.get(o.session_id);
-            bool orphan;
-            if (!s || is_final(s->status)) orphan = true;
-            else if (s->worker) orphan = *s->worker != o.worker;
-            // Not recorded yet: a spawn in progress, unless its creator died.
-            else orphan = s->status != session_status::initializing || now - s->created_at >= spawn_timeout;
-            if (!orphan) continue;
+            if (!is_orphan(o.worker, s, now, spawn_timeout)) continue;
             try {
                 co_await spawner.stop(o.worker, grace);
                 ++report.orphans_removed;

@@ -256,3 +256,28 @@ BOOST_AUTO_TEST_CASE(run_ends_cleanly_on_cancellation) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// The orphan rule that reconciliation and the worker check share, without
+// a store or a spawner.
+BOOST_AUTO_TEST_CASE(is_orphan_decides_from_the_session_alone) {
+    const time_point now = from_unix_ms(1'893'456'000'000);
+    const worker_ref w{"fake", "w-1"};
+    session s;
+    s.id = "o1";
+    s.status = session_status::active;
+    s.created_at = now - 10s;
+    s.worker = w;
+    BOOST_TEST(!is_orphan(w, s, now, 2min));                          // its session's worker
+    BOOST_TEST(is_orphan(w, std::nullopt, now, 2min));                // no session
+    BOOST_TEST(is_orphan(worker_ref{"fake", "w-2"}, s, now, 2min));   // the session has another
+    s.status = session_status::stopping;
+    BOOST_TEST(!is_orphan(w, s, now, 2min));                          // being stopped by someone
+    s.status = session_status::terminated;
+    BOOST_TEST(is_orphan(w, s, now, 2min));                           // ended
+    s.worker.reset();
+    s.status = session_status::initializing;
+    BOOST_TEST(!is_orphan(w, s, now, 2min));                          // a spawn in progress
+    BOOST_TEST(is_orphan(w, s, now + 2min, 2min));                    // whose creator died
+    s.status = session_status::active;
+    BOOST_TEST(is_orphan(w, s, now, 2min));                           // live without any worker
+}
