@@ -355,14 +355,14 @@ template <class Store>
 int serve(const config& c, asio::io_context& ctx, Store& store, optional_jsonl_sink& sink) {
     const config* cfg = &c;
     using registry_t = session_registry<Store, system_clock_policy, optional_jsonl_sink, any_spawner>;
-    using handler_t = http_api::api_handler<registry_t>;
+    using handler_t = http::api_handler<registry_t>;
     registry_options ropts;
     ropts.idle_timeout = to_ms(cfg->idle_timeout_s);
     if (cfg->max_lifetime_s > 0) ropts.max_lifetime = to_ms(cfg->max_lifetime_s);
     ropts.stop_grace = to_ms(cfg->stop_grace_s);
     registry_t registry(store, ropts, {}, sink, make_spawner(*cfg, ctx));
 
-    http_api::api_metrics metrics;
+    http::api_metrics metrics;
     if (sink.sink) metrics.events_dropped = [events = sink.sink] { return events->dropped(); };
     janitor_options jopts;
     jopts.interval = to_ms(cfg->janitor_interval_s);
@@ -377,11 +377,11 @@ int serve(const config& c, asio::io_context& ctx, Store& store, optional_jsonl_s
     jan.on_sweep = [&metrics](const sweep_report& r) { metrics.record_sweep(r); };
     jan.on_sweep_error = [&metrics](std::string_view) { metrics.record_sweep_failure(); };
 
-    http_api::router_config rcfg;
+    http::router_config rcfg;
     rcfg.token = cfg->token;
     handler_t handler(registry, rcfg, metrics);
     handler.log = jopts.log;
-    http_api::server_options sopts;
+    http::server_options sopts;
     sopts.body_limit = static_cast<std::size_t>(cfg->body_limit);
     sopts.max_connections = static_cast<std::size_t>(cfg->max_connections);
     // Every connection is a descriptor: use all the process may have,
@@ -400,9 +400,9 @@ int serve(const config& c, asio::io_context& ctx, Store& store, optional_jsonl_s
     sopts.header_timeout = to_ms(cfg->header_timeout_s);
     sopts.idle_timeout = to_ms(cfg->keepalive_timeout_s);
 
-    http_api::http_server<handler_t> server(ctx.get_executor(), handler, sopts);
+    http::http_server<handler_t> server(ctx.get_executor(), handler, sopts);
     server.on_transport_answer = [&metrics](unsigned status) {
-        metrics.record_request(http_api::route_id::unknown, status, {});
+        metrics.record_request(http::route_id::unknown, status, {});
     };
     server.listen(parse_listen(cfg->listen));
     const auto where = server.local_endpoint();

@@ -46,7 +46,7 @@ struct switchable_store : memory_store {
 static_assert(session_store<switchable_store>);
 
 using registry_t = session_registry<switchable_store>;
-using handler_t = http_api::api_handler<registry_t>;
+using handler_t = http::api_handler<registry_t>;
 
 struct reply {
     unsigned status = 0;
@@ -59,16 +59,16 @@ struct reply {
 struct fixture {
     switchable_store store;
     registry_t registry{store, registry_options{.idle_timeout = 60s}};
-    http_api::api_metrics metrics;
+    http::api_metrics metrics;
     std::unique_ptr<handler_t> handler;
     asio::io_context server_ctx;
-    std::unique_ptr<http_api::http_server<handler_t>> server;
+    std::unique_ptr<http::http_server<handler_t>> server;
     std::vector<std::thread> server_threads;
     unsigned short port = 0;
 
-    explicit fixture(std::string token, http_api::server_options sopts = small_limits()) {
-        handler = std::make_unique<handler_t>(registry, http_api::router_config{std::move(token)}, metrics);
-        server = std::make_unique<http_api::http_server<handler_t>>(server_ctx.get_executor(), *handler, sopts);
+    explicit fixture(std::string token, http::server_options sopts = small_limits()) {
+        handler = std::make_unique<handler_t>(registry, http::router_config{std::move(token)}, metrics);
+        server = std::make_unique<http::http_server<handler_t>>(server_ctx.get_executor(), *handler, sopts);
         server->listen({asio::ip::make_address("127.0.0.1"), 0});
         port = server->local_endpoint().port();
         asio::co_spawn(server->executor(), server->run(), asio::detached);
@@ -80,8 +80,8 @@ struct fixture {
         server->stop();
         for (auto& t : server_threads) t.join();
     }
-    static http_api::server_options small_limits() {
-        http_api::server_options o;
+    static http::server_options small_limits() {
+        http::server_options o;
         o.body_limit = 4096;
         o.max_connections = 64;
         o.idle_timeout = 5s;

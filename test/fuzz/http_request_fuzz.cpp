@@ -31,18 +31,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto& req = parser.get();
     // As the server does: a body of uncertain length is answered 400 and
     // never reaches the router (request smuggling).
-    if (auto bad = http_api::framing_error(req)) {
+    if (auto bad = sessionkit::http::framing_error(req)) {
         if (bad->status != 400 || bad->message.empty()) std::abort();
         return 0;
     }
 
-    static const http_api::router_config with_token{"fuzz-token"};
-    (void)http_api::route(req, with_token);
+    static const sessionkit::http::router_config with_token{"fuzz-token"};
+    (void)sessionkit::http::route(req, with_token);
 
     memory_store store;
     session_registry<memory_store> registry(store);
-    http_api::api_metrics metrics;
-    http_api::api_handler<session_registry<memory_store>> handler(registry, {}, metrics);
+    sessionkit::http::api_metrics metrics;
+    sessionkit::http::api_handler<session_registry<memory_store>> handler(registry, {}, metrics);
     boost::asio::io_context ctx;
     auto answer = boost::asio::co_spawn(ctx, handler.handle(req), boost::asio::use_future);
     ctx.run();

@@ -10,7 +10,7 @@
 #include <boost/test/unit_test.hpp>
 
 using namespace sessionkit;
-using namespace sessionkit::http_api;
+using namespace sessionkit::http;
 namespace bhttp = boost::beast::http;
 
 namespace {

@@ -19,15 +19,15 @@
 #include <type_traits>
 #include <utility>
 
-namespace sessionkit::http_api {
+namespace sessionkit::http {
 
-using response = http::response<http::string_body>;
+using response = boost::beast::http::response<boost::beast::http::string_body>;
 
 inline response json_response(unsigned status, const boost::json::value& body, unsigned version = 11,
                               bool keep_alive = true) {
-    response res{static_cast<http::status>(status), version};
-    res.set(http::field::content_type, "application/json");
-    res.set(http::field::cache_control, "no-store");
+    response res{static_cast<boost::beast::http::status>(status), version};
+    res.set(boost::beast::http::field::content_type, "application/json");
+    res.set(boost::beast::http::field::cache_control, "no-store");
     res.body() = boost::json::serialize(body);
     res.body() += '\n';
     res.keep_alive(keep_alive);
@@ -38,9 +38,9 @@ inline response json_response(unsigned status, const boost::json::value& body, u
 inline response error_response(const api_error& e, unsigned version = 11, bool keep_alive = true) {
     auto res = json_response(e.status, boost::json::object{{"error", e.code}, {"message", e.message}}, version,
                              keep_alive);
-    if (!e.allow.empty()) res.set(http::field::allow, e.allow);
-    if (e.status == 503) res.set(http::field::retry_after, "1");
-    if (e.status == 401) res.set(http::field::www_authenticate, "Bearer");
+    if (!e.allow.empty()) res.set(boost::beast::http::field::allow, e.allow);
+    if (e.status == 503) res.set(boost::beast::http::field::retry_after, "1");
+    if (e.status == 401) res.set(boost::beast::http::field::www_authenticate, "Bearer");
     return res;
 }
 
@@ -97,7 +97,7 @@ public:
         bool failed = false;
         api_error failure;
         try {
-            auto routed_or_error = http_api::route(req, config_);
+            auto routed_or_error = http::route(req, config_);
             if (auto* e = std::get_if<api_error>(&routed_or_error)) {
                 failure = std::move(*e);
                 failed = true;
@@ -167,7 +167,7 @@ private:
 
     static response created_response(const session& s) {
         auto res = json_response(201, to_json(s));
-        res.set(http::field::location, "/api/v1/sessions/" + s.id);
+        res.set(boost::beast::http::field::location, "/api/v1/sessions/" + s.id);
         return res;
     }
 
@@ -197,7 +197,7 @@ private:
         auto s = co_await registry_.get(cmd.id);
         if (!s) co_return error_response(not_found(cmd.id));
         auto res = json_response(200, to_json(*s));
-        res.set(http::field::etag, "\"" + std::to_string(s->version) + "\"");
+        res.set(boost::beast::http::field::etag, "\"" + std::to_string(s->version) + "\"");
         co_return res;
     }
 
@@ -242,7 +242,7 @@ private:
                 co_return version_conflict(*ended.record, cmd.if_match.value_or(0));
             }
             auto res = json_response(200, to_json(*ended.record));
-            res.set(http::field::etag, "\"" + std::to_string(ended.record->version) + "\"");
+            res.set(boost::beast::http::field::etag, "\"" + std::to_string(ended.record->version) + "\"");
             co_return res;
         }
         const std::optional<session_status> status = cmd.status;
@@ -261,7 +261,7 @@ private:
             co_return version_conflict(*out.record, cmd.if_match.value_or(0));
         }
         auto res = json_response(200, to_json(*out.record));
-        res.set(http::field::etag, "\"" + std::to_string(out.record->version) + "\"");
+        res.set(boost::beast::http::field::etag, "\"" + std::to_string(out.record->version) + "\"");
         co_return res;
     }
 
@@ -270,7 +270,7 @@ private:
                                    "session '" + current.id + "' is at version " + std::to_string(current.version) +
                                        ", not " + std::to_string(expected),
                                    {}});
-        res.set(http::field::etag, "\"" + std::to_string(current.version) + "\"");
+        res.set(boost::beast::http::field::etag, "\"" + std::to_string(current.version) + "\"");
         return res;
     }
 
@@ -294,8 +294,8 @@ private:
                 if (!registry_.spawner().takes_input()) co_return no_worker_io(*s, "send input to");
             }
             co_await registry_.send_input(cmd.id, cmd.data);
-            response res{http::status::no_content, 11};
-            res.set(http::field::cache_control, "no-store");
+            response res{boost::beast::http::status::no_content, 11};
+            res.set(boost::beast::http::field::cache_control, "no-store");
             res.prepare_payload();
             co_return res;
         }
@@ -318,9 +318,9 @@ private:
                     co_return no_worker_io(*s, "read output from");
             }
             auto chunk = co_await registry_.read_output(cmd.id, cmd.from);
-            response res{http::status::ok, 11};
-            res.set(http::field::content_type, "application/octet-stream");
-            res.set(http::field::cache_control, "no-store");
+            response res{boost::beast::http::status::ok, 11};
+            res.set(boost::beast::http::field::content_type, "application/octet-stream");
+            res.set(boost::beast::http::field::cache_control, "no-store");
             res.set("Sessionkit-Offset", std::to_string(chunk.offset));
             res.set("Sessionkit-Next-Offset", std::to_string(chunk.next_offset));
             res.set("Sessionkit-Dropped", chunk.dropped ? "true" : "false");
@@ -355,8 +355,8 @@ private:
 
     awaitable<response> do_metrics() {
         auto st = co_await registry_.stats();
-        response res{http::status::ok, 11};
-        res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+        response res{boost::beast::http::status::ok, 11};
+        res.set(boost::beast::http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
         res.body() = metrics_.render(st);
         res.prepare_payload();
         co_return res;
@@ -367,4 +367,4 @@ private:
     api_metrics& metrics_;
 };
 
-} // namespace sessionkit::http_api
+} // namespace sessionkit::http

@@ -14,7 +14,7 @@
 // reports the same totals; request and sweep figures are this process's.
 #pragma once
 
-#include <sessionkit/http/router.hpp>
+#include <sessionkit/http/command.hpp>
 #include <sessionkit/janitor.hpp>
 #include <sessionkit/store_types.hpp>
 
@@ -27,7 +27,7 @@
 #include <string>
 #include <utility>
 
-namespace sessionkit::http_api {
+namespace sessionkit::http {
 
 /// A fixed-bucket histogram (seconds).
 class histogram {
@@ -134,4 +134,4 @@ private:
     std::uint64_t sweep_failures_ = 0;
 };
 
-} // namespace sessionkit::http_api
+} // namespace sessionkit::http

@@ -35,7 +35,7 @@
 #include <mutex>
 #include <string>
 
-namespace sessionkit::http_api {
+namespace sessionkit::http {
 
 struct server_options {
     std::size_t body_limit = 1 << 20;                       ///< bytes; larger bodies get 413
@@ -206,12 +206,11 @@ private:
     }
 
     awaitable<void> serve(std::shared_ptr<connection> c) {
-        namespace http = boost::beast::http;
         release_on_exit guard{this, false};
         boost::beast::flat_buffer buffer;
         boost::system::error_code ec;
         for (;;) {
-            http::request_parser<http::string_body> parser;
+            boost::beast::http::request_parser<boost::beast::http::string_body> parser;
             parser.body_limit(options_.body_limit);
             parser.header_limit(static_cast<std::uint32_t>(options_.header_limit));
             // Idle: waiting for the first byte of the next request, under the
@@ -228,7 +227,7 @@ private:
             }
             c->idle = false;
             c->stream.expires_after(options_.header_timeout);
-            co_await http::async_read_header(c->stream, buffer, parser,
+            co_await boost::beast::http::async_read_header(c->stream, buffer, parser,
                                              boost::asio::redirect_error(boost::asio::use_awaitable, ec));
             if (!ec) {
                 // A body of uncertain length ends the connection: what
@@ -239,19 +238,19 @@ private:
                     co_return;
                 }
             }
-            if (!ec && parser.get()[http::field::expect].size() > 0) {
-                if (!boost::beast::iequals(parser.get()[http::field::expect], "100-continue")) {
+            if (!ec && parser.get()[boost::beast::http::field::expect].size() > 0) {
+                if (!boost::beast::iequals(parser.get()[boost::beast::http::field::expect], "100-continue")) {
                     // Named before co_await: see the GCC 12 note in registry.hpp.
                     response refusal = error_response(
                         {417, "expectation_failed", "only Expect: 100-continue is supported", {}}, 11, false);
                     co_await answer_and_close(c->stream, std::move(refusal));
                     co_return;
                 }
-                http::response<http::empty_body> go_on{http::status::continue_, 11};
-                co_await http::async_write(c->stream, go_on, boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+                boost::beast::http::response<boost::beast::http::empty_body> go_on{boost::beast::http::status::continue_, 11};
+                co_await boost::beast::http::async_write(c->stream, go_on, boost::asio::redirect_error(boost::asio::use_awaitable, ec));
             }
             if (!ec && !parser.is_done())
-                co_await http::async_read(c->stream, buffer, parser,
+                co_await boost::beast::http::async_read(c->stream, buffer, parser,
                                           boost::asio::redirect_error(boost::asio::use_awaitable, ec));
             if (ec) {
                 if (auto res = response_for_read_error(ec)) co_await answer_and_close(c->stream, std::move(*res));
@@ -262,7 +261,7 @@ private:
             response res = co_await respond(parser.get());
             if (stopping_.load()) res.keep_alive(false);
             c->stream.expires_after(options_.write_timeout);
-            co_await http::async_write(c->stream, res, boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+            co_await boost::beast::http::async_write(c->stream, res, boost::asio::redirect_error(boost::asio::use_awaitable, ec));
             if (ec) break;
             if (!res.keep_alive()) {
                 co_await close_gracefully(c->stream);
@@ -274,9 +273,8 @@ private:
 
     // The handler's answer; HEAD is answered as GET without the body.
     awaitable<response> respond(request& req) {
-        namespace http = boost::beast::http;
-        const bool head = req.method() == http::verb::head;
-        if (head) req.method(http::verb::get);
+        const bool head = req.method() == boost::beast::http::verb::head;
+        if (head) req.method(boost::beast::http::verb::get);
         response res;
         bool failed = false;
         try {
@@ -308,16 +306,15 @@ private:
     // What to answer when reading a request failed: a JSON error for a
     // request we can name, nothing for a peer that closed or went silent.
     static std::optional<response> response_for_read_error(const boost::system::error_code& ec) {
-        namespace http = boost::beast::http;
         // A timeout: Beast's tcp_stream has already closed the socket.
-        if (ec == http::error::end_of_stream || ec == boost::asio::error::operation_aborted ||
+        if (ec == boost::beast::http::error::end_of_stream || ec == boost::asio::error::operation_aborted ||
             ec == boost::asio::error::connection_reset || ec == boost::asio::error::eof ||
             ec == boost::beast::error::timeout)
             return std::nullopt;
-        if (ec == http::error::body_limit)
+        if (ec == boost::beast::http::error::body_limit)
             return error_response({413, "payload_too_large", "the request body is larger than this server accepts", {}},
                                   11, false);
-        if (ec == http::error::header_limit)
+        if (ec == boost::beast::http::error::header_limit)
             return error_response({431, "headers_too_large", "the request headers are too large", {}}, 11, false);
         return error_response({400, "bad_request", "malformed HTTP request: " + ec.message(), {}}, 11, false);
     }
@@ -348,4 +345,4 @@ private:
     std::size_t refusing_ = 0;
 };
 
-} // namespace sessionkit::http_api
+} // namespace sessionkit::http
