@@ -29,9 +29,9 @@ int main() {
     auto expired = done.get();
     std::cout << "expired " << expired << '\n';
     // The http component: route one request.
-    sessionkit::http_api::request req{boost::beast::http::verb::get, "/api/v1/sessions/consumer-1", 11};
+    sessionkit::http::request req{boost::beast::http::verb::get, "/api/v1/sessions/consumer-1", 11};
     req.set(boost::beast::http::field::host, "localhost");
-    bool routed = std::holds_alternative<sessionkit::http_api::routed>(sessionkit::http_api::route(req));
+    bool routed = std::holds_alternative<sessionkit::http::routed>(sessionkit::http::route(req));
     std::cout << "routed " << routed << '\n';
     return expired == 1 && routed ? 0 : 1;
 }
