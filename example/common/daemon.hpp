@@ -1,6 +1,7 @@
-// example/common/daemon.hpp — what the example daemons (sessiond, ghostd)
-// share: JSON log lines on stderr, the command-line prologue, and stopping
-// on SIGINT/SIGTERM or after --run-for.
+// example/common/daemon.hpp — what the example daemons (sessiond, ghostd,
+// sandboxd) share: JSON log lines on stderr, the command-line prologue
+// (options from the environment, --help, --version), and stopping on
+// SIGINT/SIGTERM or after --run-for.
 #pragma once
 
 #include <sessionkit/clock.hpp>
@@ -11,6 +12,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json.hpp>
+#include <boost/program_options.hpp>
 
 #include <chrono>
 #include <cmath>
@@ -20,6 +22,7 @@
 #include <exception>
 #include <functional>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -75,6 +78,41 @@ auto parse_command_line(std::string_view daemon, Parse&& parse, int argc, char**
         r.exit_status = 2;
     }
     return r;
+}
+
+/// Stores the options given in the environment: <PREFIX>_<OPTION> is
+/// --<option> (SESSIOND_IDLE_TIMEOUT=60 is --idle-timeout 60), and each
+/// alias names an option outright (REDIS_URL is --redis-url). Store the
+/// command line first: what it gives wins. --help and --version are never
+/// taken from the environment.
+inline void store_environment(const boost::program_options::options_description& opts, const std::string& prefix,
+                              const std::map<std::string, std::string>& aliases,
+                              boost::program_options::variables_map& vm) {
+    auto option_of = [&](const std::string& env) -> std::string {
+        if (auto alias = aliases.find(env); alias != aliases.end()) return alias->second;
+        if (env.size() <= prefix.size() || env.compare(0, prefix.size(), prefix) != 0) return {};
+        std::string name = env.substr(prefix.size());
+        for (auto& ch : name) ch = ch == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        if (name == "help" || name == "version") return {};
+        return opts.find_nothrow(name, false) ? name : std::string{};
+    };
+    boost::program_options::store(boost::program_options::parse_environment(opts, option_of), vm);
+}
+
+/// Answers --help (`usage`, the options, then `footer`) or --version;
+/// true when it did, and the daemon then exits with status 0.
+inline bool answered_help_or_version(const boost::program_options::variables_map& vm, std::string_view usage,
+                                     const boost::program_options::options_description& opts,
+                                     std::string_view version, std::string_view footer = {}) {
+    if (vm.count("help")) {
+        std::cout << usage << '\n' << opts << footer;
+        return true;
+    }
+    if (vm.count("version")) {
+        std::cout << version << '\n';
+        return true;
+    }
+    return false;
 }
 
 /// Calls `stop(reason)` on the first SIGINT or SIGTERM, or when `run_for`

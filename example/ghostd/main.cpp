@@ -103,28 +103,14 @@ std::optional<options> parse(int argc, char** argv) {
     po::variables_map vm;
     po::store(po::command_line_parser(argc, argv).options(all).positional(positional).run(), vm);
     // GHOSTD_TTL=60 is --ttl 60; REDIS_URL is --redis-url. The command line wins.
-    po::store(po::parse_environment(desc,
-                                    [&desc](const std::string& env) -> std::string {
-                                        if (env == "REDIS_URL") return "redis-url";
-                                        if (env.rfind("GHOSTD_", 0) != 0) return {};
-                                        std::string name = env.substr(7);
-                                        for (auto& ch : name)
-                                            ch = ch == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-                                        if (name == "help" || name == "version") return {};
-                                        return desc.find_nothrow(name, false) ? name : std::string{};
-                                    }),
-              vm);
-    if (vm.count("help")) {
-        std::cout << "usage: ghostd [options]\n"
-                  << "Keeps the key <prefix><name> = {\"pid\": ..., \"time\": ...} alive in Redis while running.\n"
-                  << desc
-                  << "\nEvery option can also be set as GHOSTD_<OPTION> in the environment (e.g. GHOSTD_TTL=60).\n";
+    example::store_environment(desc, "GHOSTD_", {{"REDIS_URL", "redis-url"}}, vm);
+    if (example::answered_help_or_version(
+            vm,
+            "usage: ghostd [options]\n"
+            "Keeps the key <prefix><name> = {\"pid\": ..., \"time\": ...} alive in Redis while running.",
+            desc, version,
+            "\nEvery option can also be set as GHOSTD_<OPTION> in the environment (e.g. GHOSTD_TTL=60).\n"))
         return std::nullopt;
-    }
-    if (vm.count("version")) {
-        std::cout << version << '\n';
-        return std::nullopt;
-    }
     po::notify(vm);
     if (!stray.empty())
         throw po::error("unexpected argument '" + stray.front() + "' (ghostd takes only --options)");

@@ -106,24 +106,10 @@ std::optional<options> parse(int argc, char** argv) {
     all.add(opts).add(positional_opts);
     po::variables_map vm;
     po::store(po::command_line_parser(argc, argv).options(all).positional(positional).run(), vm);
-    po::store(po::parse_environment(opts,
-                                    [&opts](const std::string& env) -> std::string {
-                                        if (env == "REDIS_URL") return "redis-url";
-                                        if (env.rfind("SANDBOXD_", 0) != 0) return {};
-                                        std::string name = env.substr(9);
-                                        for (auto& ch : name) ch = ch == '_' ? '-' : static_cast<char>(std::tolower(ch));
-                                        if (name == "help" || name == "version") return {};
-                                        return opts.find_nothrow(name, false) ? name : std::string{};
-                                    }),
-              vm);
-    if (vm.count("help")) {
-        std::cout << "usage: sandboxd acquire USER | release USER | serve  [options]\n" << opts;
+    example::store_environment(opts, "SANDBOXD_", {{"REDIS_URL", "redis-url"}}, vm);
+    if (example::answered_help_or_version(vm, "usage: sandboxd acquire USER | release USER | serve  [options]", opts,
+                                          version))
         return std::nullopt;
-    }
-    if (vm.count("version")) {
-        std::cout << version << '\n';
-        return std::nullopt;
-    }
     po::notify(vm);
     if (o.action != "acquire" && o.action != "release" && o.action != "serve")
         throw po::error(o.action.empty() ? "say what to do: acquire USER, release USER or serve"

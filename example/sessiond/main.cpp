@@ -214,26 +214,13 @@ std::optional<config> parse(int argc, char** argv) {
         throw po::error("SESSIOND_TOKEN and SESSIONKIT_TOKEN are both set, to different tokens: set one of them");
     // SESSIOND_IDLE_TIMEOUT=60 is --idle-timeout 60, SESSIOND_TOKEN is
     // --token (and so is SESSIONKIT_TOKEN, unless SESSIOND_TOKEN is set).
-    po::store(po::parse_environment(opts,
-                                    [&opts, sessiond_token](const std::string& env) -> std::string {
-                                        if (env == "SESSIONKIT_TOKEN") return sessiond_token ? "" : "token";
-                                        if (env == "REDIS_URL") return "redis-url";
-                                        if (env.rfind("SESSIOND_", 0) != 0) return {};
-                                        std::string name = env.substr(9);
-                                        for (auto& ch : name) ch = ch == '_' ? '-' : static_cast<char>(std::tolower(ch));
-                                        if (name == "help" || name == "version") return {};
-                                        return opts.find_nothrow(name, false) ? name : std::string{};
-                                    }),
-              vm);
-    if (vm.count("help")) {
-        std::cout << "usage: sessiond [options]\n" << opts << "\nEvery option can also be set as SESSIOND_<OPTION> "
-                     "in the environment (e.g. SESSIOND_IDLE_TIMEOUT=600).\n";
+    std::map<std::string, std::string> aliases{{"REDIS_URL", "redis-url"}};
+    if (!sessiond_token) aliases.emplace("SESSIONKIT_TOKEN", "token");
+    example::store_environment(opts, "SESSIOND_", aliases, vm);
+    if (example::answered_help_or_version(vm, "usage: sessiond [options]", opts, version,
+                                          "\nEvery option can also be set as SESSIOND_<OPTION> "
+                                          "in the environment (e.g. SESSIOND_IDLE_TIMEOUT=600).\n"))
         return std::nullopt;
-    }
-    if (vm.count("version")) {
-        std::cout << version << '\n';
-        return std::nullopt;
-    }
     po::notify(vm);
     check_token(vm, c.token, token_on_command_line);
     need_seconds("idle-timeout", c.idle_timeout_s);
