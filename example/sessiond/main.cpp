@@ -364,7 +364,7 @@ int serve(const config& c, asio::io_context& ctx, Store& store, optional_jsonl_s
     jan.on_sweep = [&metrics](const sweep_report& r) { metrics.record_sweep(r); };
     jan.on_sweep_error = [&metrics](std::string_view) { metrics.record_sweep_failure(); };
 
-    http::router_config rcfg;
+    http::router_options rcfg;
     rcfg.token = cfg->token;
     handler_t handler(registry, rcfg, metrics);
     handler.log = jopts.log;

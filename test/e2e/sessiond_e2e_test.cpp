@@ -67,7 +67,7 @@ struct fixture {
     unsigned short port = 0;
 
     explicit fixture(std::string token, http::server_options sopts = small_limits()) {
-        handler = std::make_unique<handler_t>(registry, http::router_config{std::move(token)}, metrics);
+        handler = std::make_unique<handler_t>(registry, http::router_options{std::move(token)}, metrics);
         server = std::make_unique<http::http_server<handler_t>>(server_ctx.get_executor(), *handler, sopts);
         server->listen({asio::ip::make_address("127.0.0.1"), 0});
         port = server->local_endpoint().port();

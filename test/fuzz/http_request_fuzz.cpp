@@ -36,7 +36,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         return 0;
     }
 
-    static const sessionkit::http::router_config with_token{"fuzz-token"};
+    static const sessionkit::http::router_options with_token{"fuzz-token"};
     (void)sessionkit::http::route(req, with_token);
 
     memory_store store;

@@ -27,13 +27,13 @@ request make(bhttp::verb method, std::string target, std::string body = {},
     return req;
 }
 
-routed ok(const request& req, const router_config& cfg = {}) {
+routed ok(const request& req, const router_options& cfg = {}) {
     auto r = route(req, cfg);
     if (auto* e = std::get_if<api_error>(&r)) BOOST_FAIL("unexpected " << e->status << " " << e->message);
     return std::get<routed>(std::move(r));
 }
 
-api_error refused(const request& req, unsigned status, const router_config& cfg = {}) {
+api_error refused(const request& req, unsigned status, const router_options& cfg = {}) {
     auto r = route(req, cfg);
     BOOST_REQUIRE_MESSAGE(std::holds_alternative<api_error>(r), "expected an error " << status);
     auto e = std::get<api_error>(std::move(r));
@@ -211,7 +211,7 @@ BOOST_AUTO_TEST_CASE(delete_reason_and_output_offset_are_checked) {
 }
 
 BOOST_AUTO_TEST_CASE(a_configured_token_guards_the_api_but_not_health) {
-    router_config cfg{"s3cret"};
+    router_options cfg{"s3cret"};
     auto e = refused(make(bhttp::verb::get, "/api/v1/sessions/s1"), 401, cfg);
     BOOST_TEST(says(e, "Bearer"));
     auto wrong = make(bhttp::verb::get, "/api/v1/sessions/s1");

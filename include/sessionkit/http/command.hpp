@@ -76,7 +76,7 @@ struct routed {
     command cmd;
 };
 
-struct router_config {
+struct router_options {
     /// When set, /api/ requests need "Authorization: Bearer <token>".
     std::string token;
 };

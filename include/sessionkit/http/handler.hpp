@@ -83,7 +83,7 @@ inline api_error error_from_exception(const std::exception& ex) {
 template <class Registry>
 class api_handler {
 public:
-    api_handler(Registry& registry, router_config config, api_metrics& metrics)
+    api_handler(Registry& registry, router_options config, api_metrics& metrics)
         : registry_(registry), config_(std::move(config)), metrics_(metrics) {}
 
     /// Where a 5xx answer is reported, one JSON line each (none if empty).
@@ -363,7 +363,7 @@ private:
     }
 
     Registry& registry_;
-    router_config config_;
+    router_options config_;
     api_metrics& metrics_;
 };
 

@@ -181,7 +181,7 @@ inline bool needs_length(const request& req) {
 } // namespace detail
 
 /// Validates and routes one parsed request.
-inline std::variant<routed, api_error> route(const request& req, const router_config& cfg = {}) {
+inline std::variant<routed, api_error> route(const request& req, const router_options& cfg = {}) {
     using detail::bad;
     std::string_view target(req.target().data(), req.target().size());
     auto parsed = boost::urls::parse_origin_form(target);
