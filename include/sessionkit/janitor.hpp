@@ -3,8 +3,8 @@
 // Each sweep: (1) warns sessions whose deadline is inside the warning
 // window (timeout_warning, once per deadline); (2) claims expired sessions
 // in small batches — the store hands each to exactly one janitor, however
-// many run — stops their workers, marks them terminated with the reason
-// (idle or lifetime) and emits `expired`; (3) purges finished sessions
+// many run — and ends each through the registry (end_claimed: its worker
+// stopped, terminated with the reason, idle or lifetime, and `expired`); (3) purges finished sessions
 // older than the history retention; (4) every reconcile_interval, when the
 // registry's sessions have workers, reconciles both ways: workers labelled
 // with our deployment that no live session owns are removed, and live
@@ -15,12 +15,11 @@
 
 #include <sessionkit/concepts.hpp>
 #include <sessionkit/id.hpp>
+#include <sessionkit/janitor/detail/batch.hpp>
+#include <sessionkit/janitor/options.hpp>
 
-#include <boost/asio/bind_cancellation_slot.hpp>
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/experimental/concurrent_channel.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -42,42 +41,6 @@
 
 namespace sessionkit {
 
-struct janitor_options {
-    /// Pause after each sweep (the first sweep runs after a random part of
-    /// `jitter × interval`, so janitors started together spread out).
-    milliseconds interval = std::chrono::seconds{10};
-    /// Each pause is interval × (1 ± jitter), uniformly.
-    double jitter = 0.1;
-    /// Sessions claimed per store round trip.
-    std::size_t batch_size = 100;
-    /// Batches per sweep at most, so one sweep never runs unbounded.
-    std::size_t max_batches = 100;
-    /// Claimed sessions finished (worker stopped, record written) at once.
-    std::size_t concurrency = 8;
-    /// timeout_warning goes out this long before a deadline (zero: never).
-    milliseconds warning_window = std::chrono::minutes{1};
-    /// A claimed session that its janitor did not finish within this is
-    /// claimed again (the janitor died or its store write failed).
-    milliseconds claim_lease = std::chrono::minutes{1};
-    /// Finished sessions stay readable as history this long.
-    milliseconds history_retention = std::chrono::hours{1};
-    /// How often a sweep also reconciles workers with sessions (zero:
-    /// never). The first sweep always does: that is what cleans up after a
-    /// daemon that was killed. It lists every worker of the deployment and
-    /// pages through every session, so it is not done on every sweep.
-    milliseconds reconcile_interval = std::chrono::minutes{1};
-    /// How often run() checks, between sweeps, the workers this spawner
-    /// runs against their sessions and stops those whose session has ended
-    /// (zero: never). This is what stops a worker promptly when another
-    /// instance sharing the store ended its session (it cannot stop a
-    /// worker on another host). It lists this spawner's workers and reads
-    /// the session of each: one store read per worker per check.
-    milliseconds worker_check_interval = std::chrono::seconds{1};
-    /// Where problems are reported, one line each; default: a JSON line on
-    /// stderr.
-    std::function<void(std::string_view)> log;
-};
-
 /// Whether a running `worker` that a spawner lists is an orphan, given
 /// the session it is labelled with (`stored`, nullopt when there is none):
 /// the session is gone or ended, or records another worker, or never
@@ -90,17 +53,6 @@ inline bool is_orphan(const worker_ref& worker, const std::optional<session>& st
     if (stored->worker) return *stored->worker != worker;
     return stored->status != session_status::initializing || now - stored->created_at >= spawn_timeout;
 }
-
-struct sweep_report {
-    std::size_t warned = 0;
-    std::size_t expired = 0;
-    std::size_t purged = 0;
-    std::size_t failed = 0;  ///< claimed sessions that could not be finished
-    std::size_t orphans_removed = 0;  ///< workers that no live session owned
-    std::size_t workers_lost = 0;     ///< live sessions failed because their worker was gone
-    bool reconciled = false;          ///< whether this sweep reconciled
-    std::chrono::steady_clock::duration duration{};
-};
 
 template <class Registry>
 class janitor {
@@ -262,107 +214,38 @@ public:
     const janitor_options& options() const noexcept { return options_; }
 
 private:
-    // Finishes a batch with up to `concurrency` coroutines pulling from one
-    // shared cursor; they report their end on a thread-safe channel and we
-    // wait there for all of them. (Asio 1.81's ranged parallel_group resumed
-    // the waiter inline on the thread of the last child; ThreadSanitizer
-    // reported a race on the frames under a multi-threaded io_context, so we
-    // do not use it.)
-    //
-    // The batch lives in our frame and the caller's, so we never return
-    // while a drain runs, not even when cancelled: cancellation stops the
-    // drains taking more sessions, lets the ones in hand finish (each is
-    // bounded by stop_grace and the store's timeouts), then propagates.
-    // What was claimed and not finished stays `stopping` under its claim
-    // lease, so the next janitor to claim it finishes it.
+    // Finishes a batch, up to `concurrency` sessions at once
+    // (janitor/detail/batch.hpp: cancellation lets the sessions in hand
+    // finish, each bounded by stop_grace and the store's timeouts, then
+    // propagates). What was claimed and not finished stays `stopping` under
+    // its claim lease, so the next janitor to claim it finishes it.
     awaitable<void> finish_all(const std::vector<session>& claimed, time_point now, sweep_report& report) {
-        if (claimed.empty()) co_return;
-        const std::size_t workers = std::min(options_.concurrency, claimed.size());
-        shared_batch batch{claimed, now};
-        auto executor = co_await boost::asio::this_coro::executor;
-        done_channel done(executor, workers);
-        for (std::size_t w = 0; w < workers; ++w)
-            boost::asio::co_spawn(executor, drain(batch), [&done](std::exception_ptr e) {
-                done.try_send(boost::system::error_code{}, e);
-            });
-        std::exception_ptr first_error, cancellation;
-        bool throw_if_cancelled = true;
-        for (std::size_t ended = 0; ended < workers;) {
-            bool just_cancelled = false;
-            try {
-                // Once cancelled, wait on without a cancellation slot: the
-                // drains still use `batch` and `done`.
-                auto e = cancellation
-                             ? co_await done.async_receive(boost::asio::bind_cancellation_slot(
-                                   boost::asio::cancellation_slot(), boost::asio::use_awaitable))
-                             : co_await done.async_receive(boost::asio::use_awaitable);
-                ++ended;
-                if (e && !first_error) first_error = e;
-            } catch (...) {
-                if (cancellation) throw;  // the channel itself failed: nothing left to wait on
-                cancellation = std::current_exception();
-                batch.stop.store(true);
-                just_cancelled = true;
-            }
-            if (just_cancelled) {
-                // A cancelled coroutine throws at its next co_await unless
-                // told otherwise; the caller's setting is restored below.
-                throw_if_cancelled = co_await boost::asio::this_coro::throw_if_cancelled();
-                co_await boost::asio::this_coro::throw_if_cancelled(false);
-            }
-        }
-        report.expired += batch.report.expired;
-        report.failed += batch.report.failed;
-        if (cancellation) {
-            co_await boost::asio::this_coro::throw_if_cancelled(throw_if_cancelled);
-            std::rethrow_exception(cancellation);
-        }
-        if (first_error) std::rethrow_exception(first_error);
-    }
-
-    using done_channel =
-        boost::asio::experimental::concurrent_channel<void(boost::system::error_code, std::exception_ptr)>;
-
-    struct shared_batch {
-        shared_batch(const std::vector<session>& c, time_point t) : claimed(c), now(t) {}
-        const std::vector<session>& claimed;
-        time_point now;
-        std::atomic<std::size_t> next{0};
-        std::atomic<bool> stop{false};  ///< cancelled: take no more sessions
-        std::mutex mutex;
-        sweep_report report;
-    };
-
-    awaitable<void> drain(shared_batch& batch) {
-        sweep_report mine;
-        for (std::size_t i; !batch.stop.load() && (i = batch.next.fetch_add(1)) < batch.claimed.size();)
-            co_await finish_one(batch.claimed[i], batch.now, mine);
-        std::lock_guard lock(batch.mutex);
-        batch.report.expired += mine.expired;
-        batch.report.failed += mine.failed;
-    }
-
-    // Ends one claimed session. Failures are logged and counted, not thrown:
-    // the claim's lease runs out and a later sweep tries again.
-    awaitable<void> finish_one(const session& claimed, time_point now, sweep_report& report) {
+        std::atomic<std::size_t> expired{0}, failed{0};
+        auto each = [&](const session& s) { return finish_one(s, now, expired, failed); };
+        std::exception_ptr error;
         try {
-            if (claimed.worker)
-                co_await registry_.spawner().stop(*claimed.worker, registry_.options().stop_grace);
-            session done = claimed;
-            done.status = session_status::terminated;
-            done.ended_at = now;
-            auto r = co_await registry_.store().update(done, claimed.version);
-            if (r == update_result::updated) {
-                done.version = claimed.version + 1;
-                registry_.emit(event_type::expired, done,
-                               {{"reason", done.end_reason},
-                                {"last_active", to_unix_ms(done.last_active)}});
-                ++report.expired;
-            }
+            co_await detail::for_each_bounded(claimed, options_.concurrency, each);
+        } catch (...) {
+            error = std::current_exception();
+        }
+        report.expired += expired.load();
+        report.failed += failed.load();
+        if (error) std::rethrow_exception(error);
+    }
+
+    // Ends one claimed session through the registry (the same ending
+    // planner as terminate, as an expiry: its worker stopped, terminated
+    // with compare-and-swap on the claimed version, `expired`). Failures are
+    // logged and counted, not thrown: the claim's lease runs out and a
+    // later sweep tries again.
+    awaitable<void> finish_one(const session& claimed, time_point now, std::atomic<std::size_t>& expired,
+                               std::atomic<std::size_t>& failed) {
+        try {
             // Otherwise someone else ended it first (terminate, or a janitor
             // that re-claimed it after our lease): theirs is the event.
+            if (co_await registry_.end_claimed(claimed, now)) ++expired;
         } catch (const std::exception& e) {
-            ++report.failed;
+            ++failed;
             log_error("could not end session '" + claimed.id + "'", e.what());
         }
     }

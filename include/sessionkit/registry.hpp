@@ -5,6 +5,13 @@
 // lifecycle event, the spawner gives each session its worker. The registry
 // itself is stateless apart from its options, so any number of registries
 // (threads, processes, hosts) may share one store.
+//
+// How it is built (registry/detail/): the transition planners decide each
+// write and its events from the record as read (transitions.hpp, pure);
+// one compare-and-swap loop carries the plans out (cas.hpp); the worker's
+// spawn, the wait for another creator's worker and the spawner's reports
+// are the worker lifecycle (worker_lifecycle.hpp). This header is the API
+// and the glue.
 #pragma once
 
 #include <sessionkit/clock.hpp>
@@ -12,26 +19,20 @@
 #include <sessionkit/error.hpp>
 #include <sessionkit/id.hpp>
 #include <sessionkit/output.hpp>
+#include <sessionkit/registry/detail/cas.hpp>
+#include <sessionkit/registry/detail/transitions.hpp>
+#include <sessionkit/registry/detail/worker_lifecycle.hpp>
 #include <sessionkit/registry_types.hpp>
 #include <sessionkit/sink/null.hpp>
 #include <sessionkit/spawner/none.hpp>
 #include <sessionkit/status.hpp>
 
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 
-#include <chrono>
-#include <exception>
 #include <functional>
-#include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <type_traits>
-#include <unordered_map>
 #include <utility>
 
 namespace sessionkit {
@@ -64,7 +65,7 @@ public:
         check_duration("registry_options.spawn_timeout", options_.spawn_timeout);
         if (options_.max_cas_attempts < 1)
             throw_error(error::invalid_argument, "registry_options.max_cas_attempts must be at least 1");
-        if constexpr (watching_spawner<Spawner>) spawner_.watch(listener());
+        if constexpr (watching_spawner<Spawner>) spawner_.watch(lifecycle_.listener());
     }
 
     // A watching spawner calls back into this registry: it must not move.
@@ -80,10 +81,11 @@ public:
         check_id(id);
         check_duration("acquire: idle_timeout", opts.idle_timeout);
         check_duration("acquire: max_lifetime", opts.max_lifetime);
+        // Not the compare-and-swap loop: acquire writes with the store's
+        // create-if-absent and touch, which make or mark the session in one
+        // round trip each, and never with a versioned update.
         for (int attempt = 0; attempt < options_.max_cas_attempts; ++attempt) {
-            // Create-if-absent first: one round trip makes a new session, and
-            // otherwise returns the live one, which a touch then marks used.
-            const session fresh = new_record(id, opts);
+            const session fresh = detail::new_record(id, opts, clock_.now(), options_, spawns());
             auto made = co_await store_.create(fresh);
             if (!made.created) {
                 auto touched = co_await store_.touch(id, clock_.now());
@@ -101,7 +103,7 @@ public:
                 }
                 if constexpr (detail::spawns_workers<Spawner>()) {
                     if (made.record.status == session_status::initializing && spawns()) {
-                        auto ready = co_await await_worker(std::move(made.record));
+                        auto ready = co_await lifecycle_.await_worker(std::move(made.record));
                         if (!ready) continue;  // it failed or ended meanwhile: create anew
                         co_return acquire_result{std::move(*ready), false};
                     }
@@ -113,7 +115,7 @@ public:
                 if (spawns()) {
                     // Named, not awaited inside the braces: GCC 12 mishandles
                     // co_await within an aggregate initialiser.
-                    session started = co_await start_worker_locked(std::move(made.record));
+                    session started = co_await lifecycle_.start_worker_locked(std::move(made.record));
                     co_return acquire_result{std::move(started), true};
                 }
             }
@@ -159,46 +161,15 @@ public:
     awaitable<modify_outcome> modify(std::string_view id, std::function<void(session&)> mutate,
                                      std::optional<std::uint64_t> expected_version = {}) {
         check_id(id);
-        for (int attempt = 0; attempt < options_.max_cas_attempts; ++attempt) {
-            auto current = co_await store_.get(id);
-            if (!current) co_return modify_outcome{update_result::not_found, std::nullopt};
-            // A stopping session is being ended: like a final one, it is not
-            // changed any more (its status can only become final).
-            if (is_final(current->status) || current->status == session_status::stopping)
-                co_return modify_outcome{update_result::final_state, std::move(current)};
-            if (expected_version && current->version != *expected_version)
-                co_return modify_outcome{update_result::version_conflict, std::move(current)};
-            session edited = *current;
-            mutate(edited);
-            check_transition(id, current->status, edited.status);
-            // Its worker's start moves a session out of initializing (or
-            // fails it): a status set by hand meanwhile would let the
-            // session claim to run with no worker.
-            if (current->status == session_status::initializing && edited.status != current->status)
-                throw_error(error::invalid_transition,
-                            "session '" + std::string(id) + "': cannot change status from initializing to " +
-                                std::string(to_string(edited.status)) +
-                                ": it leaves initializing when its worker has started (or failed to)");
-            if (edited.status != current->status &&
-                (is_final(edited.status) || edited.status == session_status::stopping))
-                throw_error(error::invalid_argument,
-                            "modify: session '" + std::string(id) + "': " +
-                                std::string(to_string(edited.status)) +
-                                " is set by terminate() and the janitor, which also stop the worker");
-            session next = *current;
-            next.status = edited.status;
-            next.attributes = std::move(edited.attributes);
-            next.extra = std::move(edited.extra);
-            auto r = co_await store_.update(next, current->version);
-            if (r == update_result::updated) {
-                next.version = current->version + 1;
-                if (next.status != current->status) emit_status_change(*current, next);
-                co_return modify_outcome{r, std::move(next)};
-            }
-            if (r != update_result::version_conflict || expected_version) {
-                auto now_stored = co_await store_.get(id);
-                co_return modify_outcome{r, std::move(now_stored)};
-            }
+        auto planner = [&](const std::optional<session>& current) {
+            return detail::plan_modify(id, current, mutate, expected_version);
+        };
+        auto out = co_await detail::drive<modify_outcome>(*this, std::string(id), std::nullopt, std::move(planner));
+        if (out.answer) co_return std::move(*out.answer);
+        if (out.written) co_return modify_outcome{update_result::updated, std::move(out.written)};
+        if (out.lost) {
+            auto now_stored = co_await store_.get(id);
+            co_return modify_outcome{*out.lost, std::move(now_stored)};
         }
         contention("modify", id);
     }
@@ -257,7 +228,7 @@ public:
             throw_error(error::invalid_argument, "end: session '" + std::string(id) + "': " +
                                                      std::string(to_string(final_status)) + " is not a final status");
         if (reason.empty()) reason = "deleted";
-        co_return co_await end_session(id, std::move(reason), final_status, expected_version, false);
+        co_return co_await end_session(id, std::move(reason), final_status, expected_version);
     }
 
     awaitable<session_page> list(list_query query) {
@@ -319,8 +290,25 @@ public:
         check_id(id);
         std::string reason = "worker_lost";  // named: GCC 12, see doc/decisions.md
         boost::json::object no_detail;
-        co_return co_await end_for_worker(std::move(id), std::move(worker), session_status::failed, std::move(reason),
-                                          std::move(no_detail));
+        co_return co_await lifecycle_.end_for_worker(std::move(id), std::move(worker), session_status::failed,
+                                                     std::move(reason), std::move(no_detail));
+    }
+
+    /// Finishes a session a janitor claimed (claim_expired's answer, so
+    /// stopping): stops its worker, writes it terminated with `ended_at =
+    /// now`, compare-and-swap on the claimed version, and emits `expired`
+    /// (reason, last_active). False when another write landed since (a
+    /// terminate, a later claim): theirs is the event. The janitor's way of
+    /// ending sessions; what the worker's stop throws propagates.
+    awaitable<bool> end_claimed(const session& claimed, time_point now) {
+        detail::end_request req;
+        req.cause = detail::end_cause::expiry;
+        req.final_status = session_status::terminated;
+        auto planner = [&](const std::optional<session>& current) {
+            return detail::plan_end(current, req, now, options_.stop_lease);
+        };
+        auto out = co_await detail::drive<modify_outcome>(*this, claimed.id, claimed, std::move(planner));
+        co_return out.written.has_value();
     }
 
     /// Whether sessions get workers: fixed by the spawner's type, or (for
@@ -349,319 +337,25 @@ public:
     }
 
 private:
-    // terminate() and set_status(final): record the intent (stopping, with a
-    // lease) when a worker must be stopped, stop it, then write the final
-    // status with compare-and-swap. Only the writer whose CAS lands emits.
-    // `worker_gone`: the worker already ended by itself; nothing to stop.
+    // terminate(), end() and set_status(final): the ending protocol
+    // (detail::plan_end) driven by the compare-and-swap loop. Only the
+    // writer whose write lands emits.
     awaitable<modify_outcome> end_session(std::string_view id, std::string reason, session_status final_status,
-                                          std::optional<std::uint64_t> expected_version, bool worker_gone) {
-        for (int attempt = 0; attempt < options_.max_cas_attempts; ++attempt) {
-            auto current = co_await store_.get(id);
-            if (!current) co_return modify_outcome{update_result::not_found, std::nullopt};
-            if (is_final(current->status)) co_return modify_outcome{update_result::final_state, std::move(current)};
-            // With an expected version, any write since is a conflict (also
-            // one that made us retry below).
-            if (expected_version && current->version != *expected_version)
-                co_return modify_outcome{update_result::version_conflict, std::move(current)};
-            session next = *current;
-            const time_point now = clock_.now();
-            if (current->worker && !worker_gone) {
-                // If we die while stopping the worker, a janitor finishes the
-                // job after the lease.
-                if (current->status != session_status::stopping) {
-                    next.status = session_status::stopping;
-                    next.idle_deadline = now + options_.stop_lease;
-                    next.end_reason = reason;
-                    if (co_await store_.update(next, current->version) != update_result::updated) continue;
-                    next.version = current->version + 1;
-                    if (expected_version) expected_version = next.version;  // our own write
-                    emit_status_change(*current, next);
-                }
-                co_await spawner_.stop(*current->worker, options_.stop_grace);
-            }
-            session done = next;
-            done.status = final_status;
-            done.ended_at = now;
-            // Whoever began ending it first names the reason: a session a
-            // janitor already claimed as idle stays "idle".
-            if (done.end_reason.empty()) done.end_reason = reason;
-            auto r = co_await store_.update(done, next.version);
-            if (r == update_result::updated) {
-                done.version = next.version + 1;
-                emit(event_type::terminated, done,
-                     {{"reason", done.end_reason},
-                      {"from", to_string(current->status)},
-                      {"status", to_string(final_status)}});
-                co_return modify_outcome{update_result::updated, std::move(done)};
-            }
-            // Lost a race: read again; it may be final by now.
-        }
+                                          std::optional<std::uint64_t> expected_version) {
+        detail::end_request req;
+        req.final_status = final_status;
+        req.reason = std::move(reason);
+        // After our own intent landed, a lost commit means someone wrote
+        // since: the re-read then differs from expected_version whichever
+        // of the two versions is compared, so it needs no update.
+        req.expected_version = expected_version;
+        auto planner = [&](const std::optional<session>& current) {
+            return detail::plan_end(current, req, clock_.now(), options_.stop_lease);
+        };
+        auto out = co_await detail::drive<modify_outcome>(*this, std::string(id), std::nullopt, std::move(planner));
+        if (out.answer) co_return std::move(*out.answer);
+        if (out.written) co_return modify_outcome{update_result::updated, std::move(out.written)};
         contention("end", id);
-    }
-
-    session new_record(std::string_view id, const acquire_options& opts) const {
-        const time_point now = clock_.now();
-        session s;
-        s.id = std::string(id);
-        s.owner = opts.owner;
-        s.status = spawns() ? session_status::initializing : session_status::active;
-        s.created_at = now;
-        s.last_active = now;
-        s.idle_timeout = opts.idle_timeout.value_or(options_.idle_timeout);
-        if (auto life = opts.max_lifetime ? opts.max_lifetime : options_.max_lifetime)
-            s.absolute_deadline = now + *life;
-        s.idle_deadline = sliding_deadline(s, now);
-        s.attributes = opts.attributes;
-        return s;
-    }
-
-    // The creator's spawn. The spawn lock marks a spawn in progress, so that
-    // a waiter takes over only when its holder died (await_worker). The
-    // creator spawns even if a stale lock from an earlier session under
-    // this id is still held: nobody else can be spawning this one.
-    awaitable<session> start_worker_locked(session s) {
-        auto token = co_await store_.try_lock(spawn_lock(s.id), options_.spawn_timeout, clock_.now());
-        co_return co_await start_worker_then_unlock(std::move(s), std::move(token));
-    }
-
-    awaitable<session> start_worker_then_unlock(session s, std::optional<std::string> token) {
-        const std::string lock_name = spawn_lock(s.id);
-        std::optional<session> started;
-        std::exception_ptr failure;
-        try {
-            started = co_await start_worker(std::move(s));
-        } catch (...) {
-            failure = std::current_exception();
-        }
-        if (token) {
-            try {
-                co_await store_.unlock(lock_name, *token);
-            } catch (...) {
-                // The lock expires by itself: a failed release costs a waiter
-                // at most spawn_timeout, never a second worker.
-            }
-        }
-        if (failure) std::rethrow_exception(failure);
-        co_return std::move(*started);
-    }
-
-    static std::string spawn_lock(std::string_view id) { return "spawn:" + std::string(id); }
-
-    /// The same session, not a newer one under its id. Stores keep times
-    /// to the millisecond, so that is the precision compared.
-    static bool same_session(const session& a, const session& b) {
-        return to_unix_ms(a.created_at) == to_unix_ms(b.created_at);
-    }
-
-    // Another caller created the session and is starting its worker: wait
-    // for it (polling the store, whichever process that caller is in), or
-    // take over if it has been initializing for spawn_timeout. nullopt when
-    // it ended meanwhile (the caller creates a new one).
-    awaitable<std::optional<session>> await_worker(session s) {
-        boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
-        const auto give_up = std::chrono::steady_clock::now() + options_.spawn_timeout;
-        milliseconds pause{2};
-        for (;;) {
-            if (s.status == session_status::failed && s.end_reason == "spawn_failed")
-                throw_error(error::spawn_failed, "acquire: session '" + s.id +
-                                                     "': its worker could not be started "
-                                                     "(the status_changed event says why)");
-            if (is_final(s.status)) co_return std::nullopt;
-            if (s.status != session_status::initializing) co_return std::move(s);
-            if (clock_.now() - s.created_at >= options_.spawn_timeout) {
-                // Its creator died while spawning: the first to lock takes over.
-                auto token = co_await store_.try_lock(spawn_lock(s.id), options_.spawn_timeout, clock_.now());
-                if (token) {
-                    auto again = co_await store_.get(s.id);
-                    if (again && again->status == session_status::initializing && !again->worker)
-                        co_return co_await start_worker_then_unlock(std::move(*again), std::move(token));
-                    co_await store_.unlock(spawn_lock(s.id), *token);
-                }
-            }
-            if (std::chrono::steady_clock::now() >= give_up)
-                throw_error(error::timeout, "acquire: session '" + s.id + "': its worker is still starting after " +
-                                                std::to_string(options_.spawn_timeout.count()) + " ms");
-            timer.expires_after(pause);
-            co_await timer.async_wait(boost::asio::use_awaitable);
-            pause = std::min<milliseconds>(pause * 2, milliseconds{100});
-            auto again = co_await store_.get(s.id);
-            if (!again) co_return std::nullopt;
-            s = std::move(*again);
-        }
-    }
-
-    awaitable<session> start_worker(session s) {
-        std::optional<worker_ref> worker;
-        std::exception_ptr spawn_error;
-        std::string spawn_message;
-        try {
-            worker = co_await spawner_.spawn(s);
-        } catch (const std::exception& e) {
-            spawn_error = std::current_exception();
-            spawn_message = e.what();
-        }
-        if (spawn_error) {
-            // No half-made session: it is failed, with the spawner's words.
-            // (Waiters touch it meanwhile, hence the retries.)
-            for (int attempt = 0; attempt < options_.max_cas_attempts; ++attempt) {
-                session failed = s;
-                failed.status = session_status::failed;
-                failed.ended_at = clock_.now();
-                failed.end_reason = "spawn_failed";
-                auto r = co_await store_.update(failed, s.version);
-                if (r == update_result::updated) {
-                    emit(event_type::status_changed, failed,
-                         {{"from", to_string(s.status)}, {"to", "failed"}, {"error", spawn_message}});
-                    break;
-                }
-                if (r != update_result::version_conflict) break;
-                auto again = co_await store_.get(s.id);
-                // Ended meanwhile, or a newer session under this id: not ours.
-                if (!again || again->status != session_status::initializing || !same_session(*again, s)) break;
-                s = std::move(*again);
-            }
-            std::rethrow_exception(spawn_error);
-        }
-        for (int attempt = 0; attempt < options_.max_cas_attempts; ++attempt) {
-            session next = s;
-            next.worker = worker;
-            next.status = session_status::active;
-            auto r = co_await store_.update(next, s.version);
-            if (r == update_result::updated) {
-                next.version = s.version + 1;
-                if (worker)
-                    emit(event_type::worker_started, next, {{"kind", worker->kind}, {"worker", worker->id}});
-                emit_status_change(s, next);
-                if (worker) {
-                    // It may have exited before it was recorded (see on_worker_exit).
-                    if (auto how = take_early_exit(worker->id)) {
-                        co_await end_for_exit(next.id, *worker, *how);
-                        auto now_stored = co_await store_.get(next.id);
-                        co_return now_stored ? std::move(*now_stored) : std::move(next);
-                    }
-                }
-                co_return next;
-            }
-            // Touched by waiters meanwhile: write the worker onto the fresh
-            // record, if it is still this session's and still waits for one.
-            if (r != update_result::version_conflict) break;
-            auto again = co_await store_.get(s.id);
-            if (!again || again->status != session_status::initializing || again->worker || !same_session(*again, s))
-                break;
-            s = std::move(*again);
-            if (attempt + 1 == options_.max_cas_attempts) {
-                if (worker) {
-                    take_early_exit(worker->id);
-                    co_await spawner_.stop(*worker, options_.stop_grace);
-                }
-                contention("acquire", s.id);
-            }
-        }
-        // Someone ended it while the worker started: do not leak the worker,
-        // unless the record holds this very worker (a spawner that adopted
-        // the container another spawn of this session made).
-        auto now_stored = co_await store_.get(s.id);
-        if (worker && !(now_stored && now_stored->worker == worker)) {
-            take_early_exit(worker->id);
-            co_await spawner_.stop(*worker, options_.stop_grace);
-        }
-        co_return now_stored ? std::move(*now_stored) : std::move(s);
-    }
-
-    // ---- what a watching spawner reports -------------------------------------
-
-    worker_listener listener() {
-        worker_listener l;
-        l.output = [this](std::string id, worker_ref w, std::string bytes) {
-            return on_worker_output(std::move(id), std::move(w), std::move(bytes));
-        };
-        l.exited = [this](std::string id, worker_ref w, worker_exit how) {
-            return on_worker_exit(std::move(id), std::move(w), how);
-        };
-        return l;
-    }
-
-    // Only into the log of the session this worker belongs to: bytes an old
-    // worker wrote as it was stopped must not reach a new session under the
-    // same id. (Before the worker is recorded, its session is initializing.)
-    awaitable<void> on_worker_output(std::string id, worker_ref w, std::string bytes) {
-        if constexpr (output_log<Store>) {
-            auto current = co_await store_.get(id);
-            if (!current) co_return;
-            const bool ours = current->worker ? *current->worker == w
-                                              : current->status == session_status::initializing;
-            if (ours) co_await store_.append_output(id, bytes);
-        }
-    }
-
-    // A worker ended by itself. If start_worker has not recorded it on its
-    // session yet, it is left in early_exits_ and start_worker ends the
-    // session once it has; whichever of the two takes the entry acts.
-    awaitable<void> on_worker_exit(std::string id, worker_ref w, worker_exit how) {
-        {
-            std::lock_guard lock(exits_mutex_);
-            // Entries no start_worker took (its spawn failed after the exit
-            // was reported) are dropped once they are older than any spawn.
-            const auto now = std::chrono::steady_clock::now();
-            std::erase_if(early_exits_, [&](const auto& kv) { return now - kv.second.at > 2 * options_.spawn_timeout; });
-            early_exits_.insert_or_assign(w.id, early_exit{how, now});
-        }
-        auto current = co_await store_.get(id);
-        if (current && current->status == session_status::initializing && !current->worker) co_return;
-        if (auto mine = take_early_exit(w.id)) co_await end_for_exit(id, w, *mine);
-    }
-
-    std::optional<worker_exit> take_early_exit(const std::string& worker_id) {
-        std::lock_guard lock(exits_mutex_);
-        auto it = early_exits_.find(worker_id);
-        if (it == early_exits_.end()) return std::nullopt;
-        worker_exit how = it->second.how;
-        early_exits_.erase(it);
-        return how;
-    }
-
-    // Exit code 0 ends the session as terminated, anything else as failed;
-    // either way with reason worker_exited and a worker_exited event.
-    awaitable<void> end_for_exit(std::string id, worker_ref w, worker_exit how) {
-        const session_status final_status = how.success() ? session_status::terminated : session_status::failed;
-        std::string reason = "worker_exited";  // named: GCC 12, see doc/decisions.md
-        boost::json::object detail{{"exit_code", how.exit_code}, {"signal", how.signal}};
-        co_await end_for_worker(std::move(id), std::move(w), final_status, std::move(reason), std::move(detail));
-    }
-
-    // Ends the session if it still has worker `w`, announcing it with a
-    // worker_exited event (kind, worker, status, reason and `detail`).
-    awaitable<bool> end_for_worker(std::string id, worker_ref w, session_status final_status, std::string reason,
-                                   boost::json::object detail) {
-        for (int attempt = 0; attempt < options_.max_cas_attempts; ++attempt) {
-            auto current = co_await store_.get(id);
-            // Ended already, or a new session under this id: not ours to end.
-            if (!current || is_final(current->status) || current->worker != w) co_return false;
-            auto out = co_await end_session(id, reason, final_status, current->version, true);
-            if (out.result == update_result::updated) {
-                // Announced by whoever ended it, once (after its `terminated`).
-                boost::json::object data = detail;
-                data["kind"] = w.kind;
-                data["worker"] = w.id;
-                data["status"] = to_string(final_status);
-                data["reason"] = reason;
-                emit(event_type::worker_exited, *out.record, std::move(data));
-                // What is left of it goes too (a stopped container); a
-                // failure here is the janitor's reconciliation's to finish.
-                try {
-                    co_await spawner_.stop(w, options_.stop_grace);
-                } catch (...) {
-                }
-                co_return true;
-            }
-            if (out.result != update_result::version_conflict) co_return false;
-        }
-        co_return false;
-    }
-
-    void emit_status_change(const session& from, const session& to) noexcept {
-        emit(event_type::status_changed, to,
-             {{"from", to_string(from.status)}, {"to", to_string(to.status)}});
     }
 
     static void check_duration(std::string_view what, std::optional<milliseconds> d) {
@@ -672,10 +366,7 @@ private:
     }
 
     [[noreturn]] void contention(std::string_view op, std::string_view id) const {
-        throw_error(error::contention, "registry." + std::string(op) + ": session '" +
-                                           std::string(id) + "' changed " +
-                                           std::to_string(options_.max_cas_attempts) +
-                                           " times while we tried to update it");
+        detail::throw_contention(op, id, options_.max_cas_attempts);
     }
 
     Store& store_;
@@ -683,12 +374,7 @@ private:
     Clock clock_;
     Sink sink_;
     // Before spawner_: a spawner's watchers may report until it is destroyed.
-    std::mutex exits_mutex_;
-    struct early_exit {
-        worker_exit how;
-        std::chrono::steady_clock::time_point at;
-    };
-    std::unordered_map<std::string, early_exit> early_exits_;  ///< by worker id
+    detail::worker_lifecycle<session_registry> lifecycle_{*this};
     Spawner spawner_;
 };
 

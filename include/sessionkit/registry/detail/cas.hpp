@@ -1,0 +1,98 @@
+// sessionkit/registry/detail/cas.hpp — the one compare-and-swap loop that
+// carries out the transition planners' plans against a store.
+//
+// read → plan → write (compare-and-swap on the version read) → on a lost
+// write, as the plan says: read again and plan again, or stop. Events of a
+// write go out only once it has landed. After max_cas_attempts lost writes
+// the caller decides what that means (error::contention, or for a worker's
+// exit simply "not ended"): the loop reports it as `exhausted`.
+#pragma once
+
+#include <sessionkit/concepts.hpp>
+#include <sessionkit/error.hpp>
+#include <sessionkit/registry/detail/plan.hpp>
+#include <sessionkit/session.hpp>
+#include <sessionkit/store_types.hpp>
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace sessionkit::detail {
+
+/// error::contention: `attempts` writes to session `id` lost their
+/// compare-and-swap in operation `op` (acquire, modify, end, ...).
+[[noreturn]] inline void throw_contention(std::string_view op, std::string_view id, int attempts) {
+    throw_error(error::contention, "registry." + std::string(op) + ": session '" + std::string(id) + "' changed " +
+                                       std::to_string(attempts) + " times while we tried to update it");
+}
+
+/// How a driven plan ended; exactly one is set (or `exhausted`).
+template <class Answer>
+struct cas_outcome {
+    std::optional<Answer> answer;        ///< the planner answered: nothing (more) to write
+    std::optional<session> written;      ///< the commit landed: the record as stored now
+    std::optional<update_result> lost;   ///< a write lost and the plan said stop: the store's answer
+    bool exhausted = false;              ///< max_attempts writes lost and the planner still wants to write
+};
+
+/// Drives `planner` (std::optional<session> → plan<Answer>) for session
+/// `id`. The first attempt plans from `known` when given (a claim's
+/// answer, the record a creator made: no read), else reads. `emit(record,
+/// planned_event&)` sends an event about the record a write left;
+/// `stop_worker(worker_ref)` is the awaitable that stops a worker between
+/// a plan's intent and its commit. A refusal is thrown as its error.
+///
+/// A lost write is followed by one read and one plan even on the last
+/// attempt: the session may have ended meanwhile, which is an answer, not
+/// contention.
+template <class Answer, session_store Store, class Planner, class Emit, class StopWorker>
+awaitable<cas_outcome<Answer>> run_cas(Store& store, std::string id, int max_attempts, std::optional<session> known,
+                                       Planner planner, Emit emit, StopWorker stop_worker) {
+    std::optional<session> current;
+    if (known) current = std::move(known);
+    else current = co_await store.get(id);
+    for (int attempt = 0;; ++attempt) {
+        plan<Answer> p = planner(current);
+        if (p.refused) throw_error(p.refused->code, p.refused->message);
+        if (p.answer) co_return cas_outcome<Answer>{std::move(p.answer), std::nullopt, std::nullopt, false};
+        if (attempt == max_attempts) co_return cas_outcome<Answer>{std::nullopt, std::nullopt, std::nullopt, true};
+        update_result r = update_result::updated;
+        if (p.intent) {
+            r = co_await store.update(p.intent->record, p.intent->record.version);
+            if (r == update_result::updated) {
+                const session left = p.intent->written();
+                for (auto& e : p.intent->events) emit(left, e);
+            }
+        }
+        if (r == update_result::updated) {
+            if (p.stop_worker) co_await stop_worker(*p.stop_worker);
+            r = co_await store.update(p.commit->record, p.commit->record.version);
+            if (r == update_result::updated) {
+                session left = p.commit->written();
+                for (auto& e : p.commit->events) emit(left, e);
+                co_return cas_outcome<Answer>{std::nullopt, std::move(left), std::nullopt, false};
+            }
+        }
+        const bool again = p.on_lost == if_lost::replan ||
+                           (p.on_lost == if_lost::replan_on_conflict && r == update_result::version_conflict);
+        if (!again) co_return cas_outcome<Answer>{std::nullopt, std::nullopt, r, false};
+        current = co_await store.get(id);
+    }
+}
+
+/// run_cas with a session_registry's store, options, sink and spawner (only
+/// their public accessors): what the registry and its worker lifecycle use.
+template <class Answer, class Registry, class Planner>
+awaitable<cas_outcome<Answer>> drive(Registry& registry, std::string id, std::optional<session> known,
+                                     Planner planner) {
+    auto emit = [&registry](const session& s, planned_event& e) { registry.emit(e.type, s, std::move(e.data)); };
+    auto stop = [&registry](const worker_ref& w) {
+        return registry.spawner().stop(w, registry.options().stop_grace);
+    };
+    return run_cas<Answer>(registry.store(), std::move(id), registry.options().max_cas_attempts, std::move(known),
+                           std::move(planner), std::move(emit), std::move(stop));
+}
+
+} // namespace sessionkit::detail
