@@ -149,7 +149,7 @@ struct sweep_population {
             store.create_now(record("d" + std::to_string(round) + "-" + std::to_string(i),
                                     std::chrono::duration_cast<milliseconds>(at - 50s - t0)));
         manual_clock clock(at);
-        session_registry<memory_store, manual_clock> registry(store, {}, clock);
+        basic_session_registry<memory_store, manual_clock> registry(store, {}, clock);
         janitor jan(registry, {.batch_size = 1000, .max_batches = 1000, .warning_window = 0s,
                                .history_retention = std::chrono::hours{1000}});
         sweep_report report;

@@ -136,7 +136,7 @@ awaitable<void> engine_remove(docker::client& engine, std::string id) {
 /// registry whose docker_spawner has options `o`.
 double docker_acquire_median(io_thread& io, const docker_options& o, int rounds, std::vector<double>* each = nullptr) {
     memory_store store;
-    session_registry<memory_store, system_clock_policy, null_sink, docker_spawner> registry(
+    basic_session_registry<memory_store, system_clock_policy, null_sink, docker_spawner> registry(
         store, registry_options{.stop_grace = 1s}, {}, {}, docker_spawner(io.ctx.get_executor(), o));
     std::vector<double> ms;
     for (int i = 0; i < rounds; ++i) {
@@ -161,7 +161,7 @@ void docker_case(int rounds) {
     o.command = {"sleep", "1000"};
     o.deployment = "bench" + std::to_string(::getpid());
     memory_store store;
-    session_registry<memory_store, system_clock_policy, null_sink, docker_spawner> registry(
+    basic_session_registry<memory_store, system_clock_policy, null_sink, docker_spawner> registry(
         store, registry_options{.stop_grace = 1s}, {}, {}, docker_spawner(io.ctx.get_executor(), o));
 
     // One of each first, untimed: image layers and the engine warm up.
@@ -232,7 +232,7 @@ void process_case(int rounds) {
     bench::value(bench_name, "process_spawn_p99", percentile(spawn_ms, 0.99), "ms");
 
     memory_store store;
-    session_registry<memory_store, system_clock_policy, null_sink, process_spawner> registry(
+    basic_session_registry<memory_store, system_clock_policy, null_sink, process_spawner> registry(
         store, registry_options{.stop_grace = 1s}, {}, {}, process_spawner(io.ctx.get_executor(), o));
     std::vector<double> acquire_ms;
     for (int i = 0; i < rounds; ++i) {

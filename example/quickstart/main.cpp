@@ -12,7 +12,7 @@ int main() {
     jsonl_sink events(std::cout);                    // one JSON line per event
     registry_options options;
     options.idle_timeout = 15min;
-    session_registry<memory_store, system_clock_policy, jsonl_sink> registry(store, options, {}, events);
+    basic_session_registry<memory_store, system_clock_policy, jsonl_sink> registry(store, options, {}, events);
     janitor jan(registry);                           // sweeps every 10 s by default
 
     boost::asio::io_context io;

@@ -148,7 +148,7 @@ docker_options docker_config(const options& o) {
     return d;
 }
 
-using registry_t = session_registry<redis_store, system_clock_policy, optional_jsonl_sink, docker_spawner>;
+using registry_t = basic_session_registry<redis_store, system_clock_policy, optional_jsonl_sink, docker_spawner>;
 
 /// Runs `op` on ctx until it is done (the Redis connection's loops keep ctx busy).
 template <class T>

@@ -341,7 +341,7 @@ any_spawner make_spawner(const config& c, asio::io_context& ctx) {
 template <class Store>
 int serve(const config& c, asio::io_context& ctx, Store& store, optional_jsonl_sink& sink) {
     const config* cfg = &c;
-    using registry_t = session_registry<Store, system_clock_policy, optional_jsonl_sink, any_spawner>;
+    using registry_t = basic_session_registry<Store, system_clock_policy, optional_jsonl_sink, any_spawner>;
     using handler_t = http::api_handler<registry_t>;
     registry_options ropts;
     ropts.idle_timeout = to_ms(cfg->idle_timeout_s);

@@ -1,6 +1,6 @@
 // sessionkit/registry.hpp — the session registry: the API applications use.
 //
-// session_registry<Store, Clock, Sink, Spawner> composes the parts: the
+// basic_session_registry<Store, Clock, Sink, Spawner> composes the parts: the
 // store keeps the state, the clock sets deadlines, the sink hears every
 // lifecycle event, the spawner gives each session its worker. The registry
 // itself is stateless apart from its options, so any number of registries
@@ -47,14 +47,14 @@ constexpr bool spawns_workers() {
 
 template <session_store Store, session_clock Clock = system_clock_policy,
           event_sink Sink = null_sink, spawner Spawner = no_spawner>
-class session_registry {
+class basic_session_registry {
 public:
     using store_type = Store;
     using clock_type = Clock;
     using sink_type = Sink;
     using spawner_type = Spawner;
 
-    explicit session_registry(Store& store, registry_options options = {}, Clock clock = {},
+    explicit basic_session_registry(Store& store, registry_options options = {}, Clock clock = {},
                               Sink sink = {}, Spawner spawner = {})
         : store_(store), options_(std::move(options)), clock_(std::move(clock)),
           sink_(std::move(sink)), spawner_(std::move(spawner)) {
@@ -69,8 +69,8 @@ public:
     }
 
     // A watching spawner calls back into this registry: it must not move.
-    session_registry(const session_registry&) = delete;
-    session_registry& operator=(const session_registry&) = delete;
+    basic_session_registry(const basic_session_registry&) = delete;
+    basic_session_registry& operator=(const basic_session_registry&) = delete;
 
     /// Get-or-create: returns the live session `id`, touched, or creates
     /// it. However many callers acquire one id at once, in however many
@@ -374,12 +374,14 @@ private:
     Clock clock_;
     Sink sink_;
     // Before spawner_: a spawner's watchers may report until it is destroyed.
-    detail::worker_lifecycle<session_registry> lifecycle_{*this};
+    detail::worker_lifecycle<basic_session_registry> lifecycle_{*this};
     Spawner spawner_;
 };
 
-/// The common composition: system clock, no events, no workers.
+/// The common composition: system clock, no events, no workers. Name the
+/// parts with basic_session_registry<Store, Clock, Sink, Spawner> (the
+/// Asio and Beast convention: basic_X is the template, X its defaults).
 template <session_store Store>
-using basic_registry = session_registry<Store>;
+using session_registry = basic_session_registry<Store>;
 
 } // namespace sessionkit

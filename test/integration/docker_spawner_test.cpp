@@ -95,7 +95,7 @@ struct docker_world {
     test::io_threads io;
     memory_store store;
     test::recording_sink events;
-    session_registry<memory_store, system_clock_policy, test::recording_sink, docker_spawner> registry;
+    basic_session_registry<memory_store, system_clock_policy, test::recording_sink, docker_spawner> registry;
 
     docker_world(docker_options options, milliseconds stop_grace)
         : registry(store, registry_options{.stop_grace = stop_grace}, {}, events,
@@ -176,7 +176,7 @@ BOOST_AUTO_TEST_CASE(an_unknown_image_is_a_clear_error_and_leaves_nothing_half_m
     auto o = sleeper("noimage");
     o.image = "sessionkit-no-such-image:never";
     memory_store store;
-    session_registry<memory_store, system_clock_policy, null_sink, docker_spawner> registry(
+    basic_session_registry<memory_store, system_clock_policy, null_sink, docker_spawner> registry(
         store, {}, {}, {}, docker_spawner(io.executor(), o));
     try {
         sync_wait(registry.acquire("nobody"));
@@ -294,7 +294,7 @@ BOOST_AUTO_TEST_CASE(two_processes_of_100_acquirers_make_exactly_one_container,
                 redis_store_options ro;
                 ro.prefix = prefix;
                 redis_store store(io.executor(), test::test_config(), ro);
-                session_registry<redis_store, system_clock_policy, null_sink, docker_spawner> registry(
+                basic_session_registry<redis_store, system_clock_policy, null_sink, docker_spawner> registry(
                     store, {}, {}, {}, docker_spawner(io.executor(), options));
                 boost::asio::io_context ctx;
                 std::mutex m;
@@ -422,7 +422,7 @@ BOOST_AUTO_TEST_CASE(after_a_daemon_killed_with_sigkill_one_janitor_sweep_leaves
         try {
             test::io_threads io;
             memory_store store;
-            session_registry<memory_store, system_clock_policy, null_sink, docker_spawner> registry(
+            basic_session_registry<memory_store, system_clock_policy, null_sink, docker_spawner> registry(
                 store, {}, {}, {}, docker_spawner(io.executor(), options));
             for (int i = 0; i < 10; ++i) sync_wait(registry.acquire("doomed-" + std::to_string(i)));
             (void)!::write(ready[1], "ready\n", 6);
@@ -440,7 +440,7 @@ BOOST_AUTO_TEST_CASE(after_a_daemon_killed_with_sigkill_one_janitor_sweep_leaves
 
     test::io_threads io;
     memory_store store;  // the restarted daemon: no sessions
-    session_registry<memory_store, system_clock_policy, null_sink, docker_spawner> registry(
+    basic_session_registry<memory_store, system_clock_policy, null_sink, docker_spawner> registry(
         store, registry_options{.stop_grace = 1s}, {}, {}, docker_spawner(io.executor(), options));
     BOOST_TEST(sync_wait(registry.spawner().list_owned()).size() == 10u);
     janitor jan(registry, {.log = [](std::string_view) {}});

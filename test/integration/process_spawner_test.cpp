@@ -32,7 +32,7 @@ using test::sync_wait;
 
 namespace {
 
-using registry_t = session_registry<memory_store, system_clock_policy, test::recording_sink, process_spawner>;
+using registry_t = basic_session_registry<memory_store, system_clock_policy, test::recording_sink, process_spawner>;
 
 process_options sh(std::string script) {
     process_options o;

@@ -816,7 +816,7 @@ int child_janitor(const std::string& url, const std::string& prefix, const std::
     o.prefix = prefix;
     redis_store store(io.executor(), test::test_config(url), o);
     test::recording_sink sink;
-    session_registry<redis_store, system_clock_policy, test::recording_sink> registry(store, {}, {}, sink);
+    basic_session_registry<redis_store, system_clock_policy, test::recording_sink> registry(store, {}, {}, sink);
     janitor_options jo;
     jo.batch_size = 25;  // small batches: the three processes interleave
     jo.warning_window = 0s;

@@ -38,7 +38,7 @@ struct basic_fixture {
     Store store;
     manual_clock clock;
     test::recording_sink events;
-    using registry_t = session_registry<Store, manual_clock, test::recording_sink>;
+    using registry_t = basic_session_registry<Store, manual_clock, test::recording_sink>;
     registry_t registry{store, registry_options{.idle_timeout = 60s}, clock, events};
 
     janitor_options quiet(janitor_options o = {}) {

@@ -18,7 +18,7 @@ using test::sync_wait;
 
 namespace {
 
-using registry_t = session_registry<memory_store, manual_clock, test::recording_sink>;
+using registry_t = basic_session_registry<memory_store, manual_clock, test::recording_sink>;
 
 struct fixture {
     memory_store store;

@@ -30,7 +30,7 @@ struct fixture {
     manual_clock clock;
     test::recording_sink events;
     test::fake_spawner workers;
-    session_registry<memory_store, manual_clock, test::recording_sink, test::fake_spawner> registry{
+    basic_session_registry<memory_store, manual_clock, test::recording_sink, test::fake_spawner> registry{
         store, registry_options{.idle_timeout = 60s}, clock, events, workers};
 
     /// A session whose worker is being started (its creator's view, or what
@@ -122,7 +122,7 @@ static_assert(session_store<racing_store>);
 
 BOOST_AUTO_TEST_CASE(an_acquire_that_read_the_record_before_its_worker_was_recorded_returns_the_worker) {
     racing_store racing;
-    session_registry<racing_store, manual_clock, test::recording_sink, test::fake_spawner> reg(
+    basic_session_registry<racing_store, manual_clock, test::recording_sink, test::fake_spawner> reg(
         racing, registry_options{.idle_timeout = 60s}, clock, events, workers);
     BOOST_REQUIRE(sync_wait(racing.create(initializing("r1"))).created);
     racing.before_touch = [&] {
@@ -457,7 +457,7 @@ BOOST_AUTO_TEST_CASE(cancelling_the_janitor_mid_sweep_is_safe_and_the_next_claim
 // workers every worker_check_interval.
 BOOST_AUTO_TEST_CASE(a_worker_whose_session_another_instance_ended_is_stopped_at_the_next_worker_check) {
     test::fake_spawner elsewhere;  // the other instance's spawner: it runs none of our workers
-    session_registry<memory_store, manual_clock, test::recording_sink, test::fake_spawner> other(
+    basic_session_registry<memory_store, manual_clock, test::recording_sink, test::fake_spawner> other(
         store, registry_options{.idle_timeout = 60s}, clock, events, elsewhere);
     auto made = sync_wait(registry.acquire("x1"));
     BOOST_REQUIRE(made.record.worker);

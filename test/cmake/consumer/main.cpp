@@ -17,7 +17,7 @@ int main() {
     using namespace std::chrono_literals;
     memory_store store;
     manual_clock clock;
-    session_registry<memory_store, manual_clock> registry(store, {.idle_timeout = 1s}, clock);
+    basic_session_registry<memory_store, manual_clock> registry(store, {.idle_timeout = 1s}, clock);
     janitor jan(registry, {.warning_window = 0s});
     boost::asio::io_context ctx;
     auto done = boost::asio::co_spawn(ctx, [&]() -> awaitable<std::size_t> {
