@@ -6,6 +6,7 @@
 // operating system's CSPRNG, written as 26 characters of lower-case base32.
 #pragma once
 
+#include <sessionkit/detail/text.hpp>
 #include <sessionkit/error.hpp>
 
 #include <array>
@@ -36,25 +37,6 @@ constexpr bool is_valid_id(std::string_view id) noexcept {
 }
 
 namespace detail {
-// Shows an offending id in an error message without letting it break the
-// message: control and non-ASCII bytes become \xNN, and it is cut at 160 bytes.
-inline std::string printable(std::string_view text) {
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string out;
-    for (std::size_t i = 0; i < text.size() && out.size() < 160; ++i) {
-        auto c = static_cast<unsigned char>(text[i]);
-        if (c >= 0x20 && c < 0x7f && c != '\\' && c != '\'') {
-            out += static_cast<char>(c);
-        } else {
-            out += "\\x";
-            out += hex[c >> 4];
-            out += hex[c & 0xf];
-        }
-    }
-    if (out.size() >= 160 && text.size() > out.size()) out += "...";
-    return out;
-}
-
 inline std::string why_invalid(std::string_view id) {
     if (id.empty()) return "is empty";
     if (id == "." || id == "..") return "is a dot segment, which URLs cannot carry";
