@@ -4,11 +4,11 @@
 // Redis script), so they are wall-clock time points, not steady_clock ones.
 #pragma once
 
-#include <atomic>
+#include <sessionkit/testing/manual_clock.hpp>  // manual_clock: the testing kit's, found here as always
+
 #include <chrono>
 #include <cstdint>
 #include <concepts>
-#include <memory>
 
 namespace sessionkit {
 
@@ -30,28 +30,6 @@ struct system_clock_policy {
     time_point now() const noexcept { return std::chrono::system_clock::now(); }
 };
 static_assert(session_clock<system_clock_policy>);
-
-/// A clock that moves only when told, for deterministic tests of TTL logic.
-/// Copies share one time, so a test can advance the clock that a registry
-/// and its janitors hold copies of.
-class manual_clock {
-public:
-    /// Starts at a fixed, round instant (2030-01-01T00:00:00Z) so logs read well.
-    manual_clock() : manual_clock(time_point{std::chrono::seconds{1'893'456'000}}) {}
-    explicit manual_clock(time_point start)
-        : now_{std::make_shared<std::atomic<time_point::rep>>(start.time_since_epoch().count())} {}
-
-    time_point now() const noexcept { return time_point{time_point::duration{now_->load()}}; }
-
-    template <class Rep, class Period>
-    void advance(std::chrono::duration<Rep, Period> d) noexcept {
-        now_->fetch_add(std::chrono::duration_cast<time_point::duration>(d).count());
-    }
-    void set(time_point t) noexcept { now_->store(t.time_since_epoch().count()); }
-
-private:
-    std::shared_ptr<std::atomic<time_point::rep>> now_;
-};
 static_assert(session_clock<manual_clock>);
 
 /// The latest time a record may carry, in ms since the epoch: the range of
@@ -71,3 +49,4 @@ inline time_point from_unix_ms(std::int64_t ms) noexcept {
 }
 
 } // namespace sessionkit
+

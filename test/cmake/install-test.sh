@@ -2,7 +2,8 @@
 # Installs this build into a temporary prefix, then configures, builds and
 # runs test/cmake/consumer against it with find_package(sessionkit ...
 # COMPONENTS core http redis process). Also checks that asking for an
-# unknown component fails, naming it.
+# unknown component fails, naming it, and that the package version is
+# SameMajorVersion: 0.1 is accepted, 1.0 is not.
 set -euo pipefail
 build_dir=$1
 source_dir=$2
@@ -23,4 +24,12 @@ if cmake -S "$work" -B "$work/bad" -G Ninja -DCMAKE_PREFIX_PATH="$work/prefix" >
   echo "FAIL: find_package accepted an unknown component"; exit 1
 fi
 grep -q "no_such_component" "$work/bad.log" || { echo "FAIL: the error does not name the component"; cat "$work/bad.log"; exit 1; }
+
+# Another major version must not be taken for this one.
+sed 's/find_package(sessionkit 0.1 /find_package(sessionkit 1.0 /' \
+  "$source_dir/test/cmake/consumer/CMakeLists.txt" >"$work/CMakeLists.txt"
+if cmake -S "$work" -B "$work/major" -G Ninja -DCMAKE_PREFIX_PATH="$work/prefix" >"$work/major.log" 2>&1; then
+  echo "FAIL: find_package(sessionkit 1.0) accepted version 0.x"; exit 1
+fi
+grep -q "version" "$work/major.log" || { echo "FAIL: the version error does not say so"; cat "$work/major.log"; exit 1; }
 echo "install + find_package: ok"

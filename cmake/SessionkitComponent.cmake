@@ -1,0 +1,107 @@
+# cmake/SessionkitComponent.cmake — one function per library component, and
+# the package config that finds each component's dependencies.
+#
+#   sessionkit_component(NAME <name>
+#       [REQUIRED]                       # the build fails without it (core)
+#       [DEPENDS "<find_package args>"...]  # one quoted string per package
+#       [LINK <targets>...]              # what sessionkit::<name> links, besides core
+#       [FOUND_IF <targets>...]          # it exists only if these exist (default: LINK)
+#       [WHAT "<text>"] [ALSO "<text>"] [HINT "<text>"])  # the message when it does not
+#
+# Each DEPENDS entry is found here (QUIET, or REQUIRED) and, in an installed
+# package, again by find_dependency() when a consumer asks for the component.
+# When every FOUND_IF target exists, the function defines the INTERFACE
+# target sessionkit_<name>, its alias sessionkit::<name>, its export name
+# and install rule, and sets SESSIONKIT_HAVE_<NAME> ON in the caller; else it
+# says what is missing:
+#   sessionkit: <WHAT> not found: no sessionkit::<name><, ALSO> (<HINT>)
+# and sets SESSIONKIT_HAVE_<NAME> OFF. sessionkit_write_package_config()
+# then writes sessionkit-config.cmake from what the components recorded.
+include_guard(GLOBAL)
+include(CMakePackageConfigHelpers)
+
+function(sessionkit_component)
+    cmake_parse_arguments(PARSE_ARGV 0 arg "REQUIRED" "NAME;WHAT;ALSO;HINT" "DEPENDS;LINK;FOUND_IF")
+    if(NOT arg_NAME OR arg_UNPARSED_ARGUMENTS)
+        message(FATAL_ERROR "sessionkit_component: NAME is required (unexpected: ${arg_UNPARSED_ARGUMENTS})")
+    endif()
+    set(name ${arg_NAME})
+    string(TOUPPER ${name} upper)
+
+    foreach(dep IN LISTS arg_DEPENDS)
+        separate_arguments(dep_args UNIX_COMMAND "${dep}")
+        if(arg_REQUIRED)
+            find_package(${dep_args} REQUIRED)
+        else()
+            find_package(${dep_args} QUIET)
+        endif()
+    endforeach()
+
+    if(NOT DEFINED arg_FOUND_IF)
+        set(arg_FOUND_IF ${arg_LINK})
+    endif()
+    foreach(target IN LISTS arg_FOUND_IF)
+        if(NOT TARGET ${target})
+            set(hint "")
+            if(arg_HINT)
+                set(hint " (${arg_HINT})")
+            endif()
+            set(also "")
+            if(arg_ALSO)
+                set(also ", ${arg_ALSO}")
+            endif()
+            message(STATUS "sessionkit: ${arg_WHAT} not found: no sessionkit::${name}${also}${hint}")
+            set(SESSIONKIT_HAVE_${upper} OFF PARENT_SCOPE)
+            return()
+        endif()
+    endforeach()
+
+    add_library(sessionkit_${name} INTERFACE)
+    add_library(sessionkit::${name} ALIAS sessionkit_${name})
+    set_target_properties(sessionkit_${name} PROPERTIES EXPORT_NAME ${name})
+    if(NOT name STREQUAL "core")
+        target_link_libraries(sessionkit_${name} INTERFACE sessionkit_core)
+    endif()
+    target_link_libraries(sessionkit_${name} INTERFACE ${arg_LINK})
+    install(TARGETS sessionkit_${name} EXPORT sessionkit-targets)
+
+    set_property(GLOBAL APPEND PROPERTY SESSIONKIT_COMPONENTS ${name})
+    set_property(GLOBAL PROPERTY SESSIONKIT_COMPONENT_${name}_DEPENDS "${arg_DEPENDS}")
+    set_property(GLOBAL PROPERTY SESSIONKIT_COMPONENT_${name}_REQUIRED ${arg_REQUIRED})
+    set(SESSIONKIT_HAVE_${upper} ON PARENT_SCOPE)
+endfunction()
+
+# Writes <binary dir>/sessionkit-config.cmake from cmake/sessionkit-config.cmake.in:
+# @SESSIONKIT_REQUIRED_DEPENDENCIES@ finds what every component needs (core's);
+# @SESSIONKIT_COMPONENT_DEPENDENCIES@ knows each other component and finds its
+# dependencies only when a consumer asks for it.
+function(sessionkit_write_package_config template install_dir)
+    get_property(components GLOBAL PROPERTY SESSIONKIT_COMPONENTS)
+    set(SESSIONKIT_REQUIRED_DEPENDENCIES "")
+    set(SESSIONKIT_COMPONENT_DEPENDENCIES "")
+    foreach(name IN LISTS components)
+        get_property(depends GLOBAL PROPERTY SESSIONKIT_COMPONENT_${name}_DEPENDS)
+        get_property(required GLOBAL PROPERTY SESSIONKIT_COMPONENT_${name}_REQUIRED)
+        if(required)
+            foreach(dep IN LISTS depends)
+                string(APPEND SESSIONKIT_REQUIRED_DEPENDENCIES "find_dependency(${dep})\n")
+            endforeach()
+            string(APPEND SESSIONKIT_COMPONENT_DEPENDENCIES "list(APPEND _sessionkit_known_components ${name})\n")
+            continue()
+        endif()
+        string(APPEND SESSIONKIT_COMPONENT_DEPENDENCIES
+            "if(TARGET sessionkit::${name})\n"
+            "    list(APPEND _sessionkit_known_components ${name})\n")
+        if(depends)
+            string(APPEND SESSIONKIT_COMPONENT_DEPENDENCIES
+                "    if(${name} IN_LIST \${CMAKE_FIND_PACKAGE_NAME}_FIND_COMPONENTS)\n")
+            foreach(dep IN LISTS depends)
+                string(APPEND SESSIONKIT_COMPONENT_DEPENDENCIES "        find_dependency(${dep})\n")
+            endforeach()
+            string(APPEND SESSIONKIT_COMPONENT_DEPENDENCIES "    endif()\n")
+        endif()
+        string(APPEND SESSIONKIT_COMPONENT_DEPENDENCIES "endif()\n")
+    endforeach()
+    configure_package_config_file(${template} ${PROJECT_BINARY_DIR}/sessionkit-config.cmake
+        INSTALL_DESTINATION ${install_dir})
+endfunction()
