@@ -18,6 +18,7 @@
 #include <sessionkit/status.hpp>
 #include <sessionkit/store/memory.hpp>
 #include <sessionkit/store_types.hpp>
+#include <sessionkit/version.hpp>
 
 namespace sessionkit {
 
