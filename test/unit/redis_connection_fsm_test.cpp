@@ -141,6 +141,7 @@ BOOST_AUTO_TEST_CASE(a_timed_out_request_in_flight_keeps_its_place) {
     BOOST_TEST((tick.timed_out.code == error::timeout));
     BOOST_TEST(tick.timed_out.why == "no reply within 2000 ms");
     BOOST_TEST(slow->done);
+    slow->replies.clear();  // as failing it does: the caller's handler takes them
     BOOST_TEST(!m.tick(t0 + 200ms).timed_out.requests.size());  // failed once only
 
     // slow's late reply is dropped; later gets its own.
@@ -213,14 +214,24 @@ BOOST_AUTO_TEST_CASE(a_ping_only_when_idle_for_the_health_check_interval) {
     BOOST_TEST((early.wake_at == t0 + 5000ms));
     BOOST_TEST(m.tick(t0 + 5000ms).send_ping);
 
-    // A reply resets the idle clock; requests waiting mean no ping.
+    // Requests waiting (longer than the interval, short of a stall) mean no
+    // ping, in flight or queued; a reply resets the idle clock.
+    mux busy = ready_mux({20s, 30s, 5000ms});
     auto r = make_request({"GET"}, t0 + 60s);
-    BOOST_TEST(bool(m.enqueue(r, t0 + 5000ms).write));
-    BOOST_TEST(!m.tick(t0 + 9000ms).send_ping);
-    m.received(t0 + 9000ms);
-    BOOST_TEST((m.reply_parsed(integer(1)).completed == r));
-    BOOST_TEST(!m.tick(t0 + 13999ms).send_ping);
-    BOOST_TEST(m.tick(t0 + 14000ms).send_ping);
+    BOOST_TEST(bool(busy.enqueue(r, t0 + 5000ms).write));
+    auto waiting = make_request({"GET"}, t0 + 60s);
+    BOOST_TEST(!busy.enqueue(waiting, t0 + 5000ms).write);  // queued behind the write
+    BOOST_TEST(!busy.tick(t0 + 11000ms).send_ping);
+    busy.received(t0 + 6000ms);  // r's reply, before its write is reported done
+    BOOST_TEST((busy.reply_parsed(integer(1)).completed == r));
+    BOOST_TEST(busy.in_flight() == 0u);
+    BOOST_TEST(!busy.tick(t0 + 12000ms).send_ping);  // `waiting` is still queued
+    BOOST_TEST(busy.write_done(true, t0 + 12000ms).requests == 1u);
+    BOOST_TEST(!busy.tick(t0 + 17500ms).send_ping);  // `waiting` is in flight
+    busy.received(t0 + 18000ms);
+    BOOST_TEST((busy.reply_parsed(integer(2)).completed == waiting));
+    BOOST_TEST(!busy.tick(t0 + 22999ms).send_ping);
+    BOOST_TEST(busy.tick(t0 + 23000ms).send_ping);
 
     // Queued behind a link being opened: no ping either.
     mux connecting(timing(5000ms));
