@@ -28,6 +28,7 @@
 // 1.84 (doc/decisions.md).
 #pragma once
 
+#include <sessionkit/detail/resp.hpp>  // the codec's former name, which users of this header rely on
 #include <sessionkit/error.hpp>
 #include <sessionkit/id.hpp>
 #include <sessionkit/redis/config.hpp>
@@ -171,7 +172,7 @@ public:
     /// Called on the strand: queue a request (a lone one is written at
     /// once) or fail it at once.
     void enqueue(std::shared_ptr<pending> p) {
-        auto a = mux_.enqueue(std::move(p), clock_type::now());
+        auto a = mux_.enqueue(std::move(p), &clock_type::now);
         if (a.refused) return fail(*a.refused, error::backend_unavailable, a.why);
         if (a.wake_timer) watchdog_.cancel();
         if (a.write) write(a.write);
@@ -281,7 +282,7 @@ private:
         writes_.fetch_add(1, std::memory_order_relaxed);
         requests_.fetch_add(w.requests, std::memory_order_relaxed);
         auto written = [self = shared_from_this(), l = link_](boost::system::error_code ec, std::size_t) {
-            auto next = self->mux_.write_done(!ec, clock_type::now());
+            auto next = self->mux_.write_done(!ec, &clock_type::now);
             if (ec) l->close();
             else if (next) self->write(next);
         };

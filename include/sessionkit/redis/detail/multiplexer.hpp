@@ -29,6 +29,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -107,7 +108,8 @@ public:
 
     /// A caller's request. While a link is being opened it waits; while the
     /// link is down (between attempts) or closed it is refused at once.
-    enqueue_action enqueue(pointer p, time_point now) {
+    template <class Now>
+    enqueue_action enqueue(pointer p, const Now& now) {
         enqueue_action a;
         if (state_ == link_state::closed || state_ == link_state::down) {
             a.why = state_ == link_state::closed ? "connection closed" : "not connected (" + last_error_ + ")";
@@ -127,7 +129,8 @@ public:
     /// leaves with the next) or the link is not ready. A request that timed
     /// out while queued is never sent. The buffers stay valid until
     /// write_done().
-    write_action prepare_write(time_point now) {
+    template <class Now>
+    write_action prepare_write(const Now& now) {
         if (writing_ || state_ != link_state::ready) return {};
         write_batch_.clear();
         write_buffers_.clear();
@@ -141,14 +144,15 @@ public:
         if (write_batch_.empty()) return {};
         // Nothing was outstanding: the stall clock starts now, not at the
         // last reply, which may be long ago.
-        if (in_flight_.size() == write_batch_.size()) last_received_ = now;
+        if (in_flight_.size() == write_batch_.size()) last_received_ = read(now);
         writing_ = true;
         return {write_buffers_, write_batch_.size()};
     }
 
     /// The write is over. After a failure the link is closing (link_lost()
     /// follows); otherwise, what queued meanwhile goes out next.
-    write_action write_done(bool ok, time_point now) {
+    template <class Now>
+    write_action write_done(bool ok, const Now& now) {
         writing_ = false;
         write_batch_.clear();
         if (!ok) return {};
@@ -279,6 +283,15 @@ public:
     }
 
 private:
+    /// `now` in the calls that may write is a time_point, or a function
+    /// returning one, called only when a write starts the stall clock: a
+    /// request joining a batch reads no clock.
+    template <class Now>
+    static time_point read(const Now& now) {
+        if constexpr (std::is_invocable_r_v<time_point, const Now&>) return now();
+        else return now;
+    }
+
     void take_all(std::vector<pointer>& out) {
         for (auto* q : {&in_flight_, &queued_})
             for (auto& p : *q)
