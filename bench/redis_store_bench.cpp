@@ -22,6 +22,8 @@
 //   sweep_vs_scan, claim_per_session  the whole SCAN sweep over ours, and
 //                    what a claim costs (for the record, no target)
 #include <sessionkit/store/redis.hpp>
+#include <sessionkit/store/redis/codec.hpp>    // record_fields: what get reads
+#include <sessionkit/store/redis/scripts.hpp>  // the scripts the store runs, by SHA
 
 #include "bench_format.hpp"
 
@@ -190,11 +192,11 @@ int main(int argc, char** argv) {
     wait(ctx, store.touch(ids[0], now));  // loads the script
 
     const std::string base = store.partition_base(ids[0]);
-    const auto& touch_sha = detail::redis_store::all_scripts().touch.sha;
+    const auto& touch_sha = redis_store_scripts::all().touch.sha;
     const std::vector<std::string> touch_cmd = {"EVALSHA", touch_sha, "1", base, ids[0],
                                                 std::to_string(to_unix_ms(now)), "604800000"};
     std::vector<std::string> get_cmd = {"HMGET", store.key_of(ids[0])};
-    for (auto f : detail::redis_store::field_names) get_cmd.emplace_back(f);
+    for (auto f : redis_store_codec::record_fields) get_cmd.emplace_back(f);
     const int ref_requests = quick ? 20000 : 200000;
 
     // ---- throughput, 64 concurrent ----------------------------------------
@@ -343,7 +345,7 @@ int main(int argc, char** argv) {
                     if (deadlines[i].is_null() || deadlines[i].as_integer() > to_unix_ms(sweep_at)) continue;
                     std::string key(keys[i].as_string());
                     auto brace = key.find("}:s:");
-                    claim.push("EVALSHA", detail::redis_store::all_scripts().claim_expired.sha, "1",
+                    claim.push("EVALSHA", redis_store_scripts::all().claim_expired.sha, "1",
                                key.substr(0, brace + 2), std::to_string(to_unix_ms(sweep_at)), "60000", "604800000",
                                key.substr(brace + 4));
                     ++scan_due;

@@ -3,7 +3,7 @@
 // One Boost.MultiIndex container holds each record once, with five
 // indexes over it: hashed by id (get, touch), ordered by id (paging), by
 // (owner, id) and (status, id) (filtered paging), and an expiry index
-// (see expiry_key_of) that lets claim_expired, claim_warnings and
+// (store/memory/detail/table.hpp) that lets claim_expired, claim_warnings and
 // purge_ended visit only the records they act on: O(k log n), never a
 // scan. A single mutex makes each operation atomic; it is never held
 // across a suspension point, so the store is safe on a multi-threaded
@@ -24,13 +24,10 @@
 #include <sessionkit/error.hpp>
 #include <sessionkit/id.hpp>
 #include <sessionkit/output.hpp>
-
-#include <boost/multi_index/hashed_index.hpp>
-#include <boost/multi_index/ordered_index.hpp>
-#include <boost/multi_index/tag.hpp>
-#include <boost/multi_index_container.hpp>
+#include <sessionkit/store/memory/detail/table.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -41,157 +38,6 @@
 #include <utility>
 
 namespace sessionkit {
-
-namespace detail::memory {
-
-namespace mi = boost::multi_index;
-
-/// A session as the store keeps it: the same fields as `session`, laid out
-/// to waste nothing. The worker lives out of line (8 bytes when there is
-/// none, where an inline std::optional<worker_ref> costs 104), and the two
-/// optional times share one word of flags with the status. Reads build a
-/// `session` from it, as they copied the stored one before. (Measured by
-/// bench/run memory_store, bytes_per_session: doc/memory-store.md.)
-struct stored {
-    std::string id;
-    std::string owner;
-    time_point created_at{};
-    time_point last_active{};
-    time_point idle_deadline{};
-    time_point absolute_deadline_at{};  ///< meaningful when has_absolute_deadline
-    time_point ended_at_at{};           ///< meaningful when has_ended_at
-    milliseconds idle_timeout{0};
-    std::uint64_t version = 0;
-    std::unique_ptr<worker_ref> worker;
-    std::string end_reason;
-    boost::json::object attributes;
-    boost::json::object extra;
-    session_status status = session_status::initializing;
-    bool warning_sent = false;
-    bool has_absolute_deadline = false;
-    bool has_ended_at = false;
-
-    explicit stored(session s)
-        : id(std::move(s.id)), owner(std::move(s.owner)), created_at(s.created_at), last_active(s.last_active),
-          idle_deadline(s.idle_deadline), absolute_deadline_at(s.absolute_deadline.value_or(time_point{})),
-          ended_at_at(s.ended_at.value_or(time_point{})), idle_timeout(s.idle_timeout), version(s.version),
-          worker(s.worker ? std::make_unique<worker_ref>(std::move(*s.worker)) : nullptr),
-          end_reason(std::move(s.end_reason)), attributes(std::move(s.attributes)), extra(std::move(s.extra)),
-          status(s.status), warning_sent(s.warning_sent), has_absolute_deadline(s.absolute_deadline.has_value()),
-          has_ended_at(s.ended_at.has_value()) {}
-
-    session to_session() const {
-        session s;
-        s.id = id;
-        s.owner = owner;
-        s.status = status;
-        s.created_at = created_at;
-        s.last_active = last_active;
-        s.idle_timeout = idle_timeout;
-        s.idle_deadline = idle_deadline;
-        if (has_absolute_deadline) s.absolute_deadline = absolute_deadline_at;
-        s.version = version;
-        if (worker) s.worker = *worker;
-        s.warning_sent = warning_sent;
-        if (has_ended_at) s.ended_at = ended_at_at;
-        s.end_reason = end_reason;
-        s.attributes = attributes;
-        s.extra = extra;
-        return s;
-    }
-
-    // What session's helpers of the same names compute.
-    bool lifetime_bound() const noexcept { return has_absolute_deadline && idle_deadline >= absolute_deadline_at; }
-    time_point sliding_deadline(time_point now) const noexcept {
-        const time_point d = now + idle_timeout;
-        return has_absolute_deadline && d > absolute_deadline_at ? absolute_deadline_at : d;
-    }
-    touch_result touched() const {
-        touch_result r{status, last_active, idle_deadline, std::nullopt, version};
-        if (has_absolute_deadline) r.absolute_deadline = absolute_deadline_at;
-        return r;
-    }
-};
-
-/// Where a record sits on the expiry index. Live records that still owe a
-/// warning come first (claim_warnings reads only them), then live records
-/// already warned or being stopped, then finished ones by end time
-/// (purge_ended reads only those).
-enum class expiry_class : std::uint8_t { live_unwarned, live_other, ended };
-
-inline expiry_class class_of(const stored& s) noexcept {
-    if (is_final(s.status)) return expiry_class::ended;
-    if (s.warning_sent || s.status == session_status::stopping) return expiry_class::live_other;
-    return expiry_class::live_unwarned;
-}
-
-/// The time a record is filed under: its deadline, or for a finished one
-/// its end time.
-inline time_point due_time(const stored& s) noexcept {
-    return is_final(s.status) && s.has_ended_at ? s.ended_at_at : s.idle_deadline;
-}
-
-/// One stored record. `record` is mutable so that touch can update the
-/// fields no index reads (last_active, idle_deadline, version) in place;
-/// everything an index reads changes only through modify()/replace().
-struct node {
-    explicit node(session s) : record(std::move(s)), check_at(due_time(record)) {}
-    mutable stored record;
-    time_point check_at;  ///< <= due_time(record) while live (see header)
-};
-
-struct id_of {
-    using result_type = std::string_view;
-    result_type operator()(const node& n) const noexcept { return n.record.id; }
-};
-
-struct expiry_key_of {
-    using result_type = std::pair<expiry_class, time_point>;
-    result_type operator()(const node& n) const noexcept { return {class_of(n.record), n.check_at}; }
-};
-
-struct owner_key_of {
-    using result_type = std::pair<std::string_view, std::string_view>;
-    result_type operator()(const node& n) const noexcept { return {n.record.owner, n.record.id}; }
-};
-
-struct status_key_of {
-    using result_type = std::pair<session_status, std::string_view>;
-    result_type operator()(const node& n) const noexcept { return {n.record.status, n.record.id}; }
-};
-
-// std::hash<std::string> and std::hash<std::string_view> agree, so lookups
-// by string_view need no temporary string.
-struct id_hash {
-    std::size_t operator()(std::string_view s) const noexcept {
-        return std::hash<std::string_view>{}(s);
-    }
-};
-struct id_equal {
-    bool operator()(std::string_view a, std::string_view b) const noexcept { return a == b; }
-};
-
-struct by_id_hash {};
-struct by_id {};
-struct by_owner {};
-struct by_status {};
-struct by_expiry {};
-
-using table = mi::multi_index_container<
-    node,
-    mi::indexed_by<
-        mi::hashed_unique<mi::tag<by_id_hash>, id_of, id_hash, id_equal>,
-        mi::ordered_unique<mi::tag<by_id>, id_of>,
-        mi::ordered_unique<mi::tag<by_owner>, owner_key_of>,
-        mi::ordered_unique<mi::tag<by_status>, status_key_of>,
-        mi::ordered_non_unique<mi::tag<by_expiry>, expiry_key_of>>>;
-
-struct lock_entry {
-    std::string token;
-    time_point expires;
-};
-
-} // namespace detail::memory
 
 struct memory_store_options {
     /// Bytes of worker output kept per session (the oldest are dropped).

@@ -1,0 +1,25 @@
+// sessionkit/store/redis/detail/sha1_hex.hpp — the SHA1 of a text in lower-case
+// hex: the name EVALSHA calls a script by.
+#pragma once
+
+#include <openssl/sha.h>
+
+#include <string>
+#include <string_view>
+
+namespace sessionkit::detail::redis_store {
+
+inline std::string sha1_hex(std::string_view text) {
+    unsigned char digest[SHA_DIGEST_LENGTH];
+    SHA1(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(2 * SHA_DIGEST_LENGTH);
+    for (unsigned char b : digest) {
+        out.push_back(hex[b >> 4]);
+        out.push_back(hex[b & 15]);
+    }
+    return out;
+}
+
+} // namespace sessionkit::detail::redis_store
