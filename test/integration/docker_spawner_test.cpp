@@ -3,12 +3,14 @@
 // errors, one container per session across processes, and reconciliation
 // after a daemon is killed. Without DOCKER_HOST (the harness's dockerd is
 // not installed or cannot run containers here) it exits 77, skipped, or
-// fails when CI is set.
+// fails when CI is set. Ends with the spawner conformance suite
+// (sessionkit/testing/spawner_conformance.hpp).
 #define BOOST_TEST_MODULE docker_spawner
 #define BOOST_TEST_NO_MAIN
 #include <sessionkit/sessionkit.hpp>
 #include <sessionkit/spawner/docker.hpp>
 #include <sessionkit/store/redis.hpp>
+#include <sessionkit/testing/spawner_conformance.hpp>
 
 #include "integration/redis_support.hpp"
 #include "support/eventually.hpp"
@@ -27,12 +29,14 @@
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 using namespace sessionkit;
@@ -522,6 +526,31 @@ BOOST_AUTO_TEST_CASE(a_session_on_another_engine_is_left_to_that_engines_janitor
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// The spawner conformance suite: the programs it asks for, as commands in
+// the harness's busybox image; each spawner gets a deployment of its own.
+namespace {
+struct docker_conformance_factory {
+    using spawner_type = docker_spawner;
+    static constexpr std::string_view expected_kind = "docker";
+    std::unique_ptr<docker_spawner> make(boost::asio::any_io_executor executor, testing::worker_program program) {
+        static std::atomic<int> made{0};
+        auto o = sleeper("conf" + std::to_string(++made));
+        switch (program) {
+        case testing::worker_program::echo: o.command = {"cat"}; break;
+        case testing::worker_program::exit_0: o.command = {"sh", "-c", "echo bye; sleep 1; exit 0"}; break;
+        case testing::worker_program::exit_3: o.command = {"sh", "-c", "echo bye; sleep 1; exit 3"}; break;
+        case testing::worker_program::ignore_sigterm:
+            o.command = {"sh", "-c", "trap '' TERM; echo ready; while :; do sleep 0.1; done"};
+            break;
+        }
+        return std::make_unique<docker_spawner>(std::move(executor), std::move(o));
+    }
+};
+using docker_conformance_factories = std::tuple<docker_conformance_factory>;
+} // namespace
+
+SESSIONKIT_SPAWNER_CONFORMANCE_SUITE(docker_spawner_conformance, docker_conformance_factories)
 
 int main(int argc, char** argv) {
     if (!std::getenv("DOCKER_HOST") || !std::getenv("SESSIONKIT_TEST_IMAGE")) {

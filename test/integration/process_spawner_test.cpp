@@ -1,8 +1,10 @@
 // process_spawner against real processes: input and output, exit codes,
-// stop escalation, crash of the daemon, and no zombie left behind.
+// stop escalation, crash of the daemon, and no zombie left behind; and the
+// spawner conformance suite (sessionkit/testing/spawner_conformance.hpp).
 #define BOOST_TEST_MODULE process_spawner
 #include <sessionkit/sessionkit.hpp>
 #include <sessionkit/spawner/process.hpp>
+#include <sessionkit/testing/spawner_conformance.hpp>
 
 #include "support/eventually.hpp"
 #include "support/io_threads.hpp"
@@ -21,9 +23,11 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 using namespace sessionkit;
@@ -519,3 +523,32 @@ BOOST_FIXTURE_TEST_CASE(after_a_restart_sessions_whose_process_died_with_the_old
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// The spawner conformance suite: the programs it asks for, as shell commands.
+namespace {
+struct process_conformance_factory {
+    using spawner_type = process_spawner;
+    static constexpr std::string_view expected_kind = "process";
+    std::unique_ptr<process_spawner> make(boost::asio::any_io_executor executor, testing::worker_program program) {
+        process_options o;
+        switch (program) {
+        case testing::worker_program::echo: o.command = "cat"; break;
+        case testing::worker_program::exit_0: o = sh("echo bye; sleep 1; exit 0"); break;
+        case testing::worker_program::exit_3: o = sh("echo bye; sleep 1; exit 3"); break;
+        case testing::worker_program::ignore_sigterm:
+            o = sh("trap '' TERM; echo ready; while :; do sleep 0.05; done");
+            break;
+        }
+        o.deployment = "process-conformance";
+        return std::make_unique<process_spawner>(std::move(executor), std::move(o));
+    }
+};
+using process_conformance_factories = std::tuple<process_conformance_factory>;
+} // namespace
+
+SESSIONKIT_SPAWNER_CONFORMANCE_SUITE(process_spawner_conformance, process_conformance_factories)
+
+// Declared after the suite, so it runs after it.
+BOOST_FIXTURE_TEST_CASE(the_conformance_suite_leaves_no_process_or_zombie_behind, no_children_left) {
+    BOOST_TEST(true);
+}

@@ -10,6 +10,7 @@
 
 #include <sessionkit/clock.hpp>
 #include <sessionkit/concepts.hpp>
+#include <sessionkit/docker/api_version.hpp>
 #include <sessionkit/error.hpp>
 #include <sessionkit/id.hpp>
 
@@ -32,9 +33,6 @@
 #include <string_view>
 
 namespace sessionkit::docker {
-
-/// The oldest Engine API we speak: every field we send exists from 1.41.
-inline constexpr std::string_view min_api_version = "1.41";
 
 struct client_config {
     /// unix:///path/to/docker.sock (tcp:// is not supported).
@@ -181,9 +179,9 @@ public:
         co_return out;
     }
 
-    /// The API version in use, negotiated on first use: the daemon's, but
-    /// never below 1.41 (error::backend_unavailable naming both) and never
-    /// above what we were written for (1.41).
+    /// The API version in use, negotiated on first use (see
+    /// choose_api_version): never below 1.41 (error::backend_unavailable
+    /// naming both) and 1.41 unless the engine's minimum is newer.
     awaitable<std::string> api_version() {
         {
             std::lock_guard lock(mutex_);
@@ -197,17 +195,9 @@ public:
         const auto* api = v.is_object() ? v.as_object().if_contains("ApiVersion") : nullptr;
         if (!api || !api->is_string())
             throw_error(error::protocol_error, "docker: GET /version has no ApiVersion: " + detail::printable(r.body));
-        const std::string theirs(api->as_string());
-        if (version_less(theirs, min_api_version))
-            throw_error(error::backend_unavailable, "docker: the engine at " + config_.host + " speaks API " + theirs +
-                                                        ", older than the " + std::string(min_api_version) +
-                                                        " sessionkit needs");
-        // Ours (1.41), unless the engine no longer accepts it (Engine 29
-        // raised its minimum to 1.44): then its minimum, which still has
-        // every field we use.
-        std::string use(min_api_version);
-        if (const auto* oldest = v.as_object().if_contains("MinAPIVersion"); oldest && oldest->is_string())
-            if (version_less(use, oldest->as_string())) use = std::string(oldest->as_string());
+        std::string_view oldest;
+        if (const auto* m = v.as_object().if_contains("MinAPIVersion"); m && m->is_string()) oldest = m->as_string();
+        std::string use = choose_api_version(api->as_string(), oldest, config_.host);
         std::lock_guard lock(mutex_);
         version_ = std::move(use);
         co_return version_;
@@ -287,22 +277,6 @@ private:
             throw_error(error::backend_unavailable,
                         "docker: " + what + " on " + config_.host + " failed: " + e.code().message());
         }
-    }
-
-    /// "1.40" < "1.41" < "1.100", compared part by part.
-    static bool version_less(std::string_view a, std::string_view b) {
-        auto next = [](std::string_view& s) {
-            long v = 0;
-            std::size_t i = 0;
-            while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) v = v * 10 + (s[i++] - '0');
-            s.remove_prefix(std::min(s.size(), i + 1));
-            return v;
-        };
-        while (!a.empty() || !b.empty()) {
-            const long x = next(a), y = next(b);
-            if (x != y) return x < y;
-        }
-        return false;
     }
 
     boost::asio::any_io_executor executor_;

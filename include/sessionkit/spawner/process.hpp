@@ -25,265 +25,50 @@
 // follows the thread that forked, and that thread lives exactly as long as
 // the spawner (doc/decisions.md, "process_spawner forks on a thread of its
 // own").
+//
+// The options are in process/options.hpp; the shared state and a worker's
+// handles in detail/process_state.hpp; what a worker id says, and the
+// /proc/<pid>/stat reading behind alive() of another daemon's worker, in
+// detail/process_worker_id.hpp and process/proc_stat.hpp.
 #pragma once
 
 #include <sessionkit/concepts.hpp>
 #include <sessionkit/error.hpp>
 #include <sessionkit/id.hpp>
+#include <sessionkit/spawner/detail/process_state.hpp>
 #include <sessionkit/spawner/detail/process_supervisor.hpp>
+#include <sessionkit/spawner/detail/process_worker_id.hpp>
 #include <sessionkit/spawner/input.hpp>
+#include <sessionkit/spawner/process/options.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/readable_pipe.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/writable_pipe.hpp>
 #include <boost/json.hpp>
-#include <boost/process/v2/environment.hpp>
-#include <boost/process/v2/process.hpp>
 
-#include <dirent.h>
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
-#include <cerrno>
 #include <chrono>
-#include <cstddef>
-#include <cstdio>
 #include <cstring>
-#include <functional>
 #include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <utility>
 #include <vector>
 
 extern "C" char** environ;
 
 namespace sessionkit {
-
-struct process_options {
-    /// The program: a path, or a name looked up in PATH when the spawner is made.
-    std::string command;
-    std::vector<std::string> args;
-    /// Added to (or replacing in) the daemon's environment; see inherit_environment.
-    std::map<std::string, std::string> environment;
-    bool inherit_environment = true;
-    /// Empty: the daemon's.
-    std::string working_directory;
-    /// Names this deployment's workers (SESSIONKIT_DEPLOYMENT in their environment).
-    std::string deployment = "default";
-    /// How long stop() waits for a group to die after SIGKILL before it
-    /// reports error::timeout (a process stuck in the kernel).
-    milliseconds kill_timeout = std::chrono::seconds{10};
-    /// How long send_input waits for a worker that does not read its stdin
-    /// (a full pipe) before it reports error::timeout.
-    milliseconds input_timeout = std::chrono::seconds{10};
-    /// Where problems that have no caller are reported (output that the
-    /// store refused, say), one line each; default: stderr.
-    std::function<void(std::string_view)> log;
-};
-
-namespace detail::process {
-
-namespace asio = boost::asio;
-namespace bp = boost::process::v2;
-
-inline int close_quietly(int fd) noexcept { return fd >= 0 ? ::close(fd) : 0; }
-
-/// One pipe, both ends close-on-exec in the daemon.
-struct pipe_pair {
-    int read = -1, write = -1;
-    pipe_pair() {
-        int fds[2];
-        if (::pipe2(fds, O_CLOEXEC) != 0)
-            throw_error(error::spawn_failed, std::string("process_spawner: pipe: ") + std::strerror(errno));
-        read = fds[0];
-        write = fds[1];
-    }
-    ~pipe_pair() {
-        close_quietly(read);
-        close_quietly(write);
-    }
-    pipe_pair(const pipe_pair&) = delete;
-    pipe_pair& operator=(const pipe_pair&) = delete;
-    int take_read() noexcept { return std::exchange(read, -1); }
-    int take_write() noexcept { return std::exchange(write, -1); }
-};
-
-inline worker_exit exit_of(int status) noexcept {
-    if (WIFSIGNALED(status)) return {-1, WTERMSIG(status)};
-    if (WIFEXITED(status)) return {WEXITSTATUS(status), 0};
-    return {-1, 0};
-}
-
-/// A one-shot event on a strand: wait() returns once set() was called.
-class event {
-public:
-    explicit event(asio::strand<asio::any_io_executor> s) : timer_(s, asio::steady_timer::time_point::max()) {}
-    void set() {
-        done_ = true;
-        timer_.cancel();
-    }
-    /// Safe from any thread (alive() asks from outside the strand).
-    bool is_set() const noexcept { return done_.load(); }
-    /// Waits until set() or `limit` passes; returns is_set().
-    awaitable<bool> wait_for(std::chrono::steady_clock::duration limit) {
-        if (done_) co_return true;
-        asio::steady_timer bound(timer_.get_executor(), limit);
-        using namespace asio::experimental::awaitable_operators;
-        // set() cancels timer_, which ends this wait.
-        auto event_wait = [this]() -> awaitable<void> {
-            boost::system::error_code ec;
-            co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-        };
-        co_await (event_wait() || bound.async_wait(asio::use_awaitable));
-        co_return done_;
-    }
-
-private:
-    asio::steady_timer timer_;
-    std::atomic<bool> done_{false};
-};
-
-/// One running worker. Everything after launch happens on its strand.
-struct child {
-    child(asio::any_io_executor ex, std::string session, worker_ref w, pid_t p, pid_t g, int in_fd, int out_fd)
-        : strand(asio::make_strand(ex)), session_id(std::move(session)), ref(std::move(w)), pid(p), group(g),
-          process(strand, p), input(strand, in_fd), output(strand, out_fd), exited(strand), drained(strand),
-          write_turn(strand, 1) {}
-
-    asio::strand<asio::any_io_executor> strand;
-    std::string session_id;
-    worker_ref ref;
-    pid_t pid;    ///< the supervisor: our child, watched and reaped; it exits as the worker did
-    pid_t group;  ///< the worker's pid, and its process group's id
-    bp::basic_process<asio::strand<asio::any_io_executor>> process;
-    asio::basic_writable_pipe<asio::strand<asio::any_io_executor>> input;
-    asio::basic_readable_pipe<asio::strand<asio::any_io_executor>> output;
-    event exited;    ///< the process is gone (reaped)
-    event drained;   ///< its output pipe reached end of file (or was closed)
-    bool stop_requested = false;
-    /// Serialises send_input's writes: a write holds the one slot.
-    input_turn write_turn;
-
-    void signal_group(int sig) const noexcept { ::kill(-group, sig); }
-};
-
-struct state {
-    asio::any_io_executor executor;
-    process_options options;
-    std::string executable;
-    std::string instance;  ///< host:daemon pid: worker ids name where they run
-    worker_listener listener;
-
-    std::mutex mutex;
-    std::map<std::string, std::shared_ptr<child>> children;  ///< by worker id, until reported gone
-    bool closed = false;  ///< the spawner is gone: report nothing more
-
-    // The launcher thread and its private io_context (see the header comment).
-    asio::io_context launch_ctx;
-    asio::executor_work_guard<asio::io_context::executor_type> launch_work{launch_ctx.get_executor()};
-    std::thread launcher;
-
-    /// The last process_spawner handle is gone: kill every worker (their
-    /// watches reap them and report nothing) and end the launcher thread.
-    void shutdown() {
-        {
-            std::lock_guard lock(mutex);
-            closed = true;
-            for (auto& [id, c] : children) c->signal_group(SIGKILL);
-        }
-        launch_work.reset();
-        launch_ctx.stop();
-        if (launcher.joinable()) launcher.join();
-    }
-
-    bool is_closed() {
-        std::lock_guard lock(mutex);
-        return closed;
-    }
-
-    void log(std::string_view line) {
-        if (options.log) options.log(line);
-        else std::fprintf(stderr, "%.*s\n", static_cast<int>(line.size()), line.data());
-    }
-
-    std::shared_ptr<child> find(const worker_ref& w) {
-        std::lock_guard lock(mutex);
-        auto it = children.find(w.id);
-        return it == children.end() ? nullptr : it->second;
-    }
-};
-
-inline std::string resolve_command(const std::string& command) {
-    if (command.empty()) throw_error(error::invalid_argument, "process_options.command is empty");
-    if (command.find('/') == std::string::npos) {
-        auto found = bp::environment::find_executable(command);
-        if (found.empty())
-            throw_error(error::invalid_argument, "process_options.command: '" + command + "' is not in PATH");
-        return found.string();
-    }
-    if (::access(command.c_str(), X_OK) != 0)
-        throw_error(error::invalid_argument,
-                    "process_options.command: '" + command + "' is not an executable file (" + std::strerror(errno) + ")");
-    return command;
-}
-
-/// Whether worker `id` ("<host>:<daemon pid>:<child pid>") of another
-/// spawner runs: true for another host's; for this host's, whether the
-/// child pid exists, is not a zombie and is still that daemon's child.
-inline bool foreign_worker_runs(const std::string& id, const std::string& our_instance) {
-    const auto last = id.rfind(':');
-    if (last == std::string::npos) return false;
-    const auto mid = id.rfind(':', last - 1);
-    if (mid == std::string::npos) return false;
-    const std::string host = id.substr(0, mid);
-    const std::string ours = our_instance.substr(0, our_instance.rfind(':'));
-    if (host != ours) return true;
-    const std::string daemon = id.substr(mid + 1, last - mid - 1);
-    const std::string child = id.substr(last + 1);
-    if (child.empty() || child.find_first_not_of("0123456789") != std::string::npos) return false;
-    std::FILE* f = std::fopen(("/proc/" + child + "/stat").c_str(), "r");
-    if (!f) return false;
-    char line[1024] = {};
-    const bool read = std::fgets(line, sizeof line, f) != nullptr;
-    std::fclose(f);
-    if (!read) return false;
-    const char* after_name = std::strrchr(line, ')');
-    if (!after_name) return false;
-    char state = 0;
-    long ppid = 0;
-    if (std::sscanf(after_name + 1, " %c %ld", &state, &ppid) != 2) return false;
-    return state != 'Z' && std::to_string(ppid) == daemon;
-}
-
-inline std::string host_name() {
-    char buf[256] = {};
-    if (::gethostname(buf, sizeof buf - 1) != 0) return "localhost";
-    return buf;
-}
-
-} // namespace detail::process
 
 class process_spawner {
 public:
@@ -369,7 +154,7 @@ public:
     /// judge it.
     awaitable<bool> alive(const worker_ref& w) {
         if (auto c = state_->find(w)) co_return !c->exited.is_set();
-        co_return detail::process::foreign_worker_runs(w.id, state_->instance);
+        co_return detail::process::foreign_worker_runs(w.id, state_->instance, detail::process::read_proc_stat);
     }
 
     awaitable<std::vector<owned_worker>> list_owned() {
