@@ -51,7 +51,7 @@
 namespace asio = boost::asio;
 namespace po = boost::program_options;
 using namespace sessionkit;
-namespace resp = sessionkit::detail::resp;
+namespace resp = sessionkit::redis::resp;
 
 namespace {
 

@@ -1,6 +1,7 @@
 // sessionkit/concepts.hpp — the three pluggable parts, requirement by
 // requirement. Every model has static_assert(concept<model>) beside it, and
-// test/unit/concepts_test.cpp holds near-misses that must not satisfy them.
+// sessionkit/testing/archetypes.hpp holds minimal models and near-misses
+// that must not satisfy them (test/unit/concepts_test.cpp asserts both).
 //
 // All operations are boost::asio::awaitable<T> (default executor) and never
 // block an executor thread. Expected outcomes are values; a backend failure

@@ -26,7 +26,7 @@ namespace {
 using namespace sessionkit;
 namespace codec = sessionkit::redis_store_codec;
 namespace replies = sessionkit::detail::redis_store;
-namespace rp = sessionkit::detail::resp;
+namespace rp = sessionkit::redis::resp;
 
 session sample(std::string id) {
     session s;

@@ -3,13 +3,14 @@
 // must parse to the same value. The library itself only encodes commands.
 #pragma once
 
-#include <sessionkit/detail/resp.hpp>
+#include <sessionkit/redis/detail/resp_parser.hpp>
+#include <sessionkit/redis/resp.hpp>
 
 #include <string>
 
 namespace resp_test {
 
-namespace resp = sessionkit::detail::resp;
+namespace resp = sessionkit::redis::resp;
 
 inline void append_line(std::string& out, char kind, std::string_view body) {
     out += kind;

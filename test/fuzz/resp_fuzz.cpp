@@ -11,7 +11,8 @@
 //     comes back equal;
 //   - the only exception is a protocol_error system_error, and a failed
 //     parser keeps failing until reset().
-#include <sessionkit/detail/resp.hpp>
+#include <sessionkit/redis/detail/resp_parser.hpp>
+#include <sessionkit/redis/resp.hpp>
 
 #include "fuzz/resp_encode.hpp"
 
@@ -24,10 +25,11 @@
 
 namespace {
 
-namespace resp = sessionkit::detail::resp;
+namespace resp = sessionkit::redis::resp;
+namespace resp_codec = sessionkit::redis::detail::resp_codec;
 
 // Small limits: the fuzzer explores them all without running out of memory.
-constexpr resp::parser_limits limits{.max_depth = 16, .max_bulk = 1u << 20, .max_elements = 4096, .max_line = 1024};
+constexpr resp_codec::parser_limits limits{.max_depth = 16, .max_bulk = 1u << 20, .max_elements = 4096, .max_line = 1024};
 
 // Fragment sizes a nibble selects; 0 means "the rest of the input".
 constexpr std::size_t sizes[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 11, 13, 16, 31, 64, 257, 1000};
@@ -39,7 +41,7 @@ struct outcome {
 };
 
 outcome parse(std::string_view in, std::size_t size_a, std::size_t size_b) {
-    resp::parser p(limits);
+    resp_codec::parser p(limits);
     outcome out;
     std::size_t pos = 0;
     bool first = true;
@@ -124,7 +126,7 @@ void check_well_formed(const resp::value& v, std::size_t depth) {
 /// consuming exactly the encoding. No try: any error here is a bug.
 void check_round_trip(const resp::value& v) {
     const std::string wire = resp_test::encode(v);
-    resp::parser p(limits);
+    resp_codec::parser p(limits);
     if (p.feed(wire) != wire.size() || !p.has_value()) std::abort();
     if (!(p.take() == v)) std::abort();
 }

@@ -15,7 +15,7 @@
 #include "integration/redis_support.hpp"
 #include "support/eventually.hpp"
 #include "support/recording_sink.hpp"
-#include "support/run.hpp"
+#include <sessionkit/testing/run.hpp>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -41,7 +41,7 @@
 
 using namespace sessionkit;
 using namespace std::chrono_literals;
-using test::sync_wait;
+using testing::sync_wait;
 namespace http = boost::beast::http;
 
 namespace {
@@ -96,7 +96,7 @@ boost::json::object inspect(docker_spawner& p, const std::string& id) {
 /// What most tests here share: io threads, a memory store, recorded events,
 /// and a registry whose spawner is a docker_spawner with `options`.
 struct docker_world {
-    test::io_threads io;
+    testing::io_threads io;
     memory_store store;
     test::recording_sink events;
     basic_session_registry<memory_store, system_clock_policy, test::recording_sink, docker_spawner> registry;
@@ -115,13 +115,13 @@ const auto attach_path = boost::unit_test::label("attach");
 BOOST_AUTO_TEST_SUITE(docker_spawner_suite)
 
 BOOST_AUTO_TEST_CASE(the_api_version_is_negotiated) {
-    test::io_threads io;
+    testing::io_threads io;
     docker::client engine(io.executor(), docker::client_config::from_env());
     BOOST_TEST(sync_wait(engine.api_version()) == "1.41");
 }
 
 BOOST_AUTO_TEST_CASE(spawn_alive_list_and_stop_a_hardened_container, *attach_path) {
-    test::io_threads io;
+    testing::io_threads io;
     docker_spawner p(io.executor(), sleeper("basic"));
     auto w = sync_wait(p.spawn(a_session("basic:1")));
     BOOST_REQUIRE(w);
@@ -176,7 +176,7 @@ BOOST_AUTO_TEST_CASE(a_registry_starts_reuses_and_stops_the_container, *attach_p
 }
 
 BOOST_AUTO_TEST_CASE(an_unknown_image_is_a_clear_error_and_leaves_nothing_half_made) {
-    test::io_threads io;
+    testing::io_threads io;
     auto o = sleeper("noimage");
     o.image = "sessionkit-no-such-image:never";
     memory_store store;
@@ -218,7 +218,7 @@ BOOST_AUTO_TEST_CASE(a_container_that_exits_at_once_fails_its_session_and_is_rem
 }
 
 BOOST_AUTO_TEST_CASE(a_second_spawn_for_the_same_session_adopts_the_first_container) {
-    test::io_threads io;
+    testing::io_threads io;
     docker_spawner p(io.executor(), sleeper("adopt"));
     const session s = a_session("twice");
     auto a = sync_wait(p.spawn(s));
@@ -256,7 +256,7 @@ BOOST_AUTO_TEST_CASE(bad_options_and_hosts_are_refused_by_name) {
 }
 
 BOOST_AUTO_TEST_CASE(an_engine_that_is_not_there_is_backend_unavailable) {
-    test::io_threads io;
+    testing::io_threads io;
     docker_options o;
     o.image = "x";
     o.engine.host = "unix:///nonexistent/docker.sock";
@@ -314,7 +314,7 @@ BOOST_AUTO_TEST_CASE(two_processes_of_100_acquirers_make_exactly_one_container,
                             ++failures;
                         }
                     }, boost::asio::detached);
-                test::run_threads(ctx, 2);
+                testing::run_threads(ctx, 2);
                 std::string line = std::to_string(failures.load());
                 for (auto& w : workers) line += " " + w;
                 line += "\n";
@@ -350,7 +350,7 @@ BOOST_AUTO_TEST_CASE(two_processes_of_100_acquirers_make_exactly_one_container,
     BOOST_TEST(reports == 2);
     BOOST_TEST(seen.size() == 1u);
     BOOST_TEST(seen.count("none") == 0u);
-    test::io_threads io;
+    testing::io_threads io;
     docker_spawner p(io.executor(), options);
     auto owned = sync_wait(p.list_owned());
     BOOST_TEST(owned.size() == 1u);
@@ -386,7 +386,7 @@ BOOST_AUTO_TEST_CASE(many_writers_to_one_attach_stream_are_not_interleaved, *att
         boost::asio::co_spawn(ctx, [&, i]() -> awaitable<void> {
             co_await registry.send_input("chorus", std::string(each, static_cast<char>('A' + i)));
         }, boost::asio::detached);
-    test::run_threads(ctx, 2);
+    testing::run_threads(ctx, 2);
     BOOST_TEST(test::eventually([&] { return sync_wait(registry.read_output("chorus", 0)).next_offset == 8 * each; },
                                 10s));
     const std::string all = sync_wait(registry.read_output("chorus", 0)).data;
@@ -424,7 +424,7 @@ BOOST_AUTO_TEST_CASE(after_a_daemon_killed_with_sigkill_one_janitor_sweep_leaves
     if (daemon == 0) {
         ::close(ready[0]);
         try {
-            test::io_threads io;
+            testing::io_threads io;
             memory_store store;
             basic_session_registry<memory_store, system_clock_policy, null_sink, docker_spawner> registry(
                 store, {}, {}, {}, docker_spawner(io.executor(), options));
@@ -442,7 +442,7 @@ BOOST_AUTO_TEST_CASE(after_a_daemon_killed_with_sigkill_one_janitor_sweep_leaves
     ::kill(daemon, SIGKILL);
     ::waitpid(daemon, nullptr, 0);
 
-    test::io_threads io;
+    testing::io_threads io;
     memory_store store;  // the restarted daemon: no sessions
     basic_session_registry<memory_store, system_clock_policy, null_sink, docker_spawner> registry(
         store, registry_options{.stop_grace = 1s}, {}, {}, docker_spawner(io.executor(), options));

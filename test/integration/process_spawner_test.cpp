@@ -7,9 +7,9 @@
 #include <sessionkit/testing/spawner_conformance.hpp>
 
 #include "support/eventually.hpp"
-#include "support/io_threads.hpp"
+#include <sessionkit/testing/io_threads.hpp>
 #include "support/recording_sink.hpp"
-#include "support/run.hpp"
+#include <sessionkit/testing/run.hpp>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -32,7 +32,7 @@
 
 using namespace sessionkit;
 using namespace std::chrono_literals;
-using test::sync_wait;
+using testing::sync_wait;
 
 namespace {
 
@@ -53,7 +53,7 @@ struct world {
                    process_spawner(io.executor(), std::move(o))) {}
     // The spawner's watches call into the registry: stop them first.
     ~world() { io.stop(); }
-    test::io_threads io{2};
+    testing::io_threads io{2};
     memory_store store;
     test::recording_sink events;
     registry_t registry;
@@ -167,7 +167,7 @@ BOOST_FIXTURE_TEST_CASE(many_writers_to_one_stdin_are_not_interleaved, no_childr
         boost::asio::co_spawn(ctx, [&, i]() -> awaitable<void> {
             co_await w.registry.send_input("cat-2", std::string(each, static_cast<char>('A' + i)));
         }, boost::asio::detached);
-    test::run_threads(ctx, 2);
+    testing::run_threads(ctx, 2);
     // The memory store keeps the last 1 MiB: exactly the 8 writes.
     BOOST_TEST(eventually([&] { return sync_wait(w.registry.read_output("cat-2", 0)).next_offset == 8 * each; }));
     const std::string all = output_of(w.registry, "cat-2");
@@ -346,7 +346,7 @@ BOOST_FIXTURE_TEST_CASE(many_sessions_at_once_each_get_their_own_process, no_chi
             auto got = co_await w.registry.acquire("many-" + std::to_string(i % 30));
             if (got.record.worker) ++acquired;
         }, boost::asio::detached);
-    test::run_threads(ctx, 3);
+    testing::run_threads(ctx, 3);
     BOOST_TEST(acquired.load() == 120);
     BOOST_TEST(sync_wait(w.registry.spawner().list_owned()).size() == 30u);
     BOOST_TEST(w.events.count(event_type::worker_started) == 30u);
@@ -369,7 +369,7 @@ forked_daemon fork_daemon_with_worker(const process_options& o, const std::strin
     if (d.pid == 0) {
         ::close(report[0]);
         {
-            test::io_threads io;
+            testing::io_threads io;
             process_spawner p(io.executor(), o);
             session s;
             s.id = id;

@@ -12,7 +12,7 @@
 
 #include "integration/redis_support.hpp"
 #include "support/recording_sink.hpp"
-#include "support/run.hpp"
+#include <sessionkit/testing/run.hpp>
 
 #include <sessionkit/janitor.hpp>
 #include <sessionkit/registry.hpp>
@@ -59,11 +59,11 @@ using redis_store_one_partition_factory = redis_store_factory_of<1>;
 } // namespace
 
 using conformance_factories = std::tuple<redis_store_factory, redis_store_one_partition_factory>;
-#include "conformance/store_conformance.hpp"
+#include <sessionkit/testing/store_conformance.hpp>
 
 using namespace sessionkit;
 using namespace sessionkit::conformance;
-using test::sync_wait;
+using testing::sync_wait;
 using test::redis_url;
 
 namespace {
@@ -99,7 +99,7 @@ BOOST_AUTO_TEST_CASE(many_coroutines_on_several_threads_share_one_pipelined_conn
             auto replies = co_await conn->exec(std::move(req));
             if (replies.size() == 2 && replies[1].as_string() == std::to_string(i * 7)) ++right;
         }, boost::asio::detached);
-    test::run_threads(ctx, 4);
+    testing::run_threads(ctx, 4);
     BOOST_TEST(right.load() == 1000);
     auto st = conn->stats();
     BOOST_TEST(st.requests >= 1000u);
@@ -127,7 +127,7 @@ BOOST_AUTO_TEST_CASE(callers_on_the_connections_own_io_context_on_two_threads_ge
             // The connection's loops keep ctx busy until it is closed.
             if (--left == 0) conn->close();
         }, boost::asio::detached);
-    test::run_threads(ctx, 2);
+    testing::run_threads(ctx, 2);
     BOOST_TEST(right.load() == coroutines * each);
     auto st = conn->stats();
     BOOST_TEST(st.writes < st.requests);
@@ -774,7 +774,7 @@ int child_acquire(const std::string& url, const std::string& prefix, const std::
                 std::cerr << "acquire failed: " << e.what() << '\n';
             }
         }, boost::asio::detached);
-    test::run_threads(ctx, 2);
+    testing::run_threads(ctx, 2);
     return failed ? 100 : created.load();
 }
 
@@ -803,7 +803,7 @@ int child_append(const std::string& url, const std::string& prefix, const std::s
                 }
             }
         }, boost::asio::detached);
-    test::run_threads(ctx, 2);
+    testing::run_threads(ctx, 2);
     return failed ? 100 : 0;
 }
 

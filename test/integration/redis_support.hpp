@@ -27,7 +27,7 @@
 #error "the Redis tests' throwaway certificate authority (test_ca) needs OpenSSL 3 (EVP_EC_gen)"
 #endif
 
-#include "support/io_threads.hpp"
+#include <sessionkit/testing/io_threads.hpp>
 
 #include <cstdlib>
 #include <filesystem>

@@ -2,7 +2,7 @@
 #include <sessionkit/sessionkit.hpp>
 
 #include "support/recording_sink.hpp"
-#include "support/run.hpp"
+#include <sessionkit/testing/run.hpp>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -18,7 +18,7 @@
 
 using namespace sessionkit;
 using namespace std::chrono_literals;
-using test::sync_wait;
+using testing::sync_wait;
 
 namespace {
 
@@ -88,7 +88,7 @@ BOOST_AUTO_TEST_CASE(three_concurrent_janitors_expire_each_session_exactly_once)
             boost::asio::co_spawn(ctx, [&, j]() -> awaitable<void> {
                 expired += (co_await j->sweep_once()).expired;
             }, boost::asio::detached);
-        test::run_threads(ctx, 3);
+        testing::run_threads(ctx, 3);
         // After each round, exactly the sessions due by now have ended.
         auto st = sync_wait(registry.stats());
         const auto due = std::min<std::size_t>(n, static_cast<std::size_t>((round + 1) * 10) * n / 120);

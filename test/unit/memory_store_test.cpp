@@ -14,7 +14,7 @@ struct memory_store_factory {
 } // namespace
 
 using conformance_factories = std::tuple<memory_store_factory>;
-#include "conformance/store_conformance.hpp"
+#include <sessionkit/testing/store_conformance.hpp>
 
 using namespace sessionkit;
 using namespace sessionkit::conformance;

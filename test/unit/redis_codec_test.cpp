@@ -21,7 +21,7 @@ using namespace sessionkit;
 namespace keys = sessionkit::redis_store_keys;
 namespace codec = sessionkit::redis_store_codec;
 namespace replies = sessionkit::detail::redis_store;
-namespace rp = sessionkit::detail::resp;
+namespace rp = sessionkit::redis::resp;
 using namespace std::chrono_literals;
 
 // ---- reply builders

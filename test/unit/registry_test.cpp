@@ -2,7 +2,7 @@
 #include <sessionkit/sessionkit.hpp>
 
 #include "support/recording_sink.hpp"
-#include "support/run.hpp"
+#include <sessionkit/testing/run.hpp>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -14,7 +14,7 @@
 
 using namespace sessionkit;
 using namespace std::chrono_literals;
-using test::sync_wait;
+using testing::sync_wait;
 
 namespace {
 
@@ -206,7 +206,7 @@ BOOST_AUTO_TEST_CASE(four_threads_of_1000_coroutines_acquiring_100_ids_make_100_
             if (r.created) ++created;
             ++done;
         }, boost::asio::detached);
-    test::run_threads(ctx, 4);
+    testing::run_threads(ctx, 4);
     BOOST_TEST(done.load() == 4000);
     BOOST_TEST(created.load() == 100);
     BOOST_TEST(events.count(event_type::created) == 100u);

@@ -2,7 +2,8 @@
 // every rejection with its message, limits against hostile lengths, command
 // encoding, and a random round trip. Every input is parsed whole, split in two
 // at every position, and one byte at a time, with the same outcome each time.
-#include <sessionkit/detail/resp.hpp>
+#include <sessionkit/redis/detail/resp_parser.hpp>
+#include <sessionkit/redis/resp.hpp>
 
 #include "fuzz/resp_encode.hpp"
 
@@ -19,7 +20,8 @@
 
 namespace {
 
-namespace rp = sessionkit::detail::resp;
+namespace rp = sessionkit::redis::resp;
+namespace resp_codec = sessionkit::redis::detail::resp_codec;
 using rp::type;
 using rp::value;
 using namespace std::literals;
@@ -63,7 +65,7 @@ const value null{};
 
 // ---- feeding
 
-std::string show(std::string_view bytes) { return rp::impl::quote(bytes, 200); }
+std::string show(std::string_view bytes) { return sessionkit::detail::quoted(bytes, 200); }
 
 std::string show(const std::vector<value>& values) {
     std::string out;
@@ -73,7 +75,7 @@ std::string show(const std::vector<value>& values) {
 
 /// Feeds one fragment, looping as a connection would: feed() stops after
 /// each complete value. Checks the consumed counts as it goes.
-void feed_fragment(rp::parser& p, std::string_view fragment, std::vector<value>& out) {
+void feed_fragment(resp_codec::parser& p, std::string_view fragment, std::vector<value>& out) {
     while (!fragment.empty()) {
         const auto n = p.feed(fragment);
         BOOST_REQUIRE_LE(n, fragment.size());
@@ -101,14 +103,14 @@ void for_each_split(std::string_view input, const std::function<void(const fragm
     f(bytes, "byte by byte");
 }
 
-std::vector<value> parse_fragments(const fragments& frags, rp::parser_limits limits = {}) {
-    rp::parser p(limits);
+std::vector<value> parse_fragments(const fragments& frags, resp_codec::parser_limits limits = {}) {
+    resp_codec::parser p(limits);
     std::vector<value> got;
     for (auto f : frags) feed_fragment(p, f, got);
     return got;
 }
 
-void check(std::string_view input, const std::vector<value>& expected, rp::parser_limits limits = {}) {
+void check(std::string_view input, const std::vector<value>& expected, resp_codec::parser_limits limits = {}) {
     for_each_split(input, [&](const fragments& frags, const std::string& how) {
         const auto got = parse_fragments(frags, limits);
         BOOST_TEST((got == expected), show(input) << " (" << how << "): got " << show(got) << ", expected "
@@ -116,15 +118,15 @@ void check(std::string_view input, const std::vector<value>& expected, rp::parse
     });
 }
 
-void check(std::string_view input, const value& expected, rp::parser_limits limits = {}) {
+void check(std::string_view input, const value& expected, resp_codec::parser_limits limits = {}) {
     check(input, std::vector<value>{expected}, limits);
 }
 
 /// The input must fail with a protocol_error naming `what`, however split;
 /// the parser then refuses more input until reset().
-void check_error(std::string_view input, std::string_view what, rp::parser_limits limits = {}) {
+void check_error(std::string_view input, std::string_view what, resp_codec::parser_limits limits = {}) {
     for_each_split(input, [&](const fragments& frags, const std::string& how) {
-        rp::parser p(limits);
+        resp_codec::parser p(limits);
         std::vector<value> got;
         try {
             for (auto f : frags) feed_fragment(p, f, got);
@@ -295,7 +297,7 @@ BOOST_AUTO_TEST_CASE(values_back_to_back) {
     check(input, {simple("OK"), integer(1), null, array({}), bulk("foo"), map({simple("a"), simple("b")})});
 
     // feed() stops right after each value and says how far it got.
-    rp::parser p;
+    resp_codec::parser p;
     std::string_view rest = input;
     std::vector<std::size_t> consumed;
     while (!rest.empty()) {
@@ -317,7 +319,7 @@ BOOST_AUTO_TEST_CASE(values_back_to_back) {
 }
 
 BOOST_AUTO_TEST_CASE(reset_discards_partial_state) {
-    rp::parser p;
+    resp_codec::parser p;
     BOOST_TEST(p.feed("*2\r\n$10\r\nabc") == 12u);
     BOOST_TEST(!p.has_value());
     p.reset();
@@ -401,13 +403,13 @@ BOOST_AUTO_TEST_CASE(rejects_bad_line_ends) {
 BOOST_AUTO_TEST_CASE(error_messages_are_escaped_and_truncated) {
     const std::string junk = "+" + std::string(100, 'a') + "\n";
     const auto msg = message_of([&] {
-        rp::parser p;
+        resp_codec::parser p;
         p.feed(junk);
     });
     BOOST_TEST(msg.find("bare LF in line '" + std::string(32, 'a') + "'...") != std::string::npos, msg);
     BOOST_TEST(msg.find(std::string(33, 'a')) == std::string::npos, msg);
     const auto binary = message_of([] {
-        rp::parser p;
+        resp_codec::parser p;
         p.feed("\x80"sv);
     });
     BOOST_TEST(binary.find("unknown type byte '\\x80'") != std::string::npos, binary);
@@ -417,7 +419,7 @@ BOOST_AUTO_TEST_CASE(error_messages_are_escaped_and_truncated) {
 // ---------------------------------------------------------------- limits
 
 BOOST_AUTO_TEST_CASE(limits) {
-    rp::parser_limits small;
+    resp_codec::parser_limits small;
     small.max_line = 8;
     small.max_bulk = 4;
     small.max_elements = 4;
@@ -456,7 +458,7 @@ BOOST_AUTO_TEST_CASE(hostile_lengths_allocate_nothing_up_front) {
     // Reserving by the declared length would ask for ~100 TB here: a
     // bad_alloc, or an ASan "allocation-size-too-big" abort. Without limits
     // in the way, the parser must simply wait for elements that never come.
-    rp::parser_limits unlimited;
+    resp_codec::parser_limits unlimited;
     unlimited.max_elements = std::numeric_limits<std::size_t>::max();
     unlimited.max_bulk = std::numeric_limits<std::size_t>::max();
     unlimited.max_line = std::numeric_limits<std::size_t>::max();
@@ -464,14 +466,14 @@ BOOST_AUTO_TEST_CASE(hostile_lengths_allocate_nothing_up_front) {
     check("+OK\r\n*1\r\n$2\r\nab\r\n", {simple("OK"), array({bulk("ab")})}, unlimited);
     for (auto header : {"*1000000000000\r\n", "%1000000000000\r\n", "~1000000000000\r\n", ">1000000000000\r\n",
                         "$1000000000000\r\n", "!1000000000000\r\n", "=1000000000000\r\n"}) {
-        rp::parser p(unlimited);
+        resp_codec::parser p(unlimited);
         const std::string input = std::string(header) + ":1\r\n:2\r\n";
         BOOST_TEST(p.feed(input) == input.size());
         BOOST_TEST(!p.has_value());
     }
     // The default limits allow "*16777216"; 64 nested levels of it cost what
     // their bytes cost.
-    rp::parser p;
+    resp_codec::parser p;
     std::string nested;
     for (int i = 0; i < 64; ++i) nested += "*16777216\r\n";
     BOOST_TEST(p.feed(nested) == nested.size());

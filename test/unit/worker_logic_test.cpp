@@ -1,9 +1,9 @@
 // The registry's and janitor's worker paths, with a fake spawner (logic only).
 #include <sessionkit/sessionkit.hpp>
 
-#include "support/fake_spawner.hpp"
+#include <sessionkit/testing/fake_spawner.hpp>
 #include "support/recording_sink.hpp"
-#include "support/run.hpp"
+#include <sessionkit/testing/run.hpp>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -22,15 +22,15 @@
 
 using namespace sessionkit;
 using namespace std::chrono_literals;
-using test::sync_wait;
+using testing::sync_wait;
 
 namespace {
 struct fixture {
     memory_store store;
     manual_clock clock;
     test::recording_sink events;
-    test::fake_spawner workers;
-    basic_session_registry<memory_store, manual_clock, test::recording_sink, test::fake_spawner> registry{
+    testing::fake_spawner workers;
+    basic_session_registry<memory_store, manual_clock, test::recording_sink, testing::fake_spawner> registry{
         store, registry_options{.idle_timeout = 60s}, clock, events, workers};
 
     /// A session whose worker is being started (its creator's view, or what
@@ -69,7 +69,7 @@ BOOST_AUTO_TEST_CASE(concurrent_acquires_spawn_one_worker_per_session) {
         boost::asio::co_spawn(ctx, [&, c]() -> awaitable<void> {
             co_await registry.acquire("hot" + std::to_string(c % 100));
         }, boost::asio::detached);
-    test::run_threads(ctx, 4);
+    testing::run_threads(ctx, 4);
     BOOST_TEST(workers.spawns() == 100);
     BOOST_TEST(events.count(event_type::created) == 100u);
 }
@@ -122,7 +122,7 @@ static_assert(session_store<racing_store>);
 
 BOOST_AUTO_TEST_CASE(an_acquire_that_read_the_record_before_its_worker_was_recorded_returns_the_worker) {
     racing_store racing;
-    basic_session_registry<racing_store, manual_clock, test::recording_sink, test::fake_spawner> reg(
+    basic_session_registry<racing_store, manual_clock, test::recording_sink, testing::fake_spawner> reg(
         racing, registry_options{.idle_timeout = 60s}, clock, events, workers);
     BOOST_REQUIRE(sync_wait(racing.create(initializing("r1"))).created);
     racing.before_touch = [&] {
@@ -218,7 +218,7 @@ BOOST_AUTO_TEST_CASE(concurrent_acquires_all_get_the_running_worker) {
             if (got.record.worker && got.record.worker->id == "w-" + got.record.id) ++with_worker;
             if (got.record.status == session_status::active) ++active;
         }, boost::asio::detached);
-    test::run_threads(ctx, 4);
+    testing::run_threads(ctx, 4);
     BOOST_TEST(workers.spawns() == 4);
     BOOST_TEST(with_worker.load() == 200);
     BOOST_TEST(active.load() == 200);
@@ -237,7 +237,7 @@ BOOST_AUTO_TEST_CASE(waiters_for_a_spawn_that_fails_get_the_failure_and_spawn_no
                 if (e.code() == make_error_code(error::spawn_failed)) ++spawn_failed;
             }
         }, boost::asio::detached);
-    test::run_threads(ctx, 2);
+    testing::run_threads(ctx, 2);
     BOOST_TEST(spawn_failed.load() == 50);
     BOOST_TEST(workers.spawns() == 1);
 }
@@ -424,7 +424,7 @@ BOOST_AUTO_TEST_CASE(cancelling_the_janitor_mid_sweep_is_safe_and_the_next_claim
         }));
         boost::asio::steady_timer later(ctx, 50ms);  // two or three rounds of stops into the batch of 40
         later.async_wait([&](auto) { cancel.emit(boost::asio::cancellation_type::terminal); });
-        test::run_threads(ctx, 2);
+        testing::run_threads(ctx, 2);
         BOOST_TEST(ended.load());
     }  // the janitor is gone: nothing of it may still run
     const auto finished_first = events.count(event_type::expired);
@@ -456,8 +456,8 @@ BOOST_AUTO_TEST_CASE(cancelling_the_janitor_mid_sweep_is_safe_and_the_next_claim
 // next reconciliation, a minute later. The owner's janitor checks its own
 // workers every worker_check_interval.
 BOOST_AUTO_TEST_CASE(a_worker_whose_session_another_instance_ended_is_stopped_at_the_next_worker_check) {
-    test::fake_spawner elsewhere;  // the other instance's spawner: it runs none of our workers
-    basic_session_registry<memory_store, manual_clock, test::recording_sink, test::fake_spawner> other(
+    testing::fake_spawner elsewhere;  // the other instance's spawner: it runs none of our workers
+    basic_session_registry<memory_store, manual_clock, test::recording_sink, testing::fake_spawner> other(
         store, registry_options{.idle_timeout = 60s}, clock, events, elsewhere);
     auto made = sync_wait(registry.acquire("x1"));
     BOOST_REQUIRE(made.record.worker);

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <sessionkit/detail/fnv.hpp>
+#include <sessionkit/detail/text.hpp>
 #include <sessionkit/error.hpp>
 #include <sessionkit/id.hpp>
 
@@ -20,11 +21,10 @@ namespace sessionkit::detail {
 
 /// FNV-1a over a tag and the id, as 8 hex digits.
 inline std::string cursor_check(std::string_view id) {
-    std::uint32_t h = fnv1a_32(id, fnv1a_32("sessionkit.cursor.v1:"));
-    constexpr char digits[] = "0123456789abcdef";
-    std::string hex(8, '0');
-    for (int i = 7; i >= 0; --i, h >>= 4) hex[static_cast<std::size_t>(i)] = digits[h & 0xf];
-    return hex;
+    const std::uint32_t h = fnv1a_32(id, fnv1a_32("sessionkit.cursor.v1:"));
+    const unsigned char big_endian[] = {static_cast<unsigned char>(h >> 24), static_cast<unsigned char>(h >> 16),
+                                        static_cast<unsigned char>(h >> 8), static_cast<unsigned char>(h)};
+    return to_hex(big_endian);
 }
 
 /// The cursor of a page whose last session is `id`.

@@ -8,6 +8,7 @@
 // unversioned GET /version, and every later path is prefixed with it.
 #pragma once
 
+#include <sessionkit/detail/text.hpp>
 #include <sessionkit/clock.hpp>
 #include <sessionkit/concepts.hpp>
 #include <sessionkit/docker/api_version.hpp>
@@ -94,15 +95,13 @@ struct reply {
 
 /// Percent-encodes a query value (RFC 3986 unreserved characters pass).
 inline std::string url_encode(std::string_view text) {
-    static constexpr char hex[] = "0123456789ABCDEF";
     std::string out;
     for (unsigned char c : text) {
         if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
             out += static_cast<char>(c);
         } else {
             out += '%';
-            out += hex[c >> 4];
-            out += hex[c & 15];
+            sessionkit::detail::append_hex(out, c, /*upper=*/true);
         }
     }
     return out;

@@ -28,7 +28,6 @@
 // 1.84 (doc/decisions.md).
 #pragma once
 
-#include <sessionkit/detail/resp.hpp>  // the codec's former name, which users of this header rely on
 #include <sessionkit/error.hpp>
 #include <sessionkit/id.hpp>
 #include <sessionkit/redis/config.hpp>
@@ -38,6 +37,7 @@
 #include <sessionkit/redis/detail/multiplexer.hpp>
 #include <sessionkit/redis/detail/resp_parser.hpp>
 #include <sessionkit/redis/detail/resumer.hpp>
+#include <sessionkit/redis/request.hpp>
 #include <sessionkit/redis/resp.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -64,52 +64,6 @@
 #include <vector>
 
 namespace sessionkit::redis {
-
-/// One or more commands sent together; their replies come back together,
-/// in order. `label` names the request in errors ("EVALSHA touch"), with
-/// an optional subject: ("touch", id) reads "touch 'abc'". The two parts
-/// are joined only when an error needs them, not on every request.
-class request {
-public:
-    request() = default;
-    explicit request(std::string label, std::string subject = {})
-        : label_(std::move(label)), subject_(std::move(subject)) {}
-
-    request& push(const resp::command& cmd) {
-        cmd.append_to(payload_);
-        if (label_.empty()) label_ = cmd.name();
-        ++commands_;
-        return *this;
-    }
-    template <class... Args>
-    request& push(std::string_view name, Args&&... args) {
-        resp::command cmd(name);
-        (cmd.arg(std::forward<Args>(args)), ...);
-        return push(cmd);
-    }
-
-    std::size_t size() const noexcept { return commands_; }
-    const std::string& payload() const noexcept { return payload_; }
-    std::string label() const {
-        if (subject_.empty()) return label_;
-        return label_ + " '" + sessionkit::detail::printable(subject_) + "'";
-    }
-
-private:
-    std::string label_;
-    std::string subject_;
-    std::string payload_;
-    std::size_t commands_ = 0;
-};
-
-/// Counters, for tests, metrics and benchmarks.
-struct connection_stats {
-    std::uint64_t connects = 0;       ///< successful (re)connects
-    std::uint64_t writes = 0;         ///< write system calls' worth of batches
-    std::uint64_t requests = 0;       ///< requests sent
-    std::uint64_t timeouts = 0;
-    std::uint64_t failed = 0;         ///< requests failed by a lost or absent link
-};
 
 namespace detail {
 
@@ -199,7 +153,8 @@ private:
     void fail(exchange& e, error code, const std::string& why) {
         auto& p = static_cast<pending&>(e);  // the only kind this connection enqueues
         (code == error::timeout ? timeouts_ : failed_).fetch_add(1, std::memory_order_relaxed);
-        p.complete(make_failure(code, "redis " + name_ + ": " + p.req.label() + ": " + why));
+        p.complete(make_failure(code, "redis " + name_ + ": " + p.req.label() + ": " + why,
+                                {"redis " + name_, p.req.operation(), p.req.subject(), why}));
     }
 
     void fail_all(const multiplexer::failure_action& a) {

@@ -111,7 +111,7 @@ public:
     awaitable<std::optional<session>> get(std::string_view id_view) {
         std::string id(id_view);
         if (!is_valid_id(id)) co_return std::nullopt;
-        detail::resp::command cmd("HMGET");
+        redis::resp::command cmd("HMGET");
         cmd.arg(key_of(id));
         for (auto f : redis_store_codec::record_fields) cmd.arg(f);
         auto reply = co_await client_.run_one(std::move(cmd), "get", id);
@@ -262,7 +262,7 @@ public:
             throw_error(error::invalid_argument, "redis_store.try_lock: ttl must be positive");
         std::string token = generate_id();
         const std::string key = client_.lock_key(name);
-        detail::resp::command cmd("EVALSHA");
+        redis::resp::command cmd("EVALSHA");
         cmd.arg(scripts().try_lock.sha).arg(std::int64_t{1}).arg(key);
         cmd.arg(to_unix_ms(now)).arg(ttl.count()).arg(token);
         std::string label(name);
@@ -274,7 +274,7 @@ public:
 
     awaitable<bool> unlock(std::string_view name, std::string_view token) {
         const std::string key = client_.lock_key(name);
-        detail::resp::command cmd("EVALSHA");
+        redis::resp::command cmd("EVALSHA");
         cmd.arg(scripts().unlock.sha).arg(std::int64_t{1}).arg(key).arg(token);
         std::string label(name);
         auto reply = co_await client_.run_one(std::move(cmd), "unlock", label);
@@ -287,7 +287,7 @@ public:
 
 private:
     using script = redis_store_scripts::script;
-    using resp_value = detail::resp::value;
+    using resp_value = redis::resp::value;
 
     static const redis_store_scripts::script_set& scripts() { return redis_store_scripts::all(); }
     std::string base_of(unsigned p) const { return client_.base_of(p); }

@@ -1,11 +1,11 @@
 // sessionkit/redis/detail/resp_text.hpp — the byte-level pieces of the RESP
-// codec: strict number grammars, bulk-string encoding, and quoting untrusted
-// bytes for error messages.
+// codec: strict number grammars and bulk-string encoding.
 //
 // Shared by the public value and command types (redis/resp.hpp) and the
 // parser (resp_parser.hpp); nothing here is part of the interface.
 #pragma once
 
+#include <sessionkit/detail/text.hpp>
 #include <sessionkit/error.hpp>
 
 #include <algorithm>
@@ -20,34 +20,9 @@
 
 namespace sessionkit::redis::detail::resp_codec {
 
-
-/// Renders untrusted bytes for an error message: quoted, non-printable bytes
-/// escaped, cut at `max` bytes, so a garbage reply (binary, a whole HTML page)
-/// cannot make the message unreadable or huge.
-inline std::string quote(std::string_view s, std::size_t max = 32) {
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string out = "'";
-    for (std::size_t i = 0; i < s.size() && i < max; ++i) {
-        const auto c = static_cast<unsigned char>(s[i]);
-        switch (c) {
-        case '\r': out += "\\r"; break;
-        case '\n': out += "\\n"; break;
-        case '\t': out += "\\t"; break;
-        case '\\': out += "\\\\"; break;
-        case '\'': out += "\\'"; break;
-        default:
-            if (c >= 0x20 && c < 0x7f) {
-                out += static_cast<char>(c);
-            } else {
-                out += "\\x";
-                out += hex[c >> 4];
-                out += hex[c & 0xf];
-            }
-        }
-    }
-    out += s.size() > max ? "'..." : "'";
-    return out;
-}
+/// Untrusted bytes in an error message (detail/text.hpp, shared with the
+/// other folders' messages).
+using sessionkit::detail::quoted;
 
 [[noreturn]] inline void fail(const std::string& what) {
     throw_error(error::protocol_error, "redis: " + what);

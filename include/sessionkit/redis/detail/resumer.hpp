@@ -46,9 +46,9 @@ struct resumer {
 /// between copies with a reference count ThreadSanitizer cannot see:
 /// the temporary, released here after the caller already has the
 /// copy, was reported as a race. A thrown prvalue has no such twin.
-inline std::exception_ptr make_failure(error e, const std::string& what) {
+inline std::exception_ptr make_failure(error e, const std::string& what, diagnostics diag = {}) {
     try {
-        throw boost::system::system_error(make_error_code(e), what);
+        throw sessionkit::system_error(e, what, std::move(diag));
     } catch (...) {
         return std::current_exception();
     }

@@ -16,7 +16,8 @@
 #pragma once
 
 #include <sessionkit/clock.hpp>
-#include <sessionkit/detail/resp.hpp>
+#include <sessionkit/redis/detail/resp_parser.hpp>
+#include <sessionkit/redis/resp.hpp>
 #include <sessionkit/error.hpp>
 #include <sessionkit/id.hpp>
 #include <sessionkit/session.hpp>
@@ -34,7 +35,7 @@
 
 namespace sessionkit::redis_store_codec {
 
-namespace resp = sessionkit::detail::resp;
+namespace resp = sessionkit::redis::resp;
 
 /// The record's fields that come back to the client, in this order.
 inline constexpr std::array<std::string_view, 8> record_fields = {

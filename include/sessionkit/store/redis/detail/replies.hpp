@@ -10,7 +10,8 @@
 #pragma once
 
 #include <sessionkit/detail/cursor.hpp>
-#include <sessionkit/detail/resp.hpp>
+#include <sessionkit/redis/detail/resp_parser.hpp>
+#include <sessionkit/redis/resp.hpp>
 #include <sessionkit/error.hpp>
 #include <sessionkit/output.hpp>
 #include <sessionkit/store/redis/codec.hpp>
@@ -29,7 +30,7 @@
 
 namespace sessionkit::detail::redis_store {
 
-namespace resp = sessionkit::detail::resp;
+namespace resp = sessionkit::redis::resp;
 
 [[noreturn]] inline void unexpected_reply(const resp::value& reply) {
     throw_error(error::protocol_error, "unexpected reply type " + std::string(resp::to_string(reply.kind)));

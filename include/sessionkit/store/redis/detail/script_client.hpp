@@ -26,8 +26,8 @@ namespace sessionkit::detail::redis_store {
 class script_client {
 public:
     using script = redis_store_scripts::script;
-    using value = sessionkit::detail::resp::value;
-    using command = sessionkit::detail::resp::command;
+    using value = sessionkit::redis::resp::value;
+    using command = sessionkit::redis::resp::command;
 
     script_client(std::shared_ptr<redis::connection> conn, std::string prefix, unsigned partitions)
         : conn_(std::move(conn)), prefix_(std::move(prefix)), partitions_(partitions) {}
@@ -115,8 +115,9 @@ public:
             return decode();
         } catch (const boost::system::system_error& e) {
             if (e.code() == error::corrupt_record)
-                throw_error(error::corrupt_record, corrupt_message(op, id, what_without_code(e)));
-            failed_decoding(e, op, "session '" + id + "'");
+                throw sessionkit::system_error(error::corrupt_record, corrupt_message(op, id, what_without_code(e)),
+                                               {"redis " + conn_->name(), "redis_store." + std::string(op), id, {}});
+            failed_decoding(e, op, "session '" + id + "'", id);
         }
     }
 
@@ -126,7 +127,7 @@ public:
         try {
             return decode();
         } catch (const boost::system::system_error& e) {
-            failed_decoding(e, op, "key '" + sessionkit::detail::printable(key) + "'");
+            failed_decoding(e, op, "key '" + sessionkit::detail::printable(key) + "'", key);
         }
     }
 
@@ -138,10 +139,13 @@ public:
 
 private:
     [[noreturn]] void failed_decoding(const boost::system::system_error& e, std::string_view op,
-                                      const std::string& subject) const {
+                                      const std::string& subject, const std::string& key) const {
         const std::string server = e.code() == error::protocol_error ? "redis " + conn_->name() + ": " : "";
-        throw boost::system::system_error(e.code(), server + "redis_store." + std::string(op) + ": " + subject +
-                                                        ": " + what_without_code(e));
+        std::string message =
+            server + "redis_store." + std::string(op) + ": " + subject + ": " + what_without_code(e);
+        if (e.code().category() != error_category()) throw boost::system::system_error(e.code(), message);
+        throw sessionkit::system_error(static_cast<error>(e.code().value()), std::move(message),
+                                       {"redis " + conn_->name(), "redis_store." + std::string(op), key, {}});
     }
 
     std::shared_ptr<redis::connection> conn_;

@@ -2,6 +2,8 @@
 // hex: the name EVALSHA calls a script by.
 #pragma once
 
+#include <sessionkit/detail/text.hpp>
+
 #include <openssl/sha.h>
 
 #include <string>
@@ -12,14 +14,7 @@ namespace sessionkit::detail::redis_store {
 inline std::string sha1_hex(std::string_view text) {
     unsigned char digest[SHA_DIGEST_LENGTH];
     SHA1(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(2 * SHA_DIGEST_LENGTH);
-    for (unsigned char b : digest) {
-        out.push_back(hex[b >> 4]);
-        out.push_back(hex[b & 15]);
-    }
-    return out;
+    return to_hex(digest);
 }
 
 } // namespace sessionkit::detail::redis_store
