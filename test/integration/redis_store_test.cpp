@@ -62,7 +62,7 @@ using conformance_factories = std::tuple<redis_store_factory, redis_store_one_pa
 #include <sessionkit/testing/store_conformance.hpp>
 
 using namespace sessionkit;
-using namespace sessionkit::conformance;
+using namespace sessionkit::testing::conformance;
 using testing::sync_wait;
 using test::redis_url;
 

@@ -52,9 +52,9 @@ struct openssl_initialised_first {
 } // namespace detail
 
 /// io_threads for connections that may use TLS.
-class background_io : private detail::openssl_initialised_first, public io_threads {
+class background_io : private detail::openssl_initialised_first, public testing::io_threads {
 public:
-    using io_threads::io_threads;
+    using testing::io_threads::io_threads;
 };
 
 inline std::string redis_url() {

@@ -77,14 +77,14 @@ BOOST_AUTO_TEST_CASE(what_without_code_cuts_only_the_suffix_of_foreign_errors) {
 
 BOOST_AUTO_TEST_CASE(untrusted_bytes_are_escaped_and_cut_before_they_reach_a_message) {
     using sessionkit::detail::printable;
-    using sessionkit::detail::quoted;
+    using sessionkit::detail::quote_untrusted;
     BOOST_TEST(printable("abc") == "abc");
     BOOST_TEST(printable(std::string_view("a\0'\\\xff", 5)) == "a\\x00\\x27\\x5c\\xff");
     BOOST_TEST(printable(std::string(200, 'x')) == std::string(160, 'x') + "...");
     BOOST_TEST(printable(std::string(160, 'x')) == std::string(160, 'x'));
-    BOOST_TEST(quoted("+OK\r\n") == "'+OK\\r\\n'");
-    BOOST_TEST(quoted(std::string_view("\x01'", 2)) == "'\\x01\\''");
-    BOOST_TEST(quoted(std::string(40, 'y')) == "'" + std::string(32, 'y') + "'...");
+    BOOST_TEST(quote_untrusted("+OK\r\n") == "'+OK\\r\\n'");
+    BOOST_TEST(quote_untrusted(std::string_view("\x01'", 2)) == "'\\x01\\''");
+    BOOST_TEST(quote_untrusted(std::string(40, 'y')) == "'" + std::string(32, 'y') + "'...");
     const unsigned char digest[] = {0x00, 0xa9, 0xff};
     BOOST_TEST(sessionkit::detail::to_hex(digest) == "00a9ff");
 }

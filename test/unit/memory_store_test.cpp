@@ -17,7 +17,7 @@ using conformance_factories = std::tuple<memory_store_factory>;
 #include <sessionkit/testing/store_conformance.hpp>
 
 using namespace sessionkit;
-using namespace sessionkit::conformance;
+using namespace sessionkit::testing::conformance;
 
 BOOST_AUTO_TEST_CASE(memory_store_claims_visit_only_due_sessions) {
     // 100k live sessions, 10 due: a sweep must visit the due entries, not

@@ -65,7 +65,7 @@ const value null{};
 
 // ---- feeding
 
-std::string show(std::string_view bytes) { return sessionkit::detail::quoted(bytes, 200); }
+std::string show(std::string_view bytes) { return sessionkit::detail::quote_untrusted(bytes, 200); }
 
 std::string show(const std::vector<value>& values) {
     std::string out;

@@ -51,7 +51,7 @@ inline std::string printable(std::string_view text, std::size_t max = 160) {
 /// an error message: in single quotes, \r \n \t \\ \' spelled as in C,
 /// other non-printable bytes as \xNN, cut at `max` bytes of input with
 /// "..." after the closing quote.
-inline std::string quoted(std::string_view s, std::size_t max = 32) {
+inline std::string quote_untrusted(std::string_view s, std::size_t max = 32) {
     std::string out = "'";
     for (std::size_t i = 0; i < s.size() && i < max; ++i) {
         const auto c = static_cast<unsigned char>(s[i]);

@@ -91,7 +91,7 @@ struct value {
     double as_double() const {
         if (kind == type::double_) {
             // Parsed values are valid already; this catches hand-built ones.
-            if (!detail::resp_codec::valid_double(text)) detail::resp_codec::fail("bad double " + detail::resp_codec::quote(text));
+            if (!detail::resp_codec::valid_double(text)) detail::resp_codec::fail("bad double " + detail::resp_codec::quote_untrusted(text));
             return detail::resp_codec::to_double(text);
         }
         if (kind == type::integer) return static_cast<double>(integer);
@@ -111,7 +111,7 @@ private:
             what += std::to_string(integer);
         } else if (!text.empty() || is_string() || is_error()) {
             what += ' ';
-            what += detail::resp_codec::quote(text);
+            what += detail::resp_codec::quote_untrusted(text);
         }
         detail::resp_codec::fail(what);
     }

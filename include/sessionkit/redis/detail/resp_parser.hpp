@@ -114,7 +114,7 @@ private:
         case '(': case '!': case '=': case '%': case '~': case '>': case '|':
             break;
         default:
-            fail("unknown type byte " + quoted(in.substr(pos, 1)));
+            fail("unknown type byte " + quote_untrusted(in.substr(pos, 1)));
         }
         kind_ = c;
         line_.clear();
@@ -128,7 +128,7 @@ private:
     // endless line fails as soon as it is too long, not when memory runs out.
     std::size_t on_line_bytes(std::string_view in, std::size_t pos) {
         if (cr_pending_) {  // the previous fragment ended right after the CR
-            if (in[pos] != '\n') fail("CR not followed by LF after " + quoted(line_));
+            if (in[pos] != '\n') fail("CR not followed by LF after " + quote_untrusted(line_));
             cr_pending_ = false;
             on_line(line_);
             return pos + 1;
@@ -142,12 +142,12 @@ private:
             cr ? window.substr(0, static_cast<std::size_t>(static_cast<const char*>(cr) - window.data())) : window;
         if (const void* lf = std::memchr(chunk.data(), '\n', chunk.size())) {
             const auto upto = static_cast<std::size_t>(static_cast<const char*>(lf) - chunk.data()) + 1;
-            fail("bare LF in line " + quoted(std::string(line_).append(chunk.substr(0, upto))));
+            fail("bare LF in line " + quote_untrusted(std::string(line_).append(chunk.substr(0, upto))));
         }
         if (cr == nullptr) {
             if (window.size() == limit)
                 fail("line longer than " + std::to_string(limits_.max_line) + " bytes " +
-                           quoted(std::string(line_).append(chunk)));
+                           quote_untrusted(std::string(line_).append(chunk)));
             line_.append(chunk);
             return in.size();
         }
@@ -158,7 +158,7 @@ private:
             return in.size();
         }
         if (avail[k + 1] != '\n')
-            fail("CR not followed by LF after " + quoted(std::string(line_).append(chunk)));
+            fail("CR not followed by LF after " + quote_untrusted(std::string(line_).append(chunk)));
         if (line_.empty()) {
             on_line(chunk);
         } else {
@@ -176,11 +176,11 @@ private:
         case '-': complete(scalar(type::simple_error, line)); break;
         case '(':
             if (!all_digits(line.substr(!line.empty() && line[0] == '-')))
-                fail("bad big number " + quoted(line));
+                fail("bad big number " + quote_untrusted(line));
             complete(scalar(type::big_number, line));
             break;
         case ',':
-            if (!valid_double(line)) fail("bad double " + quoted(line));
+            if (!valid_double(line)) fail("bad double " + quote_untrusted(line));
             complete(scalar(type::double_, line));
             break;
         case ':': {
@@ -190,16 +190,16 @@ private:
             // then see a second sign ("+-5").
             const auto digits = !line.empty() && line[0] == '+' ? line.substr(1) : line;
             if (digits.data() != line.data() && (digits.empty() || digits[0] == '-'))
-                fail("bad integer " + quoted(line));
+                fail("bad integer " + quote_untrusted(line));
             const auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v.integer);
-            if (ec == std::errc::result_out_of_range) fail("integer out of range " + quoted(line));
+            if (ec == std::errc::result_out_of_range) fail("integer out of range " + quote_untrusted(line));
             if (ec != std::errc{} || p != digits.data() + digits.size())
-                fail("bad integer " + quoted(line));
+                fail("bad integer " + quote_untrusted(line));
             complete(std::move(v));
             break;
         }
         case '#': {
-            if (line != "t" && line != "f") fail("bad boolean " + quoted(line));
+            if (line != "t" && line != "f") fail("bad boolean " + quote_untrusted(line));
             value v;
             v.kind = type::boolean;
             v.integer = line[0] == 't';
@@ -207,7 +207,7 @@ private:
             break;
         }
         case '_':
-            if (!line.empty()) fail("bad null " + quoted(line));
+            if (!line.empty()) fail("bad null " + quote_untrusted(line));
             complete(value{});
             break;
         case '$': case '!': case '=': {
@@ -264,13 +264,13 @@ private:
     std::int64_t length(std::string_view line, bool null_allowed) const {
         if (line == "-1" && null_allowed) return -1;
         if (!line.empty() && line[0] == '-' && all_digits(line.substr(1)))
-            fail("negative length " + quoted(line));
-        if (!all_digits(line)) fail("bad length " + quoted(line));
+            fail("negative length " + quote_untrusted(line));
+        if (!all_digits(line)) fail("bad length " + quote_untrusted(line));
         std::uint64_t n = 0;
         const auto [p, ec] = std::from_chars(line.data(), line.data() + line.size(), n);
         (void)p;
         if (ec != std::errc{} || n > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
-            fail("length out of range " + quoted(line));
+            fail("length out of range " + quote_untrusted(line));
         return static_cast<std::int64_t>(n);
     }
 
@@ -291,7 +291,7 @@ private:
         const char want = state_ == state::bulk_cr ? '\r' : '\n';
         if (in[pos] != want)
             fail("bulk body of " + std::to_string(bulk_.size()) + " bytes not followed by CRLF (got " +
-                       quoted(in.substr(pos, 1)) + ")");
+                       quote_untrusted(in.substr(pos, 1)) + ")");
         if (state_ == state::bulk_cr) {
             state_ = state::bulk_lf;
             return pos + 1;
@@ -299,7 +299,7 @@ private:
         state_ = state::type_byte;
         value v;
         if (kind_ == '=') {
-            if (bulk_[3] != ':') fail("bad verbatim string " + quoted(bulk_));
+            if (bulk_[3] != ':') fail("bad verbatim string " + quote_untrusted(bulk_));
             v.kind = type::verbatim_string;
             v.format.assign(bulk_, 0, 3);
             bulk_.erase(0, 4);

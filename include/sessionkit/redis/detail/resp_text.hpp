@@ -22,7 +22,7 @@ namespace sessionkit::redis::detail::resp_codec {
 
 /// Untrusted bytes in an error message (detail/text.hpp, shared with the
 /// other folders' messages).
-using sessionkit::detail::quoted;
+using sessionkit::detail::quote_untrusted;
 
 [[noreturn]] inline void fail(const std::string& what) {
     throw_error(error::protocol_error, "redis: " + what);
