@@ -63,7 +63,8 @@ inline std::string describe(const std::exception& e) {
 /// Runs `parse(argc, argv)`, which returns std::optional<Options> (empty
 /// after --help or --version). A bad command line is one message naming
 /// what was wrong and exit status 2. Returns the options, or the status
-/// to exit with.
+/// to exit with. First it ignores SIGPIPE: a daemon writes to sockets and
+/// pipes a peer may close, and that must fail a write, not kill it.
 template <class Parse>
 auto parse_command_line(std::string_view daemon, Parse&& parse, int argc, char** argv) {
     using options_type = typename std::invoke_result_t<Parse, int, char**>::value_type;
@@ -71,6 +72,7 @@ auto parse_command_line(std::string_view daemon, Parse&& parse, int argc, char**
         std::optional<options_type> options;
         int exit_status = 0;
     } r;
+    std::signal(SIGPIPE, SIG_IGN);
     try {
         r.options = std::forward<Parse>(parse)(argc, argv);
     } catch (const std::exception& e) {

@@ -282,7 +282,6 @@ struct ghost {
 } // namespace
 
 int main(int argc, char** argv) {
-    std::signal(SIGPIPE, SIG_IGN);
     auto command_line = example::parse_command_line("ghostd", parse, argc, argv);
     auto& opts = command_line.options;
     if (!opts) return command_line.exit_status;

@@ -193,7 +193,6 @@ int serve(const options& o, asio::io_context& ctx, registry_t& registry) {
 } // namespace
 
 int main(int argc, char** argv) {
-    std::signal(SIGPIPE, SIG_IGN);
     auto command_line = example::parse_command_line("sandboxd", parse, argc, argv);
     auto& o = command_line.options;
     if (!o) return command_line.exit_status;

@@ -464,8 +464,6 @@ int serve(const config& c, asio::io_context& ctx, Store& store, optional_jsonl_s
 }
 
 int main(int argc, char** argv) {
-    // A closed stdout/stderr pipe must not kill the daemon mid-request.
-    std::signal(SIGPIPE, SIG_IGN);
     auto command_line = example::parse_command_line("sessiond", parse, argc, argv);
     auto& cfg = command_line.options;
     if (!cfg) return command_line.exit_status;

@@ -13,7 +13,7 @@
 #include <sessionkit/testing/spawner_conformance.hpp>
 
 #include "integration/redis_support.hpp"
-#include "support/eventually.hpp"
+#include <sessionkit/testing/eventually.hpp>
 #include "support/recording_sink.hpp"
 #include <sessionkit/testing/run.hpp>
 
@@ -211,10 +211,10 @@ BOOST_AUTO_TEST_CASE(a_container_that_exits_at_once_fails_its_session_and_is_rem
         BOOST_TEST(e.code() == make_error_code(error::spawn_failed));
         BOOST_TEST(std::string(e.what()).find("exited at once with code 7") != std::string::npos, e.what());
     }
-    BOOST_TEST(test::eventually([&] { return to_string(sync_wait(registry.get("quitter"))->status) == "failed"; }));
+    BOOST_TEST(testing::eventually([&] { return to_string(sync_wait(registry.get("quitter"))->status) == "failed"; }));
     const auto reason = sync_wait(registry.get("quitter"))->end_reason;
     BOOST_TEST((reason == "spawn_failed" || reason == "worker_exited"), reason);
-    BOOST_TEST(test::eventually([&] { return sync_wait(registry.spawner().list_owned()).empty(); }));
+    BOOST_TEST(testing::eventually([&] { return sync_wait(registry.spawner().list_owned()).empty(); }));
 }
 
 BOOST_AUTO_TEST_CASE(a_second_spawn_for_the_same_session_adopts_the_first_container) {
@@ -366,7 +366,7 @@ BOOST_AUTO_TEST_CASE(input_and_output_go_through_the_attach_stream, *attach_path
     sync_wait(registry.acquire("talker"));
     sync_wait(registry.send_input("talker", "hello\n"));
     sync_wait(registry.send_input("talker", "again\n"));
-    BOOST_TEST(test::eventually([&] { return sync_wait(registry.read_output("talker", 0)).data == "hello\nagain\n"; }));
+    BOOST_TEST(testing::eventually([&] { return sync_wait(registry.read_output("talker", 0)).data == "hello\nagain\n"; }));
     sync_wait(registry.terminate("talker"));
     BOOST_TEST(world.events.count(event_type::worker_exited) == 0u);  // we stopped it: no news
 }
@@ -387,7 +387,7 @@ BOOST_AUTO_TEST_CASE(many_writers_to_one_attach_stream_are_not_interleaved, *att
             co_await registry.send_input("chorus", std::string(each, static_cast<char>('A' + i)));
         }, boost::asio::detached);
     testing::run_threads(ctx, 2);
-    BOOST_TEST(test::eventually([&] { return sync_wait(registry.read_output("chorus", 0)).next_offset == 8 * each; },
+    BOOST_TEST(testing::eventually([&] { return sync_wait(registry.read_output("chorus", 0)).next_offset == 8 * each; },
                                 10s));
     const std::string all = sync_wait(registry.read_output("chorus", 0)).data;
     BOOST_REQUIRE(all.size() == 8 * each);
@@ -402,7 +402,7 @@ BOOST_AUTO_TEST_CASE(a_container_that_exits_ends_its_session_at_once_with_its_co
     docker_world world(o, 1s);
     auto& registry = world.registry;
     sync_wait(registry.acquire("brief"));
-    BOOST_TEST(test::eventually([&] { return to_string(sync_wait(registry.get("brief"))->status) == "failed"; }));
+    BOOST_TEST(testing::eventually([&] { return to_string(sync_wait(registry.get("brief"))->status) == "failed"; }));
     BOOST_TEST(sync_wait(registry.get("brief"))->end_reason == "worker_exited");
     BOOST_TEST(sync_wait(registry.read_output("brief", 0)).data == "bye\n");
     bool code3 = false;
@@ -410,7 +410,7 @@ BOOST_AUTO_TEST_CASE(a_container_that_exits_ends_its_session_at_once_with_its_co
         if (e.type == event_type::worker_exited) code3 = e.data.at("exit_code") == 3;
     BOOST_TEST(code3);
     // Its stopped container is removed too.
-    BOOST_TEST(test::eventually([&] { return sync_wait(registry.spawner().list_owned()).empty(); }));
+    BOOST_TEST(testing::eventually([&] { return sync_wait(registry.spawner().list_owned()).empty(); }));
 }
 
 BOOST_AUTO_TEST_CASE(after_a_daemon_killed_with_sigkill_one_janitor_sweep_leaves_no_orphan) {

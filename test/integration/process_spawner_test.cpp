@@ -6,7 +6,7 @@
 #include <sessionkit/spawner/process.hpp>
 #include <sessionkit/testing/spawner_conformance.hpp>
 
-#include "support/eventually.hpp"
+#include <sessionkit/testing/eventually.hpp>
 #include <sessionkit/testing/io_threads.hpp>
 #include "support/recording_sink.hpp"
 #include <sessionkit/testing/run.hpp>
@@ -59,7 +59,7 @@ struct world {
     registry_t registry;
 };
 
-using test::eventually;
+using testing::eventually;
 
 std::string output_of(registry_t& r, const std::string& id) {
     return sync_wait(r.read_output(id, 0)).data;

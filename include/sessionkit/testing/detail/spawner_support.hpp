@@ -7,6 +7,9 @@
 
 #include <sessionkit/concepts.hpp>
 #include <sessionkit/session.hpp>
+#include <sessionkit/testing/eventually.hpp>
+#include <sessionkit/testing/io_threads.hpp>
+#include <sessionkit/testing/run.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -44,50 +47,9 @@ enum class worker_program {
 
 namespace detail::spawner_support {
 
-/// Runs one operation to its end on a private io_context; its value, or
-/// its exception rethrown.
-template <class T>
-T sync_wait(awaitable<T> op) {
-    boost::asio::io_context ctx;
-    auto result = boost::asio::co_spawn(ctx, std::move(op), boost::asio::use_future);
-    ctx.run();
-    return result.get();
-}
-
-/// Polls `done()` every 10 ms until it holds or `limit` has passed.
-template <class F>
-bool eventually(F done, std::chrono::milliseconds limit) {
-    const auto until = std::chrono::steady_clock::now() + limit;
-    while (!done()) {
-        if (std::chrono::steady_clock::now() > until) return false;
-        std::this_thread::sleep_for(std::chrono::milliseconds{10});
-    }
-    return true;
-}
-
-/// An io_context on its own threads while it lives: where a spawner's
-/// watches run.
-class io_threads {
-public:
-    explicit io_threads(int threads) : guard_(ctx_.get_executor()) {
-        for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { ctx_.run(); });
-    }
-    ~io_threads() { stop(); }
-    io_threads(const io_threads&) = delete;
-    io_threads& operator=(const io_threads&) = delete;
-    void stop() {
-        guard_.reset();
-        ctx_.stop();
-        for (auto& t : threads_)
-            if (t.joinable()) t.join();
-    }
-    boost::asio::any_io_executor executor() { return ctx_.get_executor(); }
-
-private:
-    boost::asio::io_context ctx_;
-    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_;
-    std::vector<std::thread> threads_;
-};
+using testing::eventually;
+using testing::io_threads;
+using testing::sync_wait;
 
 /// One exit as a watching spawner reported it, with the output of its
 /// session reported before it.

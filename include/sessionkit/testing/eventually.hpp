@@ -1,11 +1,11 @@
-// test/support/eventually.hpp — wait for something another thread or
+// sessionkit/testing/eventually.hpp — wait for something another thread or
 // process makes true, with a deadline.
 #pragma once
 
 #include <chrono>
 #include <thread>
 
-namespace sessionkit::test {
+namespace sessionkit::testing {
 
 /// Polls `done()` every 5 ms until it is true or `limit` has passed;
 /// returns done().
@@ -19,4 +19,4 @@ bool eventually(F done, std::chrono::milliseconds limit = std::chrono::seconds{5
     return true;
 }
 
-} // namespace sessionkit::test
+} // namespace sessionkit::testing
