@@ -19,8 +19,8 @@ inline void print_line(const boost::json::object& o) {
 }
 
 /// A measured value: {"bench","case","threads"?,"value","unit","target"?}.
-inline void value(std::string_view bench, std::string_view name, double v, std::string_view unit,
-                  int threads = 0, std::string_view target = {}) {
+inline void value(std::string_view bench, std::string_view name, double v, std::string_view unit, int threads = 0,
+                  std::string_view target = {}) {
     boost::json::object o{{"bench", bench}, {"case", name}};
     if (threads > 0) o["threads"] = threads;
     o["value"] = v;
@@ -44,4 +44,4 @@ double seconds_of(F&& f) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-} // namespace sessionkit::bench
+}  // namespace sessionkit::bench

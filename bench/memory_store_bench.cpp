@@ -68,11 +68,14 @@ double throughput(int threads, int coroutines, int per_coroutine, Op op) {
     asio::io_context ctx(threads);
     std::atomic<int> started{0};
     for (int c = 0; c < coroutines; ++c)
-        asio::co_spawn(ctx, [&, c]() -> awaitable<void> {
-            std::minstd_rand rng(static_cast<unsigned>(c + 1));
-            ++started;
-            for (int i = 0; i < per_coroutine; ++i) co_await op(rng());
-        }, asio::detached);
+        asio::co_spawn(
+            ctx,
+            [&, c]() -> awaitable<void> {
+                std::minstd_rand rng(static_cast<unsigned>(c + 1));
+                ++started;
+                for (int i = 0; i < per_coroutine; ++i) co_await op(rng());
+            },
+            asio::detached);
     double secs = bench::seconds_of([&] {
         std::vector<std::thread> pool;
         for (int t = 1; t < threads; ++t) pool.emplace_back([&] { ctx.run(); });
@@ -117,18 +120,16 @@ void throughput_cases() {
                                        co_await store.create(record(ids[next++ % population], 30min));
                                    });
         bench::value(bench_name, "create", create, "ops/s", threads);
-        double get = throughput(threads, coroutines, per,
-                                [&](unsigned r) { return store.get(ids[r % population]); });
+        double get = throughput(threads, coroutines, per, [&](unsigned r) { return store.get(ids[r % population]); });
         bench::value(bench_name, "get", get, "ops/s", threads);
-        double touch = throughput(threads, coroutines, per,
-                                  [&](unsigned r) { return store.touch(ids[r % population], t0 + 1s); });
+        double touch =
+            throughput(threads, coroutines, per, [&](unsigned r) { return store.touch(ids[r % population], t0 + 1s); });
         bench::value(bench_name, "touch", touch, "ops/s", threads, threads == 1 ? ">= 1e6" : "");
         if (threads == 1) touch1 = touch;
     }
     hash_map_floor floor;
     for (auto& id : ids) floor.map.emplace(id, record(id, 30min));
-    double ref = throughput(1, coroutines, per,
-                            [&](unsigned r) { return floor.touch(ids[r % population], t0 + 1s); });
+    double ref = throughput(1, coroutines, per, [&](unsigned r) { return floor.touch(ids[r % population], t0 + 1s); });
     bench::ratio(bench_name, "touch_vs_hash_map", touch1 / ref,
                  "mutex + std::unordered_map touch, same harness, 1 thread", ">= 0.5");
 }
@@ -150,12 +151,15 @@ struct sweep_population {
                                     std::chrono::duration_cast<milliseconds>(at - 50s - t0)));
         manual_clock clock(at);
         basic_session_registry<memory_store, manual_clock> registry(store, {}, clock);
-        janitor jan(registry, {.batch_size = 1000, .max_batches = 1000, .warning_window = 0s,
+        janitor jan(registry, {.batch_size = 1000,
+                               .max_batches = 1000,
+                               .warning_window = 0s,
                                .history_retention = std::chrono::hours{1000}});
         sweep_report report;
         double secs = bench::seconds_of([&] {
             asio::io_context ctx;
-            asio::co_spawn(ctx, [&]() -> awaitable<void> { report = co_await jan.sweep_once(); }, asio::detached);
+            asio::co_spawn(
+                ctx, [&]() -> awaitable<void> { report = co_await jan.sweep_once(); }, asio::detached);
             ctx.run();
         });
         if (report.expired != due) {
@@ -204,7 +208,7 @@ void memory_case() {
     bench::value(bench_name, "bytes_per_session", static_cast<double>(after - before) / n, "bytes", 0, "<= 512");
 }
 
-} // namespace
+}  // namespace
 
 int main(int argc, char** argv) {
     std::string only = argc > 1 ? argv[1] : "";

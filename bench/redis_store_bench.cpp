@@ -114,9 +114,12 @@ redis_benchmark_result redis_benchmark(const redis::config& cfg, int clients, in
     std::string cell;
     bool quoted = false;
     for (char c : last) {
-        if (c == '"') quoted = !quoted;
-        else if (c == ',' && !quoted) cols.push_back(std::exchange(cell, {}));
-        else cell += c;
+        if (c == '"')
+            quoted = !quoted;
+        else if (c == ',' && !quoted)
+            cols.push_back(std::exchange(cell, {}));
+        else
+            cell += c;
     }
     cols.push_back(cell);
     if (cols.size() < 3) throw std::runtime_error("redis-benchmark gave no result: " + out);
@@ -129,10 +132,13 @@ double throughput(asio::io_context& ctx, int coroutines, int per_coroutine, Op o
     std::atomic<int> left{coroutines};
     auto start = std::chrono::steady_clock::now();
     for (int c = 0; c < coroutines; ++c)
-        asio::co_spawn(ctx, [&, c]() -> awaitable<void> {
-            for (int i = 0; i < per_coroutine; ++i) co_await op(c, i);
-            --left;
-        }, asio::detached);
+        asio::co_spawn(
+            ctx,
+            [&, c]() -> awaitable<void> {
+                for (int i = 0; i < per_coroutine; ++i) co_await op(c, i);
+                --left;
+            },
+            asio::detached);
     // run_one, not run: the connection's own loops keep ctx busy for ever.
     ctx.restart();
     while (left > 0) ctx.run_one();
@@ -151,7 +157,7 @@ session make_session(std::string id, time_point now, milliseconds idle) {
     return s;
 }
 
-} // namespace
+}  // namespace
 
 int main(int argc, char** argv) {
     if (argc < 2) {
@@ -161,10 +167,14 @@ int main(int argc, char** argv) {
     bool quick = false, flush = false, no_sweep = false, serial_only = false;
     for (int i = 2; i < argc; ++i) {
         std::string_view a = argv[i];
-        if (a == "--quick") quick = true;
-        else if (a == "--flush") flush = true;
-        else if (a == "--no-sweep") no_sweep = true;
-        else if (a == "--serial-only") serial_only = true;  // for profiling the serial path alone
+        if (a == "--quick")
+            quick = true;
+        else if (a == "--flush")
+            flush = true;
+        else if (a == "--no-sweep")
+            no_sweep = true;
+        else if (a == "--serial-only")
+            serial_only = true;  // for profiling the serial path alone
         else {
             std::cerr << "redis_store_bench: unknown option '" << a << "'\n";
             return 2;
@@ -193,21 +203,19 @@ int main(int argc, char** argv) {
 
     const std::string base = store.partition_base(ids[0]);
     const auto& touch_sha = redis_store_scripts::all().touch.sha;
-    const std::vector<std::string> touch_cmd = {"EVALSHA", touch_sha, "1", base, ids[0],
-                                                std::to_string(to_unix_ms(now)), "604800000"};
+    const std::vector<std::string> touch_cmd = {
+        "EVALSHA", touch_sha, "1", base, ids[0], std::to_string(to_unix_ms(now)), "604800000"};
     std::vector<std::string> get_cmd = {"HMGET", store.key_of(ids[0])};
     for (auto f : redis_store_codec::record_fields) get_cmd.emplace_back(f);
     const int ref_requests = quick ? 20000 : 200000;
 
     // ---- throughput, 64 concurrent ----------------------------------------
     if (!serial_only) {
-        double touch_ops = throughput(ctx, coroutines, per, [&](int c, int) -> awaitable<void> {
-            co_await store.touch(ids[c], now);
-        });
+        double touch_ops =
+            throughput(ctx, coroutines, per, [&](int c, int) -> awaitable<void> { co_await store.touch(ids[c], now); });
         auto ref_touch = redis_benchmark(cfg, 64, 1, ref_requests, touch_cmd);
-        double get_ops = throughput(ctx, coroutines, per, [&](int c, int) -> awaitable<void> {
-            co_await store.get(ids[c]);
-        });
+        double get_ops =
+            throughput(ctx, coroutines, per, [&](int c, int) -> awaitable<void> { co_await store.get(ids[c]); });
         auto ref_get = redis_benchmark(cfg, 64, 1, ref_requests, get_cmd);
         auto ref_touch_p16 = redis_benchmark(cfg, 64, 16, ref_requests * 4, touch_cmd);
         bench::value(bench_name, "touch_64_coroutines", touch_ops, "ops/s");
@@ -215,9 +223,12 @@ int main(int argc, char** argv) {
         bench::value(bench_name, "redis_benchmark_touch_c64", ref_touch.rps, "ops/s");
         bench::value(bench_name, "redis_benchmark_get_c64", ref_get.rps, "ops/s");
         bench::value(bench_name, "redis_benchmark_touch_c64_P16", ref_touch_p16.rps, "ops/s");
-        bench::ratio(bench_name, "touch_ratio_P1", touch_ops / ref_touch.rps, "redis-benchmark -c 64 EVALSHA <touch script>", ">= 1.5");
-        bench::ratio(bench_name, "get_ratio_P1", get_ops / ref_get.rps, "redis-benchmark -c 64 HMGET <record fields>", ">= 1.5");
-        bench::ratio(bench_name, "touch_ratio_P16", touch_ops / ref_touch_p16.rps, "redis-benchmark -c 64 -P 16 EVALSHA <touch script>", ">= 0.6");
+        bench::ratio(bench_name, "touch_ratio_P1", touch_ops / ref_touch.rps,
+                     "redis-benchmark -c 64 EVALSHA <touch script>", ">= 1.5");
+        bench::ratio(bench_name, "get_ratio_P1", get_ops / ref_get.rps, "redis-benchmark -c 64 HMGET <record fields>",
+                     ">= 1.5");
+        bench::ratio(bench_name, "touch_ratio_P16", touch_ops / ref_touch_p16.rps,
+                     "redis-benchmark -c 64 -P 16 EVALSHA <touch script>", ">= 0.6");
     }
 
     // ---- serial latency ----------------------------------------------------
@@ -257,7 +268,8 @@ int main(int argc, char** argv) {
     const redis_benchmark_result ref_serial{0, median(ref_rounds)};
     bench::value(bench_name, "touch_serial_latency", ours_ms, "ms");
     bench::value(bench_name, "redis_benchmark_touch_c1_latency", ref_serial.avg_latency_ms, "ms");
-    bench::ratio(bench_name, "serial_latency_ratio", ours_ms / ref_serial.avg_latency_ms, "redis-benchmark -c 1 EVALSHA <touch script>", "<= 1.2");
+    bench::ratio(bench_name, "serial_latency_ratio", ours_ms / ref_serial.avg_latency_ms,
+                 "redis-benchmark -c 1 EVALSHA <touch script>", "<= 1.2");
     // Where the difference comes from: client CPU (user + system) per request.
     bench::value(bench_name, "touch_serial_client_cpu", median(ours_cpu), "us");
     bench::value(bench_name, "redis_benchmark_c1_client_cpu", median(ref_cpu), "us");
@@ -268,9 +280,8 @@ int main(int argc, char** argv) {
     // ---- the same with the callers on another thread (information) --------
     {
         redis_store remote(r.io.get_executor(), cfg, opts);
-        double remote_touch = throughput(ctx, coroutines, per, [&](int c, int) -> awaitable<void> {
-            co_await remote.touch(ids[c], now);
-        });
+        double remote_touch = throughput(ctx, coroutines, per,
+                                         [&](int c, int) -> awaitable<void> { co_await remote.touch(ids[c], now); });
         bench::value(bench_name, "touch_64_coroutines_other_thread", remote_touch, "ops/s");
         bench::value(bench_name, "touch_serial_latency_other_thread", serial_latency_ms(remote), "ms");
     }
@@ -345,9 +356,8 @@ int main(int argc, char** argv) {
                     if (deadlines[i].is_null() || deadlines[i].as_integer() > to_unix_ms(sweep_at)) continue;
                     std::string key(keys[i].as_string());
                     auto brace = key.find("}:s:");
-                    claim.push("EVALSHA", redis_store_scripts::all().claim_expired.sha, "1",
-                               key.substr(0, brace + 2), std::to_string(to_unix_ms(sweep_at)), "60000", "604800000",
-                               key.substr(brace + 4));
+                    claim.push("EVALSHA", redis_store_scripts::all().claim_expired.sha, "1", key.substr(0, brace + 2),
+                               std::to_string(to_unix_ms(sweep_at)), "60000", "604800000", key.substr(brace + 4));
                     ++scan_due;
                 }
                 if (claim.size()) co_await conn.exec(std::move(claim));
@@ -400,8 +410,8 @@ int main(int argc, char** argv) {
         std::cerr << "warning: expected " << due << " due among " << small_total << ", found " << small_due << '\n';
     bench::value(bench_name, "sweep_ours_" + std::to_string(small_total), small_s * 1000, "ms");
     bench::ratio(bench_name, "sweep_1M_vs_100k", ours_s / small_s,
-                 "our sweep of the same " + std::to_string(due) + " due sessions among " +
-                     std::to_string(small_total) + " (a tenth of the population)",
+                 "our sweep of the same " + std::to_string(due) + " due sessions among " + std::to_string(small_total) +
+                     " (a tenth of the population)",
                  "<= 1.5");
 
     if (flush) wait(ctx, conn.exec_one("FLUSHDB", "ASYNC"));

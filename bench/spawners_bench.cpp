@@ -115,9 +115,10 @@ std::string docker_cli(const std::vector<std::string>& args) {
 awaitable<std::string> engine_create_start(docker::client& engine, std::string image) {
     namespace http = boost::beast::http;
     std::string create = "/containers/create";
-    std::optional<boost::json::value> body = boost::json::object{
-        {"Image", image}, {"Cmd", boost::json::array{"sleep", "1000"}},
-        {"HostConfig", boost::json::object{{"NetworkMode", "none"}}}};
+    std::optional<boost::json::value> body =
+        boost::json::object{{"Image", image},
+                            {"Cmd", boost::json::array{"sleep", "1000"}},
+                            {"HostConfig", boost::json::object{{"NetworkMode", "none"}}}};
     auto made = co_await engine.request(http::verb::post, std::move(create), std::move(body));
     if (made.status != 201) throw std::runtime_error("create: " + made.message());
     const std::string id(made.json("create").as_object().at("Id").as_string());
@@ -245,15 +246,17 @@ void process_case(int rounds) {
     bench::value(bench_name, "process_acquire", median(acquire_ms), "ms");
 }
 
-} // namespace
+}  // namespace
 
 int main(int argc, char** argv) {
     int rounds = 20;
     bool docker = true;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
-        if (a == "--rounds" && i + 1 < argc) rounds = std::atoi(argv[++i]);
-        else if (a == "--no-docker") docker = false;
+        if (a == "--rounds" && i + 1 < argc)
+            rounds = std::atoi(argv[++i]);
+        else if (a == "--no-docker")
+            docker = false;
         else {
             std::cerr << "usage: spawners_bench [--rounds N] [--no-docker]\n";
             return 2;

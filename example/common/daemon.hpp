@@ -104,8 +104,8 @@ inline void store_environment(const boost::program_options::options_description&
 /// Answers --help (`usage`, the options, then `footer`) or --version;
 /// true when it did, and the daemon then exits with status 0.
 inline bool answered_help_or_version(const boost::program_options::variables_map& vm, std::string_view usage,
-                                     const boost::program_options::options_description& opts,
-                                     std::string_view version, std::string_view footer = {}) {
+                                     const boost::program_options::options_description& opts, std::string_view version,
+                                     std::string_view footer = {}) {
     if (vm.count("help")) {
         std::cout << usage << '\n' << opts << footer;
         return true;
@@ -171,4 +171,4 @@ struct optional_jsonl_sink {
 };
 static_assert(event_sink<optional_jsonl_sink>);
 
-} // namespace sessionkit::example
+}  // namespace sessionkit::example

@@ -81,6 +81,8 @@ std::string host_name() {
 std::optional<options> parse(int argc, char** argv) {
     options o;
     po::options_description desc("ghostd options");
+    // One option a line, as --help shows them.
+    // clang-format off
     desc.add_options()
         ("help,h", "show this help")
         ("version", "print the version")
@@ -92,6 +94,7 @@ std::optional<options> parse(int argc, char** argv) {
          "seconds the key lives without a refresh (refreshed every ttl/3); at most 86400")
         ("run-for", po::value(&o.run_for_s)->default_value(o.run_for_s),
          "exit after this many seconds (0: until SIGINT/SIGTERM)");
+    // clang-format on
     // Stray words are collected to be named in the error, never ignored.
     std::vector<std::string> stray;
     po::options_description hidden;
@@ -112,8 +115,7 @@ std::optional<options> parse(int argc, char** argv) {
             "\nEvery option can also be set as GHOSTD_<OPTION> in the environment (e.g. GHOSTD_TTL=60).\n"))
         return std::nullopt;
     po::notify(vm);
-    if (!stray.empty())
-        throw po::error("unexpected argument '" + stray.front() + "' (ghostd takes only --options)");
+    if (!stray.empty()) throw po::error("unexpected argument '" + stray.front() + "' (ghostd takes only --options)");
     if (!std::isfinite(o.ttl_s) || o.ttl_s <= 0 || o.ttl_s > max_ttl_s)
         throw po::error("--ttl must be a positive number of seconds, at most 86400 (1 day), got " + shown(o.ttl_s));
     if (to_ms(o.ttl_s) < milliseconds{3})
@@ -163,7 +165,7 @@ struct ghost {
     std::string key;
     std::int64_t pid = ::getpid();
     std::int64_t ttl_ms = 0;
-    std::string confirmed;             // the last value Redis acknowledged
+    std::string confirmed;              // the last value Redis acknowledged
     std::deque<std::string> uncertain;  // sent since, without a reply: may be set
 
     // A constructor rather than aggregate initialisation: clang's
@@ -219,8 +221,9 @@ struct ghost {
                 co_return 1;
             }
         }
-        log_line("info", "ghostd started",
-                 {{"key", key}, {"ttl_ms", ttl_ms}, {"refresh_ms", every.count()}, {"pid", pid}, {"redis", conn.name()}});
+        log_line(
+            "info", "ghostd started",
+            {{"key", key}, {"ttl_ms", ttl_ms}, {"refresh_ms", every.count()}, {"pid", pid}, {"redis", conn.name()}});
 
         auto executor = co_await asio::this_coro::executor;
         asio::steady_timer timer(executor);
@@ -240,7 +243,10 @@ struct ghost {
             if (!failure.empty()) {
                 ++failures;
                 log_line("warn", "refresh failed; retrying at the next refresh",
-                         {{"key", key}, {"redis", conn.name()}, {"error", failure}, {"failures", failures},
+                         {{"key", key},
+                          {"redis", conn.name()},
+                          {"error", failure},
+                          {"failures", failures},
                           {"retry_in_ms", every.count()}});
             } else if (failures > 0) {
                 log_line("info", "refresh works again", {{"key", key}, {"failures", failures}});
@@ -260,7 +266,8 @@ struct ghost {
             req.push(eval);
             auto replies = co_await conn.exec(std::move(req));
             const auto& reply = replies.front();
-            if (reply.is_error()) error = "EVAL refused: " + reply.text;
+            if (reply.is_error())
+                error = "EVAL refused: " + reply.text;
             else {
                 const auto r = reply.as_integer();
                 outcome = r == 1 ? "deleted" : r == 0 ? "already gone (expired)" : "kept: held by another owner";
@@ -270,7 +277,8 @@ struct ghost {
         }
         if (!error.empty()) {
             // A timed-out EVAL may still run later: say what we know.
-            log_line("warn", "deleting the key failed or was not confirmed; if it was not deleted, it expires with its TTL",
+            log_line("warn",
+                     "deleting the key failed or was not confirmed; if it was not deleted, it expires with its TTL",
                      {{"key", key}, {"redis", conn.name()}, {"error", error}, {"ttl_ms", ttl_ms}});
             outcome = "unconfirmed (Redis error)";
         }
@@ -279,7 +287,7 @@ struct ghost {
     }
 };
 
-} // namespace
+}  // namespace
 
 int main(int argc, char** argv) {
     auto command_line = example::parse_command_line("ghostd", parse, argc, argv);
@@ -298,8 +306,9 @@ int main(int argc, char** argv) {
 
         // The first SIGINT/SIGTERM stops (and deletes the key); a second one
         // ends at once.
-        example::stop_triggers triggers(ctx, [&](const std::string& why) { stop.request(why); }, opts->run_for_s,
-                                        "second signal: exiting without deleting the key");
+        example::stop_triggers triggers(
+            ctx, [&](const std::string& why) { stop.request(why); }, opts->run_for_s,
+            "second signal: exiting without deleting the key");
 
         int rc = 1;
         // The connection's own loops keep ctx busy forever: stop it when done.

@@ -24,8 +24,8 @@
 #include <boost/program_options.hpp>
 
 #include <csignal>
-#include <future>
 #include <cstdio>
+#include <future>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -74,6 +74,8 @@ void need_seconds(const char* flag, double v, bool zero_ok = false) {
 std::optional<options> parse(int argc, char** argv) {
     options o;
     po::options_description opts("sandboxd options");
+    // One option a line, as --help shows them.
+    // clang-format off
     opts.add_options()
         ("help,h", "show this help")
         ("version", "print the version")
@@ -98,6 +100,7 @@ std::optional<options> parse(int argc, char** argv) {
         ("read-only", po::bool_switch(&o.read_only), "read-only root filesystem")
         ("events", po::value(&o.events)->default_value(o.events), "serve: lifecycle events as JSON lines (a path, or -)")
         ("run-for", po::value(&o.run_for_s)->default_value(o.run_for_s), "serve: exit after this many seconds (0: never)");
+    // clang-format on
     po::options_description positional_opts;
     positional_opts.add_options()("action", po::value(&o.action))("user", po::value(&o.user));
     po::positional_options_description positional;
@@ -171,18 +174,21 @@ int serve(const options& o, asio::io_context& ctx, registry_t& registry) {
     janitor jan(registry, jopts);
     jan.on_sweep = [](const sweep_report& r) {
         if (r.expired || r.orphans_removed || r.workers_lost)
-            log_line("info", "sweep", {{"culled", r.expired}, {"orphans_removed", r.orphans_removed},
-                                       {"workers_lost", r.workers_lost}});
+            log_line("info", "sweep",
+                     {{"culled", r.expired}, {"orphans_removed", r.orphans_removed}, {"workers_lost", r.workers_lost}});
     };
     bool failed = false;
     asio::co_spawn(ctx, jan.run(), [&](std::exception_ptr e) {
         failed = static_cast<bool>(e);
         ctx.stop();
     });
-    example::stop_triggers triggers(ctx, [&](const std::string& why) {
-        log_line("info", "stopping", {{"reason", why}});
-        jan.stop();
-    }, o.run_for_s, "second signal: exiting without waiting");
+    example::stop_triggers triggers(
+        ctx,
+        [&](const std::string& why) {
+            log_line("info", "stopping", {{"reason", why}});
+            jan.stop();
+        },
+        o.run_for_s, "second signal: exiting without waiting");
     log_line("info", "sandboxd serving",
              {{"image", o.image}, {"deployment", o.deployment}, {"idle_timeout_s", o.idle_timeout_s}});
     ctx.run();
@@ -190,7 +196,7 @@ int serve(const options& o, asio::io_context& ctx, registry_t& registry) {
     return failed ? 1 : 0;
 }
 
-} // namespace
+}  // namespace
 
 int main(int argc, char** argv) {
     auto command_line = example::parse_command_line("sandboxd", parse, argc, argv);
@@ -205,8 +211,10 @@ int main(int argc, char** argv) {
         ropts.prefix = o->prefix;
         redis_store store(ctx.get_executor(), rcfg, ropts);
         optional_jsonl_sink sink;
-        if (o->events == "-") sink.sink = std::make_shared<jsonl_sink>(std::cout);
-        else if (!o->events.empty()) sink.sink = std::make_shared<jsonl_sink>(o->events);
+        if (o->events == "-")
+            sink.sink = std::make_shared<jsonl_sink>(std::cout);
+        else if (!o->events.empty())
+            sink.sink = std::make_shared<jsonl_sink>(o->events);
         registry_options regopts;
         regopts.idle_timeout = to_ms(o->idle_timeout_s);
         regopts.stop_grace = to_ms(o->stop_grace_s);

@@ -35,9 +35,9 @@
 
 #include <cmath>
 #include <csignal>
-#include <functional>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -112,8 +112,10 @@ bool loopback(const asio::ip::address& a) {
 void check_token(const po::variables_map& vm, const std::string& token, bool on_command_line) {
     for (const char* name : {"SESSIOND_TOKEN", "SESSIONKIT_TOKEN"})
         if (const char* v = std::getenv(name); v && !*v && !on_command_line)
-            throw po::error(std::string(name) + " is set but empty: that would turn authentication off. "
-                            "Set a token, or unset " + name + " to serve without one");
+            throw po::error(std::string(name) +
+                            " is set but empty: that would turn authentication off. "
+                            "Set a token, or unset " +
+                            name + " to serve without one");
     if (!vm.count("token")) return;
     if (token.empty())
         throw po::error("--token is empty: that would turn authentication off. Give a token, or leave --token "
@@ -146,6 +148,8 @@ asio::ip::tcp::endpoint parse_listen(const std::string& text) {
 std::optional<config> parse(int argc, char** argv) {
     config c;
     po::options_description opts("sessiond options");
+    // One option a line, as --help shows them.
+    // clang-format off
     opts.add_options()
         ("help,h", "show this help")
         ("version", "print the version")
@@ -203,6 +207,7 @@ std::optional<config> parse(int argc, char** argv) {
          "create N demo sessions at start; demo-1 is kept alive, the rest expire")
         ("run-for", po::value(&c.run_for_s)->default_value(c.run_for_s),
          "exit after this many seconds (0: until SIGINT/SIGTERM)");
+    // clang-format on
     po::variables_map vm;
     po::store(po::parse_command_line(argc, argv, opts), vm);
     const bool token_on_command_line = vm.count("token") > 0;
@@ -242,7 +247,8 @@ std::optional<config> parse(int argc, char** argv) {
     // USE_REDIS=true picks redis unless --store (or SESSIOND_STORE) says otherwise.
     if (const char* use = std::getenv("USE_REDIS"); use && vm["store"].defaulted()) {
         const std::string v = use;
-        if (v == "true" || v == "1" || v == "yes") c.store = "redis";
+        if (v == "true" || v == "1" || v == "yes")
+            c.store = "redis";
         else if (v != "false" && v != "0" && v != "no" && !v.empty())
             throw po::error("USE_REDIS must be true or false, got '" + v + "'");
     }
@@ -272,7 +278,8 @@ std::optional<config> parse(int argc, char** argv) {
     // token, anyone could create and end sessions: only when asked to.
     const auto where = parse_listen(c.listen);
     if (!loopback(where.address()) && c.token.empty() && !c.insecure)
-        throw po::error("--listen " + c.listen + " is reachable from other hosts and no --token is set: anyone who "
+        throw po::error("--listen " + c.listen +
+                        " is reachable from other hosts and no --token is set: anyone who "
                         "can connect could create and end sessions. Set --token (or SESSIOND_TOKEN), or pass "
                         "--insecure (SESSIOND_INSECURE=true) to serve without authentication");
     return c;
@@ -309,7 +316,7 @@ awaitable<void> run_demo(Registry& registry, int sessions, milliseconds idle) {
     if (sessions > 0) co_await keep_alive(registry, std::move(kept), idle / 2);
 }
 
-} // namespace
+}  // namespace
 
 /// Runs the daemon over `store` until a signal (or --run-for) stops it.
 /// The spawner --spawner names; its workers are watched on ctx.
@@ -422,8 +429,8 @@ int serve(const config& c, asio::io_context& ctx, Store& store, optional_jsonl_s
     if (cfg->demo > 0) asio::co_spawn(ctx, run_demo(registry, cfg->demo, ropts.idle_timeout), asio::detached);
 
     // The first SIGINT/SIGTERM stops gracefully; a second one ends now.
-    example::stop_triggers triggers(ctx, [&](const std::string& why) { stop(why); }, cfg->run_for_s,
-                                    "second signal: exiting without waiting");
+    example::stop_triggers triggers(
+        ctx, [&](const std::string& why) { stop(why); }, cfg->run_for_s, "second signal: exiting without waiting");
     log_line("info", "sessiond started",
              {{"listen", where.address().to_string() + ":" + std::to_string(where.port())},
               {"port", where.port()},
@@ -471,8 +478,10 @@ int main(int argc, char** argv) {
     try {
         optional_jsonl_sink sink;
         const auto queue = static_cast<std::size_t>(cfg->events_queue);
-        if (cfg->events == "-") sink.sink = std::make_shared<jsonl_sink>(std::cout, queue);
-        else if (!cfg->events.empty()) sink.sink = std::make_shared<jsonl_sink>(cfg->events, queue);
+        if (cfg->events == "-")
+            sink.sink = std::make_shared<jsonl_sink>(std::cout, queue);
+        else if (!cfg->events.empty())
+            sink.sink = std::make_shared<jsonl_sink>(cfg->events, queue);
 
         asio::io_context ctx(cfg->threads);
         if (cfg->store == "redis") {

@@ -7,8 +7,8 @@
 #include <sessionkit/testing/manual_clock.hpp>  // manual_clock: the testing kit's, found here as always
 
 #include <chrono>
-#include <cstdint>
 #include <concepts>
+#include <cstdint>
 
 namespace sessionkit {
 
@@ -48,5 +48,4 @@ inline time_point from_unix_ms(std::int64_t ms) noexcept {
     return time_point{std::chrono::duration_cast<time_point::duration>(milliseconds{ms})};
 }
 
-} // namespace sessionkit
-
+}  // namespace sessionkit

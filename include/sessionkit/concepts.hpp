@@ -35,10 +35,9 @@ using awaitable = boost::asio::awaitable<T>;
 /// transaction). Time is passed in by the caller's session_clock so that
 /// every instance agrees on deadlines.
 template <class S>
-concept session_store = requires(S& s, const session& rec, std::string_view id,
-                                 std::string_view name, std::string_view token, time_point now,
-                                 std::uint64_t version, std::size_t limit, milliseconds ttl,
-                                 const list_query& query) {
+concept session_store = requires(S& s, const session& rec, std::string_view id, std::string_view name,
+                                 std::string_view token, time_point now, std::uint64_t version, std::size_t limit,
+                                 milliseconds ttl, const list_query& query) {
     /// create(rec): insert rec if no live session has rec.id. A final
     /// (terminated/failed) record with that id is replaced, continuing its
     /// version sequence so a stale compare-and-swap can never hit the new
@@ -88,7 +87,8 @@ concept session_store = requires(S& s, const session& rec, std::string_view id,
 ///   - emit may be called from several threads at once.
 template <class K>
 concept event_sink = requires(K& k, const event& e) {
-    { k.emit(e) } noexcept -> std::same_as<void>;
+    { k.emit(e) }
+    noexcept->std::same_as<void>;
 };
 
 /// A worker this deployment owns, as the spawner lists it.
@@ -149,4 +149,4 @@ concept input_spawner = spawner<P> && requires(P& p, const worker_ref& w, std::s
     { p.send_input(w, bytes) } -> std::same_as<awaitable<void>>;
 };
 
-} // namespace sessionkit
+}  // namespace sessionkit

@@ -27,16 +27,16 @@
 namespace sessionkit {
 
 enum class error {
-    invalid_id = 1,          ///< a session id outside [A-Za-z0-9._:-]{1,128}
-    invalid_transition,      ///< a status change the transition table forbids
-    invalid_argument,        ///< any other rejected input (bad status name, bad option)
-    corrupt_record,          ///< a stored record that is not a valid session
-    not_found,               ///< an operation that needs an existing session found none
-    backend_unavailable,     ///< a store, sink or spawner that cannot be reached
-    timeout,                 ///< a backend operation that did not finish in time
-    protocol_error,          ///< a backend answered something we cannot understand
-    spawn_failed,            ///< a worker could not be started
-    contention,              ///< a compare-and-swap kept losing to concurrent writers
+    invalid_id = 1,       ///< a session id outside [A-Za-z0-9._:-]{1,128}
+    invalid_transition,   ///< a status change the transition table forbids
+    invalid_argument,     ///< any other rejected input (bad status name, bad option)
+    corrupt_record,       ///< a stored record that is not a valid session
+    not_found,            ///< an operation that needs an existing session found none
+    backend_unavailable,  ///< a store, sink or spawner that cannot be reached
+    timeout,              ///< a backend operation that did not finish in time
+    protocol_error,       ///< a backend answered something we cannot understand
+    spawn_failed,         ///< a worker could not be started
+    contention,           ///< a compare-and-swap kept losing to concurrent writers
 };
 
 /// What a caller does about an error; each code belongs to exactly one.
@@ -119,16 +119,14 @@ public:
         return {static_cast<int>(condition_of(static_cast<error>(ev))), condition_category()};
     }
 };
-} // namespace detail
+}  // namespace detail
 
 inline const boost::system::error_category& error_category() noexcept {
     static const detail::error_category_impl instance;
     return instance;
 }
 
-inline boost::system::error_code make_error_code(error e) noexcept {
-    return {static_cast<int>(e), error_category()};
-}
+inline boost::system::error_code make_error_code(error e) noexcept { return {static_cast<int>(e), error_category()}; }
 
 inline boost::system::error_condition make_error_condition(condition c) noexcept {
     return {static_cast<int>(c), detail::condition_category()};
@@ -188,7 +186,7 @@ inline std::string what_without_code(const boost::system::system_error& e) {
     return w;
 }
 
-} // namespace sessionkit
+}  // namespace sessionkit
 
 template <>
 struct boost::system::is_error_code_enum<sessionkit::error> : std::true_type {};

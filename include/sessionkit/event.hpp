@@ -49,8 +49,7 @@ struct event {
     boost::json::object data;
 };
 
-inline event make_event(event_type type, std::string session_id, time_point time,
-                        boost::json::object data = {}) {
+inline event make_event(event_type type, std::string session_id, time_point time, boost::json::object data = {}) {
     return event{generate_id(), type, std::move(session_id), time, std::move(data)};
 }
 
@@ -63,4 +62,4 @@ inline boost::json::object to_json(const event& e) {
             {"data", e.data}};
 }
 
-} // namespace sessionkit
+}  // namespace sessionkit

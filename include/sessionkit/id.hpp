@@ -15,16 +15,16 @@
 #include <string>
 #include <string_view>
 
-#include <sys/random.h>
 #include <cerrno>
+#include <sys/random.h>
 
 namespace sessionkit {
 
 inline constexpr std::size_t max_id_length = 128;
 
 constexpr bool is_id_char(char c) noexcept {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '_' || c == ':' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+           c == ':' || c == '-';
 }
 
 constexpr bool is_valid_id(std::string_view id) noexcept {
@@ -41,20 +41,17 @@ inline std::string why_invalid(std::string_view id) {
     if (id.empty()) return "is empty";
     if (id == "." || id == "..") return "is a dot segment, which URLs cannot carry";
     if (id.size() > max_id_length)
-        return "is " + std::to_string(id.size()) + " bytes long (at most " +
-               std::to_string(max_id_length) + ")";
+        return "is " + std::to_string(id.size()) + " bytes long (at most " + std::to_string(max_id_length) + ")";
     for (std::size_t i = 0; i < id.size(); ++i)
-        if (!is_id_char(id[i]))
-            return "has a byte outside [A-Za-z0-9._:-] at offset " + std::to_string(i);
+        if (!is_id_char(id[i])) return "has a byte outside [A-Za-z0-9._:-] at offset " + std::to_string(i);
     return "is valid";
 }
-} // namespace detail
+}  // namespace detail
 
 /// Throws error::invalid_id naming the id and what is wrong with it.
 inline void check_id(std::string_view id) {
     if (!is_valid_id(id))
-        throw_error(error::invalid_id,
-                    "session id '" + detail::printable(id) + "' " + detail::why_invalid(id));
+        throw_error(error::invalid_id, "session id '" + detail::printable(id) + "' " + detail::why_invalid(id));
 }
 
 /// Fills `out` from the kernel CSPRNG (getrandom(2); blocks only before the
@@ -64,9 +61,8 @@ inline void random_bytes(std::byte* out, std::size_t n) {
         ssize_t got = ::getrandom(out, n, 0);
         if (got < 0) {
             if (errno == EINTR) continue;
-            throw boost::system::system_error(
-                boost::system::error_code(errno, boost::system::system_category()),
-                "sessionkit: getrandom");
+            throw boost::system::system_error(boost::system::error_code(errno, boost::system::system_category()),
+                                              "sessionkit: getrandom");
         }
         out += got;
         n -= static_cast<std::size_t>(got);
@@ -95,4 +91,4 @@ inline std::string generate_id() {
     return out;
 }
 
-} // namespace sessionkit
+}  // namespace sessionkit

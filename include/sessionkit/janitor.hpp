@@ -32,9 +32,9 @@
 #include <exception>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
-#include <optional>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
@@ -73,9 +73,10 @@ public:
             throw_error(error::invalid_argument,
                         "janitor_options.warning_window, history_retention, reconcile_interval and "
                         "worker_check_interval must not be negative");
-        if (!options_.log) options_.log = [](std::string_view line) {
-            std::fprintf(stderr, "%.*s\n", static_cast<int>(line.size()), line.data());
-        };
+        if (!options_.log)
+            options_.log = [](std::string_view line) {
+                std::fprintf(stderr, "%.*s\n", static_cast<int>(line.size()), line.data());
+            };
     }
 
     /// One sweep, now. Deterministic with a manual_clock: tests call this.
@@ -87,14 +88,13 @@ public:
 
         if (options_.warning_window > milliseconds::zero()) {
             for (std::size_t b = 0; b < options_.max_batches; ++b) {
-                auto due = co_await store.claim_warnings(now, now + options_.warning_window,
-                                                         options_.batch_size);
+                auto due = co_await store.claim_warnings(now, now + options_.warning_window, options_.batch_size);
                 for (const auto& s : due)
-                    registry_.emit(event_type::timeout_warning, s,
-                                   {{"deadline", to_unix_ms(s.idle_deadline)},
-                                    {"reason", s.lifetime_bound() ? "lifetime" : "idle"},
-                                    {"remaining_ms", std::chrono::duration_cast<milliseconds>(
-                                                         s.idle_deadline - now).count()}});
+                    registry_.emit(
+                        event_type::timeout_warning, s,
+                        {{"deadline", to_unix_ms(s.idle_deadline)},
+                         {"reason", s.lifetime_bound() ? "lifetime" : "idle"},
+                         {"remaining_ms", std::chrono::duration_cast<milliseconds>(s.idle_deadline - now).count()}});
                 report.warned += due.size();
                 if (due.size() < options_.batch_size) break;
             }
@@ -188,8 +188,10 @@ public:
                 failed = true;
                 failure = e.what();
             }
-            if (check) next_check = steady::now() + options_.worker_check_interval;
-            else next_sweep = steady::now() + next_wait();
+            if (check)
+                next_check = steady::now() + options_.worker_check_interval;
+            else
+                next_sweep = steady::now() + next_wait();
             if (failed) {
                 if (cancelled(co_await boost::asio::this_coro::cancellation_state)) co_return;
                 log_error(check ? "worker check failed" : "sweep failed", failure);
@@ -273,8 +275,8 @@ private:
         for (;;) {
             auto page = co_await store.list(q);
             for (const auto& s : page.sessions) {
-                if (!s.worker || s.worker->kind != kind || is_final(s.status) ||
-                    s.status == session_status::stopping || s.status == session_status::initializing)
+                if (!s.worker || s.worker->kind != kind || is_final(s.status) || s.status == session_status::stopping ||
+                    s.status == session_status::initializing)
                     continue;
                 bool gone;
                 if (auto it = running.find(s.worker->id); it != running.end()) {
@@ -322,9 +324,9 @@ private:
     }
 
     void log_warning(std::string_view what, std::string_view session_id, std::string_view worker) {
-        boost::json::object line{{"level", "warn"}, {"component", "janitor"}, {"msg", what},
-                                 {"session", session_id}, {"worker", worker},
-                                 {"time", to_unix_ms(std::chrono::system_clock::now())}};
+        boost::json::object line{{"level", "warn"},  {"component", "janitor"},
+                                 {"msg", what},      {"session", session_id},
+                                 {"worker", worker}, {"time", to_unix_ms(std::chrono::system_clock::now())}};
         options_.log(boost::json::serialize(line));
     }
 
@@ -347,8 +349,11 @@ private:
     }
 
     void log_error(std::string_view what, std::string_view detail) {
-        boost::json::object line{{"level", "error"}, {"component", "janitor"}, {"msg", what},
-                                 {"error", detail}, {"time", to_unix_ms(std::chrono::system_clock::now())}};
+        boost::json::object line{{"level", "error"},
+                                 {"component", "janitor"},
+                                 {"msg", what},
+                                 {"error", detail},
+                                 {"time", to_unix_ms(std::chrono::system_clock::now())}};
         options_.log(boost::json::serialize(line));
     }
 
@@ -359,8 +364,8 @@ private:
     std::atomic<bool> stop_requested_{false};
     // stop()'s wake-up call: a thread-safe channel that run() awaits beside
     // its timer, so stopping needs no access to the timer from other threads.
-    boost::asio::experimental::concurrent_channel<void(boost::system::error_code)> wake_{
-        boost::asio::system_executor{}, 1};
+    boost::asio::experimental::concurrent_channel<void(boost::system::error_code)> wake_{boost::asio::system_executor{},
+                                                                                         1};
 };
 
-} // namespace sessionkit
+}  // namespace sessionkit

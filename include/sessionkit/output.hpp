@@ -48,8 +48,8 @@ inline constexpr std::size_t max_output_read = 1 << 20;
 /// The log goes with its record: erase, purge and a new session under a
 /// finished one's id all start from nothing.
 template <class S>
-concept output_log = requires(S& s, std::string_view id, std::string_view bytes,
-                              std::uint64_t offset, std::size_t max) {
+concept output_log = requires(S& s, std::string_view id, std::string_view bytes, std::uint64_t offset,
+                              std::size_t max) {
     { s.append_output(id, bytes) } -> std::same_as<boost::asio::awaitable<bool>>;
     { s.read_output(id, offset, max) } -> std::same_as<boost::asio::awaitable<std::optional<output_chunk>>>;
 };
@@ -85,14 +85,14 @@ public:
     /// Throws error::invalid_argument (naming `what`) for an offset past the end.
     output_chunk read(std::uint64_t offset, std::size_t max, std::string_view what) const {
         if (offset > end())
-            throw_error(error::invalid_argument,
-                        std::string(what) + ": offset " + std::to_string(offset) +
-                            " is past the end of the output (" + std::to_string(end()) + " bytes so far)");
+            throw_error(error::invalid_argument, std::string(what) + ": offset " + std::to_string(offset) +
+                                                     " is past the end of the output (" + std::to_string(end()) +
+                                                     " bytes so far)");
         output_chunk out;
         out.dropped = offset < first();
         out.offset = std::max(offset, first());
-        const std::size_t n = static_cast<std::size_t>(
-            std::min<std::uint64_t>({end() - out.offset, max, max_output_read}));
+        const std::size_t n =
+            static_cast<std::size_t>(std::min<std::uint64_t>({end() - out.offset, max, max_output_read}));
         out.data.assign(buffer_, static_cast<std::size_t>(out.offset - base_), n);
         out.next_offset = out.offset + n;
         return out;
@@ -104,5 +104,5 @@ private:
     std::uint64_t base_ = 0;  ///< offset of buffer_[0]
 };
 
-} // namespace detail
-} // namespace sessionkit
+}  // namespace detail
+}  // namespace sessionkit

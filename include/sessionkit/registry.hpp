@@ -40,13 +40,15 @@ namespace sessionkit {
 namespace detail {
 template <class P>
 constexpr bool spawns_workers() {
-    if constexpr (requires { P::spawns_workers; }) return P::spawns_workers;
-    else return true;
+    if constexpr (requires { P::spawns_workers; })
+        return P::spawns_workers;
+    else
+        return true;
 }
-} // namespace detail
+}  // namespace detail
 
-template <session_store Store, session_clock Clock = system_clock_policy,
-          event_sink Sink = null_sink, spawner Spawner = no_spawner>
+template <session_store Store, session_clock Clock = system_clock_policy, event_sink Sink = null_sink,
+          spawner Spawner = no_spawner>
 class basic_session_registry {
 public:
     using store_type = Store;
@@ -54,10 +56,10 @@ public:
     using sink_type = Sink;
     using spawner_type = Spawner;
 
-    explicit basic_session_registry(Store& store, registry_options options = {}, Clock clock = {},
-                              Sink sink = {}, Spawner spawner = {})
-        : store_(store), options_(std::move(options)), clock_(std::move(clock)),
-          sink_(std::move(sink)), spawner_(std::move(spawner)) {
+    explicit basic_session_registry(Store& store, registry_options options = {}, Clock clock = {}, Sink sink = {},
+                                    Spawner spawner = {})
+        : store_(store), options_(std::move(options)), clock_(std::move(clock)), sink_(std::move(sink)),
+          spawner_(std::move(spawner)) {
         check_duration("registry_options.idle_timeout", options_.idle_timeout);
         check_duration("registry_options.max_lifetime", options_.max_lifetime);
         check_duration("registry_options.stop_grace", options_.stop_grace);
@@ -233,9 +235,8 @@ public:
 
     awaitable<session_page> list(list_query query) {
         if (query.limit == 0 || query.limit > max_page_size)
-            throw_error(error::invalid_argument, "list: limit must be between 1 and " +
-                                                     std::to_string(max_page_size) + ", got " +
-                                                     std::to_string(query.limit));
+            throw_error(error::invalid_argument, "list: limit must be between 1 and " + std::to_string(max_page_size) +
+                                                     ", got " + std::to_string(query.limit));
         co_return co_await store_.list(query);
     }
 
@@ -269,16 +270,15 @@ public:
     /// output.hpp). not_found when there is no such session;
     /// invalid_argument for an offset past the end, or when the store keeps
     /// no output.
-    awaitable<output_chunk> read_output(std::string_view id, std::uint64_t offset,
-                                        std::size_t max = max_output_read) {
+    awaitable<output_chunk> read_output(std::string_view id, std::uint64_t offset, std::size_t max = max_output_read) {
         check_id(id);
         if constexpr (output_log<Store>) {
             auto chunk = co_await store_.read_output(id, offset, max);
             if (!chunk) throw_error(error::not_found, "read_output: session '" + std::string(id) + "'");
             co_return std::move(*chunk);
         } else {
-            throw_error(error::invalid_argument, "read_output: session '" + std::string(id) +
-                                                     "': this store keeps no worker output");
+            throw_error(error::invalid_argument,
+                        "read_output: session '" + std::string(id) + "': this store keeps no worker output");
         }
     }
 
@@ -314,7 +314,9 @@ public:
     /// Whether sessions get workers: fixed by the spawner's type, or (for
     /// any_spawner) by the spawner chosen at run time.
     bool spawns() const noexcept {
-        if constexpr (requires(const Spawner& p) { { p.spawns_workers() } -> std::convertible_to<bool>; })
+        if constexpr (requires(const Spawner& p) {
+                          { p.spawns_workers() } -> std::convertible_to<bool>;
+                      })
             return spawner_.spawns_workers();
         else
             return detail::spawns_workers<Spawner>();
@@ -360,9 +362,8 @@ private:
 
     static void check_duration(std::string_view what, std::optional<milliseconds> d) {
         if (d && (*d <= milliseconds::zero() || *d > max_duration))
-            throw_error(error::invalid_argument,
-                        std::string(what) + " must be positive and at most 100 years, got " +
-                            std::to_string(d->count()) + " ms");
+            throw_error(error::invalid_argument, std::string(what) + " must be positive and at most 100 years, got " +
+                                                     std::to_string(d->count()) + " ms");
     }
 
     [[noreturn]] void contention(std::string_view op, std::string_view id) const {
@@ -384,4 +385,4 @@ private:
 template <session_store Store>
 using session_registry = basic_session_registry<Store>;
 
-} // namespace sessionkit
+}  // namespace sessionkit

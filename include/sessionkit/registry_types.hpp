@@ -60,4 +60,4 @@ struct modify_outcome {
     std::optional<session> record;
 };
 
-} // namespace sessionkit
+}  // namespace sessionkit

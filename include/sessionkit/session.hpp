@@ -72,9 +72,7 @@ struct session {
     boost::json::object extra;
 
     /// True when the deadline that ends this session is its max lifetime.
-    bool lifetime_bound() const noexcept {
-        return absolute_deadline && idle_deadline >= *absolute_deadline;
-    }
+    bool lifetime_bound() const noexcept { return absolute_deadline && idle_deadline >= *absolute_deadline; }
 };
 
 /// The idle deadline a touch at `now` gives: now + idle_timeout, capped at
@@ -97,12 +95,18 @@ inline boost::json::object to_json(const session& s) {
     o["last_active"] = to_unix_ms(s.last_active);
     o["idle_timeout_ms"] = static_cast<std::int64_t>(s.idle_timeout.count());
     o["idle_deadline"] = to_unix_ms(s.idle_deadline);
-    if (s.absolute_deadline) o["absolute_deadline"] = to_unix_ms(*s.absolute_deadline);
-    else o.erase("absolute_deadline");
-    if (s.ended_at) o["ended_at"] = to_unix_ms(*s.ended_at);
-    else o.erase("ended_at");
-    if (!s.end_reason.empty()) o["end_reason"] = s.end_reason;
-    else o.erase("end_reason");
+    if (s.absolute_deadline)
+        o["absolute_deadline"] = to_unix_ms(*s.absolute_deadline);
+    else
+        o.erase("absolute_deadline");
+    if (s.ended_at)
+        o["ended_at"] = to_unix_ms(*s.ended_at);
+    else
+        o.erase("ended_at");
+    if (!s.end_reason.empty())
+        o["end_reason"] = s.end_reason;
+    else
+        o.erase("end_reason");
     o["version"] = s.version;
     if (s.worker) {
         boost::json::object w{{"kind", s.worker->kind}, {"id", s.worker->id}};
@@ -126,8 +130,8 @@ public:
     record_reader(const boost::json::object& o, std::string_view id_hint) : o_(o), id_(id_hint) {}
 
     [[noreturn]] void fail(std::string_view key, std::string_view what) const {
-        throw_error(error::corrupt_record, "session '" + printable(id_) + "': field '" +
-                                               std::string(key) + "' " + std::string(what));
+        throw_error(error::corrupt_record,
+                    "session '" + printable(id_) + "': field '" + std::string(key) + "' " + std::string(what));
     }
     const boost::json::value* find(std::string_view key) const { return o_.if_contains(key); }
     const boost::json::value& need(std::string_view key) const {
@@ -150,8 +154,8 @@ public:
     }
     time_point time_of(std::string_view key, std::int64_t ms) const {
         if (ms < 0 || ms > max_unix_ms)
-            fail(key, "must be a time in ms since the Unix epoch between 0 and " +
-                          std::to_string(max_unix_ms) + ", got " + std::to_string(ms));
+            fail(key, "must be a time in ms since the Unix epoch between 0 and " + std::to_string(max_unix_ms) +
+                          ", got " + std::to_string(ms));
         return from_unix_ms(ms);
     }
     std::optional<std::int64_t> optional_integer(std::string_view key) const {
@@ -186,14 +190,13 @@ private:
 
 inline bool is_known_field(std::string_view k) noexcept {
     for (std::string_view known :
-         {"v", "id", "owner", "status", "created_at", "last_active", "idle_timeout_ms",
-          "idle_deadline", "absolute_deadline", "ended_at", "end_reason", "version", "worker",
-          "warning_sent", "attributes"})
+         {"v", "id", "owner", "status", "created_at", "last_active", "idle_timeout_ms", "idle_deadline",
+          "absolute_deadline", "ended_at", "end_reason", "version", "worker", "warning_sent", "attributes"})
         if (k == known) return true;
     return false;
 }
 
-} // namespace detail
+}  // namespace detail
 
 /// Reads a record. `id_hint` names the session in error messages (the key
 /// the record was found under). Throws error::corrupt_record naming the
@@ -246,8 +249,8 @@ inline session session_from_json(const boost::json::value& v, std::string_view i
         s.warning_sent = w->get_bool();
     }
     if (auto* a = r.find("attributes"); a && !a->is_null()) {
-        if (!a->is_object()) r.fail("attributes", std::string("must be an object, got ") +
-                                                      detail::record_reader::kind(*a));
+        if (!a->is_object())
+            r.fail("attributes", std::string("must be an object, got ") + detail::record_reader::kind(*a));
         s.attributes = a->get_object();
     }
     for (const auto& kv : o)
@@ -263,10 +266,9 @@ inline session parse_session(std::string_view text, std::string_view id_hint) {
     opts.max_depth = 64;
     auto v = boost::json::parse(text, ec, {}, opts);
     if (ec)
-        throw_error(error::corrupt_record, "session '" + detail::printable(id_hint) +
-                                               "': record is not valid JSON (" + ec.message() +
-                                               ")");
+        throw_error(error::corrupt_record,
+                    "session '" + detail::printable(id_hint) + "': record is not valid JSON (" + ec.message() + ")");
     return session_from_json(v, id_hint);
 }
 
-} // namespace sessionkit
+}  // namespace sessionkit

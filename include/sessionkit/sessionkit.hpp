@@ -25,4 +25,4 @@ namespace sessionkit {
 /// The embedded default: in-memory store, system clock, no events, no workers.
 using memory_registry = session_registry<memory_store>;
 
-} // namespace sessionkit
+}  // namespace sessionkit

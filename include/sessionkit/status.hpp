@@ -81,9 +81,8 @@ constexpr bool can_transition(session_status from, session_status to) noexcept {
 /// Throws error::invalid_transition naming both states.
 inline void check_transition(std::string_view id, session_status from, session_status to) {
     if (!can_transition(from, to))
-        throw_error(error::invalid_transition,
-                    "session '" + std::string(id) + "': cannot change status from " +
-                        std::string(to_string(from)) + " to " + std::string(to_string(to)));
+        throw_error(error::invalid_transition, "session '" + std::string(id) + "': cannot change status from " +
+                                                   std::string(to_string(from)) + " to " + std::string(to_string(to)));
 }
 
-} // namespace sessionkit
+}  // namespace sessionkit

@@ -31,9 +31,7 @@ struct touch_result {
     std::optional<time_point> absolute_deadline;
     std::uint64_t version = 0;
 
-    bool lifetime_bound() const noexcept {
-        return absolute_deadline && idle_deadline >= *absolute_deadline;
-    }
+    bool lifetime_bound() const noexcept { return absolute_deadline && idle_deadline >= *absolute_deadline; }
     /// Writes what a touch changed into a full record read before it.
     void apply_to(session& s) const {
         s.status = status;
@@ -88,13 +86,11 @@ struct session_page {
 struct store_stats {
     std::array<std::uint64_t, session_status_count> by_status{};  ///< records now, by status
     std::uint64_t sessions = 0;                                   ///< records now (history included)
-    std::uint64_t created_total = 0;     ///< creations since the store began
-    std::uint64_t expired_total = 0;     ///< first claims by a janitor
-    std::uint64_t terminated_total = 0;  ///< transitions into a final status
+    std::uint64_t created_total = 0;                              ///< creations since the store began
+    std::uint64_t expired_total = 0;                              ///< first claims by a janitor
+    std::uint64_t terminated_total = 0;                           ///< transitions into a final status
 
-    std::uint64_t count(session_status s) const noexcept {
-        return by_status[static_cast<std::size_t>(s)];
-    }
+    std::uint64_t count(session_status s) const noexcept { return by_status[static_cast<std::size_t>(s)]; }
 };
 
-} // namespace sessionkit
+}  // namespace sessionkit

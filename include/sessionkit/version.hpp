@@ -11,5 +11,5 @@
 #define SESSIONKIT_VERSION_PATCH 0
 #define SESSIONKIT_VERSION_STRING "0.1.0"
 
-#define SESSIONKIT_VERSION \
+#define SESSIONKIT_VERSION                                                                                             \
     (SESSIONKIT_VERSION_MAJOR * 100000 + SESSIONKIT_VERSION_MINOR * 100 + SESSIONKIT_VERSION_PATCH)

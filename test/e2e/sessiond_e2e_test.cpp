@@ -32,7 +32,8 @@ namespace {
 struct switchable_store : memory_store {
     std::atomic<bool> down{false};
     void check(const char* op) {
-        if (down.load()) throw_error(error::backend_unavailable, std::string("switchable_store.") + op + ": switched off");
+        if (down.load())
+            throw_error(error::backend_unavailable, std::string("switchable_store.") + op + ": switched off");
     }
     awaitable<void> ping() {
         check("ping");
@@ -181,12 +182,13 @@ std::size_t count_of(std::string_view text, std::string_view needle) {
 
 std::string code_of(const reply& r) { return r.json.is_object() ? std::string(r.json.at("error").as_string()) : ""; }
 
-} // namespace
+}  // namespace
 
 BOOST_FIXTURE_TEST_SUITE(endpoints, fixture)
 
 BOOST_AUTO_TEST_CASE(create_get_touch_patch_delete_round_trip) {
-    auto created = call(bhttp::verb::post, "/api/v1/sessions", R"({"id":"e1","owner":"ann","attributes":{"lang":"c++"}})");
+    auto created =
+        call(bhttp::verb::post, "/api/v1/sessions", R"({"id":"e1","owner":"ann","attributes":{"lang":"c++"}})");
     BOOST_TEST(created.status == 201u);
     BOOST_TEST(created.headers[bhttp::field::location] == "/api/v1/sessions/e1");
     BOOST_TEST(created.json.at("status") == "active");
@@ -207,15 +209,18 @@ BOOST_AUTO_TEST_CASE(create_get_touch_patch_delete_round_trip) {
     BOOST_TEST(touched.status == 200u);
     BOOST_TEST(touched.json.at("idle_deadline").to_number<std::int64_t>() > 0);
 
-    auto patched = call(bhttp::verb::patch, "/api/v1/sessions/e1", R"({"status":"waiting_input","attributes":{"lang":null,"n":1}})");
+    auto patched = call(bhttp::verb::patch, "/api/v1/sessions/e1",
+                        R"({"status":"waiting_input","attributes":{"lang":null,"n":1}})");
     BOOST_TEST(patched.status == 200u);
     BOOST_TEST(patched.json.at("status") == "waiting_input");
     BOOST_TEST(!patched.json.at("attributes").as_object().contains("lang"));
     auto v = patched.json.at("version").to_number<std::uint64_t>();
-    auto stale = call(bhttp::verb::patch, "/api/v1/sessions/e1", R"({"attributes":{"n":2}})", {{"If-Match", std::to_string(v - 1)}});
+    auto stale = call(bhttp::verb::patch, "/api/v1/sessions/e1", R"({"attributes":{"n":2}})",
+                      {{"If-Match", std::to_string(v - 1)}});
     BOOST_TEST(stale.status == 412u);
     BOOST_TEST(code_of(stale) == "version_conflict");
-    auto fresh = call(bhttp::verb::patch, "/api/v1/sessions/e1", R"({"attributes":{"n":2}})", {{"If-Match", "\"" + std::to_string(v) + "\""}});
+    auto fresh = call(bhttp::verb::patch, "/api/v1/sessions/e1", R"({"attributes":{"n":2}})",
+                      {{"If-Match", "\"" + std::to_string(v) + "\""}});
     BOOST_TEST(fresh.status == 200u);
     auto bad_move = call(bhttp::verb::patch, "/api/v1/sessions/e1", R"({"status":"initializing"})");
     BOOST_TEST(bad_move.status == 409u);
@@ -236,11 +241,13 @@ BOOST_AUTO_TEST_CASE(create_get_touch_patch_delete_round_trip) {
 
 BOOST_AUTO_TEST_CASE(list_pages_and_filters) {
     for (int i = 0; i < 7; ++i)
-        call(bhttp::verb::post, "/api/v1/sessions", R"({"id":"l)" + std::to_string(i) + R"(","owner":")" + (i % 2 ? "odd" : "even") + "\"}");
+        call(bhttp::verb::post, "/api/v1/sessions",
+             R"({"id":"l)" + std::to_string(i) + R"(","owner":")" + (i % 2 ? "odd" : "even") + "\"}");
     std::set<std::string> seen;
     std::string cursor;
     for (int page = 0; page < 10; ++page) {
-        auto r = call(bhttp::verb::get, "/api/v1/sessions?owner=even&limit=2" + (cursor.empty() ? "" : "&cursor=" + cursor));
+        auto r =
+            call(bhttp::verb::get, "/api/v1/sessions?owner=even&limit=2" + (cursor.empty() ? "" : "&cursor=" + cursor));
         BOOST_REQUIRE(r.status == 200u);
         for (auto& s : r.json.at("sessions").as_array()) seen.insert(std::string(s.at("id").as_string()));
         if (r.json.at("next_cursor").is_null()) break;
@@ -275,9 +282,9 @@ BOOST_AUTO_TEST_CASE(every_error_status) {
     BOOST_TEST(bad_id.status == 400u);
     BOOST_TEST(code_of(bad_id) == "invalid_id");
     BOOST_TEST(bad_id.json.at("message").as_string().find("'a b'") != std::string::npos);
-    BOOST_TEST(code_of(call(bhttp::verb::post, "/api/v1/sessions", "{nope")) == "malformed_json");         // 400
-    BOOST_TEST(code_of(call(bhttp::verb::post, "/api/v1/sessions", R"({"owner":1})")) == "invalid_field"); // 400
-    BOOST_TEST(code_of(call(bhttp::verb::get, "/api/v1/sessions?status=zzz")) == "unknown_status");        // 400
+    BOOST_TEST(code_of(call(bhttp::verb::post, "/api/v1/sessions", "{nope")) == "malformed_json");          // 400
+    BOOST_TEST(code_of(call(bhttp::verb::post, "/api/v1/sessions", R"({"owner":1})")) == "invalid_field");  // 400
+    BOOST_TEST(code_of(call(bhttp::verb::get, "/api/v1/sessions?status=zzz")) == "unknown_status");         // 400
     auto missing = call(bhttp::verb::get, "/api/v1/sessions/ghost");
     BOOST_TEST(missing.status == 404u);
     BOOST_TEST(missing.json.at("message").as_string().find("'ghost'") != std::string::npos);
@@ -307,10 +314,13 @@ BOOST_AUTO_TEST_CASE(every_error_status) {
         BOOST_REQUIRE(store.create_now(elsewhere).created);
         bool appended = false;
         asio::io_context local;
-        asio::co_spawn(local, [&]() -> awaitable<void> {
-            const std::string id = "elsewhere", bytes = "written elsewhere";  // named: GCC 12
-            appended = co_await store.append_output(id, bytes);
-        }, asio::detached);
+        asio::co_spawn(
+            local,
+            [&]() -> awaitable<void> {
+                const std::string id = "elsewhere", bytes = "written elsewhere";  // named: GCC 12
+                appended = co_await store.append_output(id, bytes);
+            },
+            asio::detached);
         local.run();
         BOOST_REQUIRE(appended);
         auto input = call(bhttp::verb::post, "/api/v1/sessions/elsewhere/input", "x", {{"Content-Type", "text/plain"}});
@@ -345,7 +355,8 @@ BOOST_AUTO_TEST_CASE(every_error_status) {
 BOOST_AUTO_TEST_CASE(patch_that_ends_a_session_honours_if_match) {
     call(bhttp::verb::post, "/api/v1/sessions", R"({"id":"pf"})");
     auto v = call(bhttp::verb::get, "/api/v1/sessions/pf").json.at("version").to_number<std::uint64_t>();
-    auto stale = call(bhttp::verb::patch, "/api/v1/sessions/pf", R"({"status":"failed"})", {{"If-Match", std::to_string(v + 5)}});
+    auto stale = call(bhttp::verb::patch, "/api/v1/sessions/pf", R"({"status":"failed"})",
+                      {{"If-Match", std::to_string(v + 5)}});
     BOOST_TEST(stale.status == 412u);
     BOOST_TEST(call(bhttp::verb::get, "/api/v1/sessions/pf").json.at("status") == "active");
     auto both = call(bhttp::verb::patch, "/api/v1/sessions/pf", R"({"status":"failed","attributes":{"a":1}})");
@@ -353,7 +364,8 @@ BOOST_AUTO_TEST_CASE(patch_that_ends_a_session_honours_if_match) {
     auto to_stopping = call(bhttp::verb::patch, "/api/v1/sessions/pf", R"({"status":"stopping"})");
     BOOST_TEST(to_stopping.status == 409u);
     BOOST_TEST(call(bhttp::verb::patch, "/api/v1/sessions/pf", R"({"status":5})").status == 400u);
-    auto failed = call(bhttp::verb::patch, "/api/v1/sessions/pf", R"({"status":"failed"})", {{"If-Match", std::to_string(v)}});
+    auto failed =
+        call(bhttp::verb::patch, "/api/v1/sessions/pf", R"({"status":"failed"})", {{"If-Match", std::to_string(v)}});
     BOOST_TEST(failed.status == 200u);
     BOOST_TEST(failed.json.at("status") == "failed");
     BOOST_TEST(failed.json.at("end_reason") == "status_set");
@@ -365,7 +377,8 @@ BOOST_AUTO_TEST_CASE(patch_that_ends_a_session_honours_if_match) {
 
 BOOST_AUTO_TEST_CASE(head_expect_http10_and_pipelining) {
     // HEAD: the GET's headers, no body, and the connection stays usable.
-    auto head = raw("HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    auto head =
+        raw("HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     BOOST_TEST(head.starts_with("HTTP/1.1 200"));
     auto second = head.find("HTTP/1.1 200", 10);
     BOOST_REQUIRE(second != std::string::npos);
@@ -378,7 +391,8 @@ BOOST_AUTO_TEST_CASE(head_expect_http10_and_pipelining) {
         s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
         std::string body = R"({"id":"exp"})";
         asio::write(s, asio::buffer("POST /api/v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                                    "Expect: 100-continue\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n"));
+                                    "Expect: 100-continue\r\nContent-Length: " +
+                                    std::to_string(body.size()) + "\r\n\r\n"));
         char buf[256];
         auto n = s.read_some(asio::buffer(buf));
         BOOST_TEST(std::string(buf, n).starts_with("HTTP/1.1 100 Continue"));
@@ -597,15 +611,24 @@ BOOST_AUTO_TEST_CASE(fifty_clients_of_two_hundred_requests_add_up) {
                     req.body() = R"({"id":")" + id + R"(","owner":"c)" + std::to_string(c) + "\"}";
                     expected = 201;
                     break;
-                case 1: req.method(bhttp::verb::get); req.target("/api/v1/sessions/" + id); break;
-                case 2: req.method(bhttp::verb::post); req.target("/api/v1/sessions/" + id + "/touch"); break;
+                case 1:
+                    req.method(bhttp::verb::get);
+                    req.target("/api/v1/sessions/" + id);
+                    break;
+                case 2:
+                    req.method(bhttp::verb::post);
+                    req.target("/api/v1/sessions/" + id + "/touch");
+                    break;
                 case 3:
                     req.method(bhttp::verb::patch);
                     req.target("/api/v1/sessions/" + id);
                     req.set(bhttp::field::content_type, "application/json");
                     req.body() = R"({"attributes":{"i":)" + std::to_string(i) + "}}";
                     break;
-                default: req.method(bhttp::verb::delete_); req.target("/api/v1/sessions/" + id); break;
+                default:
+                    req.method(bhttp::verb::delete_);
+                    req.target("/api/v1/sessions/" + id);
+                    break;
                 }
                 req.prepare_payload();
                 bhttp::write(stream, req);

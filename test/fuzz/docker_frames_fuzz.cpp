@@ -63,7 +63,7 @@ std::string encode(const docker::frame& f) {
     return h + f.payload;
 }
 
-} // namespace
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     if (size == 0) return 0;

@@ -44,37 +44,37 @@ session sample(std::string id) {
 /// check (a whole valid record needs a JSON document it would never guess).
 const std::vector<std::string>& words() {
     static const std::vector<std::string> w = {
-        "",                        // 0
-        "s1",                      // 1: the id every decoder is asked about
-        "1",                       // 2
-        "0",                       // 3
-        "-1",                      // 4
-        "active",                  // 5
-        "stopping",                // 6
-        "terminated",              // 7
-        "1700000000000",           // 8
-        "1700000060000",           // 9
-        serialize(sample("s1")),   // 10: a valid doc for s1
-        serialize(sample("s2")),   // 11: a valid doc for another session
-        "{not json",               // 12
-        "nan",                     // 13
-        "inf",                     // 14
-        "1e999",                   // 15
-        "CORRUPT field version of session s1 is not a number",  // 16
+        "",                                                                   // 0
+        "s1",                                                                 // 1: the id every decoder is asked about
+        "1",                                                                  // 2
+        "0",                                                                  // 3
+        "-1",                                                                 // 4
+        "active",                                                             // 5
+        "stopping",                                                           // 6
+        "terminated",                                                         // 7
+        "1700000000000",                                                      // 8
+        "1700000060000",                                                      // 9
+        serialize(sample("s1")),                                              // 10: a valid doc for s1
+        serialize(sample("s2")),                                              // 11: a valid doc for another session
+        "{not json",                                                          // 12
+        "nan",                                                                // 13
+        "inf",                                                                // 14
+        "1e999",                                                              // 15
+        "CORRUPT field version of session s1 is not a number",                // 16
         "WRONGTYPE Operation against a key holding the wrong kind of value",  // 17
-        "st:active",               // 18
-        "created_total",           // 19
-        "expired_total",           // 20
-        "terminated_total",        // 21
-        "20.5",                    // 22
-        "99999999999999999999",    // 23
-        " 5",                      // 24
-        "-5000000000001",          // 25
-        "5000000000000",           // 26
-        "idle",                    // 27
-        "st:nonsense",             // 28
-        "-inf",                    // 29
-        "1.5e3",                   // 30
+        "st:active",                                                          // 18
+        "created_total",                                                      // 19
+        "expired_total",                                                      // 20
+        "terminated_total",                                                   // 21
+        "20.5",                                                               // 22
+        "99999999999999999999",                                               // 23
+        " 5",                                                                 // 24
+        "-5000000000001",                                                     // 25
+        "5000000000000",                                                      // 26
+        "idle",                                                               // 27
+        "st:nonsense",                                                        // 28
+        "-inf",                                                               // 29
+        "1.5e3",                                                              // 30
     };
     return w;
 }
@@ -116,16 +116,44 @@ rp::value build(reader& r, int depth) {
     const std::uint8_t k = r.byte();
     switch (k % 13) {
     case 0: break;  // null
-    case 1: v.kind = rp::type::bulk_string; v.text = r.text(); break;
-    case 2: v.kind = rp::type::simple_string; v.text = r.text(); break;
-    case 3: v.kind = rp::type::integer; v.integer = r.integer(); break;
-    case 4: v.kind = rp::type::simple_error; v.text = r.text(); break;
-    case 5: v.kind = rp::type::bulk_error; v.text = r.text(); break;
-    case 6: v.kind = rp::type::boolean; v.integer = r.byte() & 1; break;
+    case 1:
+        v.kind = rp::type::bulk_string;
+        v.text = r.text();
+        break;
+    case 2:
+        v.kind = rp::type::simple_string;
+        v.text = r.text();
+        break;
+    case 3:
+        v.kind = rp::type::integer;
+        v.integer = r.integer();
+        break;
+    case 4:
+        v.kind = rp::type::simple_error;
+        v.text = r.text();
+        break;
+    case 5:
+        v.kind = rp::type::bulk_error;
+        v.text = r.text();
+        break;
+    case 6:
+        v.kind = rp::type::boolean;
+        v.integer = r.byte() & 1;
+        break;
     // Hand-built doubles may hold any text: as_double must refuse bad ones.
-    case 7: v.kind = rp::type::double_; v.text = r.text(); break;
-    case 8: v.kind = rp::type::verbatim_string; v.format = "txt"; v.text = r.text(); break;
-    case 9: v.kind = rp::type::big_number; v.text = r.text(); break;
+    case 7:
+        v.kind = rp::type::double_;
+        v.text = r.text();
+        break;
+    case 8:
+        v.kind = rp::type::verbatim_string;
+        v.format = "txt";
+        v.text = r.text();
+        break;
+    case 9:
+        v.kind = rp::type::big_number;
+        v.text = r.text();
+        break;
     case 10: v.kind = rp::type::array; break;
     case 11: v.kind = rp::type::map; break;
     case 12: v.kind = rp::type::set; break;
@@ -208,7 +236,7 @@ void decode_everything(const rp::value& v, std::uint64_t offset, std::size_t lim
     });
 }
 
-} // namespace
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     reader r{data, size};

@@ -69,4 +69,4 @@ inline std::string encode(const resp::value& v) {
     return out;
 }
 
-} // namespace resp_test
+}  // namespace resp_test

@@ -29,7 +29,8 @@ namespace resp = sessionkit::redis::resp;
 namespace resp_codec = sessionkit::redis::detail::resp_codec;
 
 // Small limits: the fuzzer explores them all without running out of memory.
-constexpr resp_codec::parser_limits limits{.max_depth = 16, .max_bulk = 1u << 20, .max_elements = 4096, .max_line = 1024};
+constexpr resp_codec::parser_limits limits{
+    .max_depth = 16, .max_bulk = 1u << 20, .max_elements = 4096, .max_line = 1024};
 
 // Fragment sizes a nibble selects; 0 means "the rest of the input".
 constexpr std::size_t sizes[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 11, 13, 16, 31, 64, 257, 1000};
@@ -110,15 +111,13 @@ void check_well_formed(const resp::value& v, std::size_t depth) {
     case type::bulk_error:
         if (v.text.size() > limits.max_bulk) std::abort();
         break;
-    default:
-        break;
+    default: break;
     }
     if (!v.elements.empty() || (v.kind != type::verbatim_string && !v.format.empty())) std::abort();
     if (v.is_string()) {
         try {
             (void)v.as_integer();  // either parses or says why
-        } catch (const boost::system::system_error&) {
-        }
+        } catch (const boost::system::system_error&) {}
     }
 }
 
@@ -131,7 +130,7 @@ void check_round_trip(const resp::value& v) {
     if (!(p.take() == v)) std::abort();
 }
 
-} // namespace
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     if (size == 0) return 0;

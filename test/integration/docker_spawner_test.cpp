@@ -13,8 +13,8 @@
 #include <sessionkit/testing/spawner_conformance.hpp>
 
 #include "integration/redis_support.hpp"
-#include <sessionkit/testing/eventually.hpp>
 #include "support/recording_sink.hpp"
+#include <sessionkit/testing/eventually.hpp>
 #include <sessionkit/testing/run.hpp>
 
 #include <boost/asio/co_spawn.hpp>
@@ -106,7 +106,7 @@ struct docker_world {
                    docker_spawner(io.executor(), std::move(options))) {}
 };
 
-} // namespace
+}  // namespace
 
 /// The cases that go through the attach stream and the input path: the
 /// ASan pass of tools/test-all runs these (--run_test=@attach).
@@ -305,23 +305,25 @@ BOOST_AUTO_TEST_CASE(two_processes_of_100_acquirers_make_exactly_one_container,
                 std::set<std::string> workers;
                 std::atomic<int> failures{0};
                 for (int i = 0; i < 100; ++i)
-                    boost::asio::co_spawn(ctx, [&]() -> awaitable<void> {
-                        try {
-                            auto got = co_await registry.acquire("contended");
-                            std::lock_guard lock(m);
-                            workers.insert(got.record.worker ? got.record.worker->id : "none");
-                        } catch (...) {
-                            ++failures;
-                        }
-                    }, boost::asio::detached);
+                    boost::asio::co_spawn(
+                        ctx,
+                        [&]() -> awaitable<void> {
+                            try {
+                                auto got = co_await registry.acquire("contended");
+                                std::lock_guard lock(m);
+                                workers.insert(got.record.worker ? got.record.worker->id : "none");
+                            } catch (...) {
+                                ++failures;
+                            }
+                        },
+                        boost::asio::detached);
                 testing::run_threads(ctx, 2);
                 std::string line = std::to_string(failures.load());
                 for (auto& w : workers) line += " " + w;
                 line += "\n";
                 (void)!::write(report[1], line.data(), line.size());
                 rc = 0;
-            } catch (...) {
-            }
+            } catch (...) {}
             ::_exit(rc);
         }
         daemons.push_back(pid);
@@ -366,7 +368,8 @@ BOOST_AUTO_TEST_CASE(input_and_output_go_through_the_attach_stream, *attach_path
     sync_wait(registry.acquire("talker"));
     sync_wait(registry.send_input("talker", "hello\n"));
     sync_wait(registry.send_input("talker", "again\n"));
-    BOOST_TEST(testing::eventually([&] { return sync_wait(registry.read_output("talker", 0)).data == "hello\nagain\n"; }));
+    BOOST_TEST(
+        testing::eventually([&] { return sync_wait(registry.read_output("talker", 0)).data == "hello\nagain\n"; }));
     sync_wait(registry.terminate("talker"));
     BOOST_TEST(world.events.count(event_type::worker_exited) == 0u);  // we stopped it: no news
 }
@@ -383,12 +386,15 @@ BOOST_AUTO_TEST_CASE(many_writers_to_one_attach_stream_are_not_interleaved, *att
     constexpr std::size_t each = 32 * 1024;
     boost::asio::io_context ctx;
     for (int i = 0; i < 8; ++i)
-        boost::asio::co_spawn(ctx, [&, i]() -> awaitable<void> {
-            co_await registry.send_input("chorus", std::string(each, static_cast<char>('A' + i)));
-        }, boost::asio::detached);
+        boost::asio::co_spawn(
+            ctx,
+            [&, i]() -> awaitable<void> {
+                co_await registry.send_input("chorus", std::string(each, static_cast<char>('A' + i)));
+            },
+            boost::asio::detached);
     testing::run_threads(ctx, 2);
-    BOOST_TEST(testing::eventually([&] { return sync_wait(registry.read_output("chorus", 0)).next_offset == 8 * each; },
-                                10s));
+    BOOST_TEST(
+        testing::eventually([&] { return sync_wait(registry.read_output("chorus", 0)).next_offset == 8 * each; }, 10s));
     const std::string all = sync_wait(registry.read_output("chorus", 0)).data;
     BOOST_REQUIRE(all.size() == 8 * each);
     for (std::size_t at = 0; at < all.size(); at += each)
@@ -431,8 +437,7 @@ BOOST_AUTO_TEST_CASE(after_a_daemon_killed_with_sigkill_one_janitor_sweep_leaves
             for (int i = 0; i < 10; ++i) sync_wait(registry.acquire("doomed-" + std::to_string(i)));
             (void)!::write(ready[1], "ready\n", 6);
             ::pause();
-        } catch (...) {
-        }
+        } catch (...) {}
         ::_exit(1);
     }
     ::close(ready[1]);
@@ -548,7 +553,7 @@ struct docker_conformance_factory {
     }
 };
 using docker_conformance_factories = std::tuple<docker_conformance_factory>;
-} // namespace
+}  // namespace
 
 SESSIONKIT_SPAWNER_CONFORMANCE_SUITE(docker_spawner_conformance, docker_conformance_factories)
 

@@ -6,9 +6,9 @@
 #include <sessionkit/spawner/process.hpp>
 #include <sessionkit/testing/spawner_conformance.hpp>
 
+#include "support/recording_sink.hpp"
 #include <sessionkit/testing/eventually.hpp>
 #include <sessionkit/testing/io_threads.hpp>
-#include "support/recording_sink.hpp"
 #include <sessionkit/testing/run.hpp>
 
 #include <boost/asio/co_spawn.hpp>
@@ -61,9 +61,7 @@ struct world {
 
 using testing::eventually;
 
-std::string output_of(registry_t& r, const std::string& id) {
-    return sync_wait(r.read_output(id, 0)).data;
-}
+std::string output_of(registry_t& r, const std::string& id) { return sync_wait(r.read_output(id, 0)).data; }
 
 /// Runs, as opposed to gone or a zombie waiting for whoever adopted it.
 bool pid_runs(pid_t pid) {
@@ -118,7 +116,7 @@ struct no_children_left {
     }
 };
 
-} // namespace
+}  // namespace
 
 BOOST_AUTO_TEST_SUITE(process_spawner_suite)
 
@@ -164,9 +162,12 @@ BOOST_FIXTURE_TEST_CASE(many_writers_to_one_stdin_are_not_interleaved, no_childr
     constexpr std::size_t each = 128 * 1024;
     boost::asio::io_context ctx;
     for (int i = 0; i < 8; ++i)
-        boost::asio::co_spawn(ctx, [&, i]() -> awaitable<void> {
-            co_await w.registry.send_input("cat-2", std::string(each, static_cast<char>('A' + i)));
-        }, boost::asio::detached);
+        boost::asio::co_spawn(
+            ctx,
+            [&, i]() -> awaitable<void> {
+                co_await w.registry.send_input("cat-2", std::string(each, static_cast<char>('A' + i)));
+            },
+            boost::asio::detached);
     testing::run_threads(ctx, 2);
     // The memory store keeps the last 1 MiB: exactly the 8 writes.
     BOOST_TEST(eventually([&] { return sync_wait(w.registry.read_output("cat-2", 0)).next_offset == 8 * each; }));
@@ -273,7 +274,8 @@ BOOST_FIXTURE_TEST_CASE(a_polite_worker_stops_on_sigterm_without_waiting_for_the
 }
 
 BOOST_FIXTURE_TEST_CASE(a_program_that_cannot_run_is_a_clear_error_and_a_failed_session, no_children_left) {
-    const auto script = std::filesystem::temp_directory_path() / ("sessionkit-bad-interp-" + std::to_string(::getpid()));
+    const auto script =
+        std::filesystem::temp_directory_path() / ("sessionkit-bad-interp-" + std::to_string(::getpid()));
     {
         std::ofstream f(script);
         f << "#!/nonexistent/interpreter\n";
@@ -342,10 +344,13 @@ BOOST_FIXTURE_TEST_CASE(many_sessions_at_once_each_get_their_own_process, no_chi
     boost::asio::io_context ctx;
     std::atomic<int> acquired{0};
     for (int i = 0; i < 120; ++i)
-        boost::asio::co_spawn(ctx, [&, i]() -> awaitable<void> {
-            auto got = co_await w.registry.acquire("many-" + std::to_string(i % 30));
-            if (got.record.worker) ++acquired;
-        }, boost::asio::detached);
+        boost::asio::co_spawn(
+            ctx,
+            [&, i]() -> awaitable<void> {
+                auto got = co_await w.registry.acquire("many-" + std::to_string(i % 30));
+                if (got.record.worker) ++acquired;
+            },
+            boost::asio::detached);
     testing::run_threads(ctx, 3);
     BOOST_TEST(acquired.load() == 120);
     BOOST_TEST(sync_wait(w.registry.spawner().list_owned()).size() == 30u);
@@ -544,7 +549,7 @@ struct process_conformance_factory {
     }
 };
 using process_conformance_factories = std::tuple<process_conformance_factory>;
-} // namespace
+}  // namespace
 
 SESSIONKIT_SPAWNER_CONFORMANCE_SUITE(process_spawner_conformance, process_conformance_factories)
 

@@ -56,15 +56,15 @@ struct redis_store_factory_of {
 using redis_store_factory = redis_store_factory_of<4>;
 using redis_store_one_partition_factory = redis_store_factory_of<1>;
 
-} // namespace
+}  // namespace
 
 using conformance_factories = std::tuple<redis_store_factory, redis_store_one_partition_factory>;
 #include <sessionkit/testing/store_conformance.hpp>
 
 using namespace sessionkit;
 using namespace sessionkit::testing::conformance;
-using testing::sync_wait;
 using test::redis_url;
+using testing::sync_wait;
 
 namespace {
 
@@ -82,7 +82,7 @@ boost::system::system_error expect_failure(awaitable<T> op) {
 
 bool contains(std::string_view text, std::string_view part) { return text.find(part) != std::string_view::npos; }
 
-} // namespace
+}  // namespace
 
 BOOST_AUTO_TEST_SUITE(redis_connection)
 
@@ -92,13 +92,16 @@ BOOST_AUTO_TEST_CASE(many_coroutines_on_several_threads_share_one_pipelined_conn
     boost::asio::io_context ctx;
     std::atomic<int> right{0};
     for (int i = 0; i < 1000; ++i)
-        boost::asio::co_spawn(ctx, [&, i]() -> awaitable<void> {
-            const std::string key = prefix + std::to_string(i);
-            redis::request req;
-            req.push("SET", key, std::to_string(i * 7), "PX", "60000").push("GET", key);
-            auto replies = co_await conn->exec(std::move(req));
-            if (replies.size() == 2 && replies[1].as_string() == std::to_string(i * 7)) ++right;
-        }, boost::asio::detached);
+        boost::asio::co_spawn(
+            ctx,
+            [&, i]() -> awaitable<void> {
+                const std::string key = prefix + std::to_string(i);
+                redis::request req;
+                req.push("SET", key, std::to_string(i * 7), "PX", "60000").push("GET", key);
+                auto replies = co_await conn->exec(std::move(req));
+                if (replies.size() == 2 && replies[1].as_string() == std::to_string(i * 7)) ++right;
+            },
+            boost::asio::detached);
     testing::run_threads(ctx, 4);
     BOOST_TEST(right.load() == 1000);
     auto st = conn->stats();
@@ -117,16 +120,19 @@ BOOST_AUTO_TEST_CASE(callers_on_the_connections_own_io_context_on_two_threads_ge
     constexpr int coroutines = 300, each = 20;
     std::atomic<int> right{0}, left{coroutines};
     for (int c = 0; c < coroutines; ++c)
-        boost::asio::co_spawn(ctx, [&, c]() -> awaitable<void> {
-            const std::string key = prefix + std::to_string(c);
-            for (int i = 1; i <= each; ++i) {
-                auto v = co_await conn->exec_one("INCRBY", key, std::int64_t{c});
-                if (v.as_integer() == std::int64_t{c} * i) ++right;
-            }
-            co_await conn->exec_one("DEL", key);
-            // The connection's loops keep ctx busy until it is closed.
-            if (--left == 0) conn->close();
-        }, boost::asio::detached);
+        boost::asio::co_spawn(
+            ctx,
+            [&, c]() -> awaitable<void> {
+                const std::string key = prefix + std::to_string(c);
+                for (int i = 1; i <= each; ++i) {
+                    auto v = co_await conn->exec_one("INCRBY", key, std::int64_t{c});
+                    if (v.as_integer() == std::int64_t{c} * i) ++right;
+                }
+                co_await conn->exec_one("DEL", key);
+                // The connection's loops keep ctx busy until it is closed.
+                if (--left == 0) conn->close();
+            },
+            boost::asio::detached);
     testing::run_threads(ctx, 2);
     BOOST_TEST(right.load() == coroutines * each);
     auto st = conn->stats();
@@ -144,15 +150,18 @@ BOOST_AUTO_TEST_CASE(a_caller_closing_the_connection_as_its_reply_comes_fails_th
     std::atomic<int> replied{0}, closed{0}, other{0};
     bool first = true;
     for (int c = 0; c < coroutines; ++c)
-        boost::asio::co_spawn(ctx, [&]() -> awaitable<void> {
-            try {
-                co_await conn->exec_one("PING");
-                ++replied;
-                if (std::exchange(first, false)) conn->close();
-            } catch (const boost::system::system_error& e) {
-                (contains(e.what(), "connection closed") ? closed : other)++;
-            }
-        }, boost::asio::detached);
+        boost::asio::co_spawn(
+            ctx,
+            [&]() -> awaitable<void> {
+                try {
+                    co_await conn->exec_one("PING");
+                    ++replied;
+                    if (std::exchange(first, false)) conn->close();
+                } catch (const boost::system::system_error& e) {
+                    (contains(e.what(), "connection closed") ? closed : other)++;
+                }
+            },
+            boost::asio::detached);
     ctx.run();  // returns: the closed connection leaves no work behind
     BOOST_TEST(replied.load() + closed.load() == coroutines);
     BOOST_TEST(other.load() == 0);
@@ -230,7 +239,7 @@ void store_round_trip(const std::string& url) {
     BOOST_TEST(conn->stats().connects == 1u);
 }
 
-} // namespace
+}  // namespace
 
 BOOST_FIXTURE_TEST_SUITE(redis_transports, secure_server_fixture)
 
@@ -242,7 +251,8 @@ BOOST_AUTO_TEST_CASE(tls_verified_against_the_servers_ca_by_name_and_by_address)
 
 BOOST_AUTO_TEST_CASE(tls_refuses_a_certificate_it_cannot_verify_and_says_so) {
     // The system's CAs do not know the throwaway one.
-    auto conn = std::make_shared<redis::connection>(shared_io().executor(), test::test_config(tls_url("localhost", "")));
+    auto conn =
+        std::make_shared<redis::connection>(shared_io().executor(), test::test_config(tls_url("localhost", "")));
     auto e = expect_failure(conn->ping());
     BOOST_TEST_MESSAGE(e.what());
     BOOST_TEST((e.code() == error::backend_unavailable));
@@ -253,15 +263,14 @@ BOOST_AUTO_TEST_CASE(tls_refuses_a_certificate_it_cannot_verify_and_says_so) {
 
 BOOST_AUTO_TEST_CASE(tls_refuses_a_certificate_for_another_name) {
     const std::string query = "?ca=" + server.ca_file().string() + "&sni=redis.example.org";
-    auto conn = std::make_shared<redis::connection>(shared_io().executor(), test::test_config(tls_url("127.0.0.1", query)));
+    auto conn =
+        std::make_shared<redis::connection>(shared_io().executor(), test::test_config(tls_url("127.0.0.1", query)));
     auto e = expect_failure(conn->ping());
     BOOST_TEST_MESSAGE(e.what());
     BOOST_TEST(contains(e.what(), "certificate verify failed"));
 }
 
-BOOST_AUTO_TEST_CASE(tls_without_verification_when_asked) {
-    store_round_trip(tls_url("localhost", "?insecure=true"));
-}
+BOOST_AUTO_TEST_CASE(tls_without_verification_when_asked) { store_round_trip(tls_url("localhost", "?insecure=true")); }
 
 BOOST_AUTO_TEST_CASE(plain_redis_against_the_tls_port_fails_within_its_timeout) {
     auto cfg = test::test_config("redis://127.0.0.1:" + std::to_string(server.tls_port()) + "/0");
@@ -280,7 +289,8 @@ BOOST_AUTO_TEST_CASE(a_unix_socket_with_a_password) {
 
 BOOST_AUTO_TEST_CASE(a_wrong_password_is_named_and_a_missing_one_is_noauth) {
     const std::string base = "127.0.0.1:" + std::to_string(server.port()) + "/0";
-    auto wrong = std::make_shared<redis::connection>(shared_io().executor(), test::test_config("redis://:nope@" + base));
+    auto wrong =
+        std::make_shared<redis::connection>(shared_io().executor(), test::test_config("redis://:nope@" + base));
     auto e = expect_failure(wrong->ping());
     BOOST_TEST_MESSAGE(e.what());
     BOOST_TEST(contains(e.what(), "authentication failed"));
@@ -300,15 +310,17 @@ BOOST_AUTO_TEST_CASE(keys_carry_hash_tags_and_safety_ttls) {
     o.prefix = test::fresh_prefix("layout");
     o.ttl_margin = 1h;
     redis_store store(shared_connection(), o);
-    auto rec = make_record("layout-1", "alice", 60s, std::nullopt, from_unix_ms(to_unix_ms(std::chrono::system_clock::now())));
+    auto rec =
+        make_record("layout-1", "alice", 60s, std::nullopt, from_unix_ms(to_unix_ms(std::chrono::system_clock::now())));
     BOOST_REQUIRE(sync_wait(store.create(rec)).created);
     const std::string key = store.key_of("layout-1");
     BOOST_TEST(contains(key, "{"));
     auto conn = shared_connection();
     // Every key the session made has a TTL past its deadline, none is forever.
-    for (std::string k : {key, store.partition_base("layout-1") + "live", store.partition_base("layout-1") + "ids",
-                          store.partition_base("layout-1") + "owner:alice", store.partition_base("layout-1") + "status:active",
-                          store.partition_base("layout-1") + "warn", store.partition_base("layout-1") + "stats"}) {
+    for (std::string k :
+         {key, store.partition_base("layout-1") + "live", store.partition_base("layout-1") + "ids",
+          store.partition_base("layout-1") + "owner:alice", store.partition_base("layout-1") + "status:active",
+          store.partition_base("layout-1") + "warn", store.partition_base("layout-1") + "stats"}) {
         auto ttl = sync_wait(conn->exec_one("PTTL", k)).as_integer();
         BOOST_TEST_CONTEXT(k) { BOOST_TEST((ttl > 3'600'000 && ttl <= 3'660'000)); }
     }
@@ -424,13 +436,15 @@ BOOST_AUTO_TEST_CASE(a_record_overwritten_with_garbage_is_an_error_naming_the_ke
     std::vector<std::string> reported;
     o.on_corrupt = [&](const std::string& key, const std::string&) { reported.push_back(key); };
     redis_store store(shared_connection(), o);
-    for (auto id : {"g1", "g2", "g3", "g4", "ok"}) BOOST_REQUIRE(sync_wait(store.create(make_record(id, "o", 1s))).created);
+    for (auto id : {"g1", "g2", "g3", "g4", "ok"})
+        BOOST_REQUIRE(sync_wait(store.create(make_record(id, "o", 1s))).created);
     // A second client writes over them.
     redis::connection other(shared_io().executor(), test::test_config());
-    sync_wait(other.exec_one("SET", store.key_of("g1"), "garbage"));               // not even a hash
-    sync_wait(other.exec_one("HSET", store.key_of("g2"), "doc", "{not json"));     // a broken document
-    sync_wait(other.exec_one("HSET", store.key_of("g3"), "version", "many"));      // a broken field
-    sync_wait(other.exec_one("HSET", store.key_of("g4"), "idle_deadline", "1e999"));  // Lua reads inf, ZADD would refuse it
+    sync_wait(other.exec_one("SET", store.key_of("g1"), "garbage"));            // not even a hash
+    sync_wait(other.exec_one("HSET", store.key_of("g2"), "doc", "{not json"));  // a broken document
+    sync_wait(other.exec_one("HSET", store.key_of("g3"), "version", "many"));   // a broken field
+    sync_wait(
+        other.exec_one("HSET", store.key_of("g4"), "idle_deadline", "1e999"));  // Lua reads inf, ZADD would refuse it
 
     auto e1 = expect_failure(store.get("g1"));
     BOOST_TEST((e1.code() == error::corrupt_record));
@@ -476,7 +490,8 @@ BOOST_AUTO_TEST_CASE(the_output_log_is_bounded_kept_across_updates_and_expires_w
     const std::string log_key = store.partition_base("out-1") + "o:out-1";
 
     // 26 bytes through a 10-byte limit, in writes of 4 and one of 10.
-    for (std::string part : {"abcd", "efgh", "ijkl", "mnop"}) BOOST_REQUIRE(sync_wait(store.append_output("out-1", part)));
+    for (std::string part : {"abcd", "efgh", "ijkl", "mnop"})
+        BOOST_REQUIRE(sync_wait(store.append_output("out-1", part)));
     BOOST_REQUIRE(sync_wait(store.append_output("out-1", "qrstuvwxyz")));
     auto tail = sync_wait(store.read_output("out-1", 0, 100));
     BOOST_REQUIRE(tail);
@@ -623,7 +638,8 @@ BOOST_AUTO_TEST_CASE(two_processes_of_200_coroutines_acquiring_one_id_make_one_s
     const std::string prefix = test::fresh_prefix("acq");
     std::vector<pid_t> children;
     for (int i = 0; i < 2; ++i)
-        children.push_back(test::spawn({test::self_exe(), "--child", "acquire", redis_url(), prefix, "the-one", "200"}));
+        children.push_back(
+            test::spawn({test::self_exe(), "--child", "acquire", redis_url(), prefix, "the-one", "200"}));
     int created = 0;
     for (auto pid : children) {
         int rc = test::wait_exit(pid);
@@ -703,7 +719,8 @@ BOOST_AUTO_TEST_CASE(three_janitor_processes_expire_each_session_exactly_once) {
     const auto now = from_unix_ms(to_unix_ms(std::chrono::system_clock::now()));
     constexpr int sessions = 600;
     for (int i = 0; i < sessions; ++i)
-        BOOST_REQUIRE(sync_wait(store.create(make_record("exp-" + std::to_string(i), "o", 1s, std::nullopt, now - 10s))).created);
+        BOOST_REQUIRE(
+            sync_wait(store.create(make_record("exp-" + std::to_string(i), "o", 1s, std::nullopt, now - 10s))).created);
 
     // The three start on a barrier against one due set, so that they
     // overlap: each connects, says it is ready, and sweeps only once all
@@ -715,7 +732,8 @@ BOOST_AUTO_TEST_CASE(three_janitor_processes_expire_each_session_exactly_once) {
     const std::string go = (dir / (prefix.substr(7, 10) + ".go")).string();
     for (int i = 0; i < 3; ++i) {
         outputs.push_back((dir / (prefix.substr(7, 10) + std::to_string(i) + ".out")).string());
-        children.push_back(test::spawn({test::self_exe(), "--child", "janitor", redis_url(), prefix, outputs.back(), go}));
+        children.push_back(
+            test::spawn({test::self_exe(), "--child", "janitor", redis_url(), prefix, outputs.back(), go}));
     }
     for (int waited = 0; waited < 3000; ++waited) {
         int ready = 0;
@@ -738,7 +756,9 @@ BOOST_AUTO_TEST_CASE(three_janitor_processes_expire_each_session_exactly_once) {
         std::filesystem::remove(path + ".ready");
     }
     BOOST_TEST(expired.size() == std::size_t{sessions});
-    for (auto& [id, n] : expired) BOOST_TEST_CONTEXT(id) { BOOST_TEST(n == 1); }
+    for (auto& [id, n] : expired) BOOST_TEST_CONTEXT(id) {
+            BOOST_TEST(n == 1);
+        }
     BOOST_TEST_MESSAGE("expired per process: " << per_process[0] << ", " << per_process[1] << ", " << per_process[2]);
     BOOST_TEST(std::count_if(per_process.begin(), per_process.end(), [](int n) { return n > 0; }) >= 2,
                "the janitors did not overlap: one of them claimed everything");
@@ -764,16 +784,19 @@ int child_acquire(const std::string& url, const std::string& prefix, const std::
     boost::asio::io_context ctx;
     std::atomic<int> created{0}, failed{0};
     for (int i = 0; i < coroutines; ++i)
-        boost::asio::co_spawn(ctx, [&]() -> awaitable<void> {
-            try {
-                std::string mine = id;
-                auto r = co_await registry.acquire(mine);
-                if (r.created) ++created;
-            } catch (const std::exception& e) {
-                ++failed;
-                std::cerr << "acquire failed: " << e.what() << '\n';
-            }
-        }, boost::asio::detached);
+        boost::asio::co_spawn(
+            ctx,
+            [&]() -> awaitable<void> {
+                try {
+                    std::string mine = id;
+                    auto r = co_await registry.acquire(mine);
+                    if (r.created) ++created;
+                } catch (const std::exception& e) {
+                    ++failed;
+                    std::cerr << "acquire failed: " << e.what() << '\n';
+                }
+            },
+            boost::asio::detached);
     testing::run_threads(ctx, 2);
     return failed ? 100 : created.load();
 }
@@ -790,19 +813,22 @@ int child_append(const std::string& url, const std::string& prefix, const std::s
     boost::asio::io_context ctx;
     std::atomic<int> next{0}, failed{0};
     for (int c = 0; c < 4; ++c)
-        boost::asio::co_spawn(ctx, [&]() -> awaitable<void> {
-            for (int n; (n = next++) < count;) {
-                char record[16];
-                std::snprintf(record, sizeof record, "<%s%07d>", tag.c_str(), n);
-                const std::string mine = id, bytes = record;  // named: GCC 12
-                try {
-                    if (!co_await store.append_output(mine, bytes)) ++failed;
-                } catch (const std::exception& e) {
-                    ++failed;
-                    std::cerr << "append failed: " << e.what() << '\n';
+        boost::asio::co_spawn(
+            ctx,
+            [&]() -> awaitable<void> {
+                for (int n; (n = next++) < count;) {
+                    char record[16];
+                    std::snprintf(record, sizeof record, "<%s%07d>", tag.c_str(), n);
+                    const std::string mine = id, bytes = record;  // named: GCC 12
+                    try {
+                        if (!co_await store.append_output(mine, bytes)) ++failed;
+                    } catch (const std::exception& e) {
+                        ++failed;
+                        std::cerr << "append failed: " << e.what() << '\n';
+                    }
                 }
-            }
-        }, boost::asio::detached);
+            },
+            boost::asio::detached);
     testing::run_threads(ctx, 2);
     return failed ? 100 : 0;
 }
@@ -843,7 +869,7 @@ int child_janitor(const std::string& url, const std::string& prefix, const std::
     return 0;
 }
 
-} // namespace
+}  // namespace
 
 int main(int argc, char** argv) {
     if (argc >= 3 && std::string_view(argv[1]) == "--child") {

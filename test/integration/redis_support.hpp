@@ -9,17 +9,17 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 
-#include <sys/socket.h>
-#include <sys/wait.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <fcntl.h>
 #include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
-#include <openssl/ssl.h>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -49,7 +49,7 @@ namespace detail {
 struct openssl_initialised_first {
     openssl_initialised_first() { OPENSSL_init_ssl(0, nullptr); }
 };
-} // namespace detail
+}  // namespace detail
 
 /// io_threads for connections that may use TLS.
 class background_io : private detail::openssl_initialised_first, public testing::io_threads {
@@ -123,13 +123,18 @@ public:
         auto key = new_key();
         auto cert = make_cert(key.get(), "localhost", key_.get(), cert_.get(), false, alt_names);
         write(ca_pem, [&](FILE* f) { return PEM_write_X509(f, cert_.get()); });
-        write(key_pem, [&](FILE* f) { return PEM_write_PrivateKey(f, key.get(), nullptr, nullptr, 0, nullptr, nullptr); });
+        write(key_pem,
+              [&](FILE* f) { return PEM_write_PrivateKey(f, key.get(), nullptr, nullptr, 0, nullptr, nullptr); });
         write(cert_pem, [&](FILE* f) { return PEM_write_X509(f, cert.get()); });
     }
 
 private:
-    struct free_key { void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); } };
-    struct free_cert { void operator()(X509* c) const { X509_free(c); } };
+    struct free_key {
+        void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+    };
+    struct free_cert {
+        void operator()(X509* c) const { X509_free(c); }
+    };
     using key_ptr = std::unique_ptr<EVP_PKEY, free_key>;
     using cert_ptr = std::unique_ptr<X509, free_cert>;
 
@@ -230,13 +235,14 @@ public:
     std::filesystem::path socket_path() const { return dir_ / "redis.sock"; }
 
     void start() {
-        std::vector<std::string> args{"redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",
-                                      "--save", "", "--appendonly", "no", "--enable-debug-command", "yes",
-                                      "--dir", dir_.string(), "--logfile", (dir_ / "redis.log").string()};
+        std::vector<std::string> args{
+            "redis-server", "--port", std::to_string(port_), "--bind",    "127.0.0.1",
+            "--save",       "",       "--appendonly",        "no",        "--enable-debug-command",
+            "yes",          "--dir",  dir_.string(),         "--logfile", (dir_ / "redis.log").string()};
         if (options_.tls)
-            args.insert(args.end(), {"--tls-port", std::to_string(tls_port_), "--tls-cert-file", (dir_ / "server.pem").string(),
-                                     "--tls-key-file", (dir_ / "server.key").string(), "--tls-ca-cert-file",
-                                     ca_file().string(), "--tls-auth-clients", "no"});
+            args.insert(args.end(), {"--tls-port", std::to_string(tls_port_), "--tls-cert-file",
+                                     (dir_ / "server.pem").string(), "--tls-key-file", (dir_ / "server.key").string(),
+                                     "--tls-ca-cert-file", ca_file().string(), "--tls-auth-clients", "no"});
         if (options_.unix_socket) args.insert(args.end(), {"--unixsocket", socket_path().string()});
         // answers() probes the plain port without AUTH: NOAUTH means "up".
         if (!options_.password.empty()) args.insert(args.end(), {"--requirepass", options_.password});
@@ -292,4 +298,4 @@ private:
     pid_t pid_ = -1;
 };
 
-} // namespace sessionkit::test
+}  // namespace sessionkit::test

@@ -50,4 +50,4 @@ private:
 };
 static_assert(event_sink<recording_sink>);
 
-} // namespace sessionkit::test
+}  // namespace sessionkit::test

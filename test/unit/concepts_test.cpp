@@ -64,7 +64,7 @@ static_assert(!output_log<near_miss::offsetless_output_store>);    // not an out
 // A registry composes over the archetypes without instantiating bodies.
 static_assert(sizeof(session_registry<archetypes::minimal_store>) > 0);
 static_assert(sizeof(basic_session_registry<archetypes::minimal_logging_store, archetypes::minimal_clock,
-                                      archetypes::minimal_sink, archetypes::minimal_watching_spawner>) > 0);
+                                            archetypes::minimal_sink, archetypes::minimal_watching_spawner>) > 0);
 
 BOOST_AUTO_TEST_CASE(concept_checks_compile) {
     // The checks are the static_asserts above; this case records that the

@@ -10,10 +10,16 @@ using sessionkit::docker::frame_reader;
 
 namespace {
 std::string header(unsigned char stream, std::uint32_t length) {
-    return {static_cast<char>(stream), 0, 0, 0, static_cast<char>(length >> 24), static_cast<char>(length >> 16),
-            static_cast<char>(length >> 8), static_cast<char>(length)};
+    return {static_cast<char>(stream),
+            0,
+            0,
+            0,
+            static_cast<char>(length >> 24),
+            static_cast<char>(length >> 16),
+            static_cast<char>(length >> 8),
+            static_cast<char>(length)};
 }
-} // namespace
+}  // namespace
 
 BOOST_AUTO_TEST_SUITE(docker_frames)
 

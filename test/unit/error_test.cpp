@@ -12,7 +12,10 @@ using namespace sessionkit;
 BOOST_AUTO_TEST_SUITE(errors)
 
 BOOST_AUTO_TEST_CASE(every_code_belongs_to_the_condition_a_caller_acts_on) {
-    struct row { error code; condition expected; };
+    struct row {
+        error code;
+        condition expected;
+    };
     const row table[] = {
         {error::invalid_id, condition::invalid_input},
         {error::invalid_argument, condition::invalid_input},
@@ -65,8 +68,8 @@ BOOST_AUTO_TEST_CASE(what_without_code_cuts_only_the_suffix_of_foreign_errors) {
     // The prefix as a std::string: GCC 12 at -O1 misreads the const char*
     // constructor's concatenation as out of bounds (-Warray-bounds).
     const std::string prefix = "connect 10.0.0.1";
-    const boost::system::system_error foreign(
-        boost::system::error_code(ECONNREFUSED, boost::system::system_category()), prefix);
+    const boost::system::system_error foreign(boost::system::error_code(ECONNREFUSED, boost::system::system_category()),
+                                              prefix);
     BOOST_TEST(what_without_code(foreign) == "connect 10.0.0.1");
     try {
         throw_error(error::not_found, "memory_store.update: session 'x'");

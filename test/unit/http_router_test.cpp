@@ -43,13 +43,14 @@ api_error refused(const request& req, unsigned status, const router_options& cfg
 
 bool says(const api_error& e, std::string_view needle) { return e.message.find(needle) != std::string::npos; }
 
-} // namespace
+}  // namespace
 
 BOOST_AUTO_TEST_SUITE(http_router)
 
 BOOST_AUTO_TEST_CASE(every_endpoint_routes) {
     BOOST_TEST(ok(make(bhttp::verb::post, "/api/v1/sessions", "{}")).route == route_id::create);
-    BOOST_TEST(ok(make(bhttp::verb::get, "/api/v1/sessions?owner=a&status=idle&limit=5&cursor=x1")).route == route_id::list);
+    BOOST_TEST(ok(make(bhttp::verb::get, "/api/v1/sessions?owner=a&status=idle&limit=5&cursor=x1")).route ==
+               route_id::list);
     BOOST_TEST(ok(make(bhttp::verb::get, "/api/v1/sessions/stats")).route == route_id::stats);
     BOOST_TEST(ok(make(bhttp::verb::get, "/api/v1/sessions/s1")).route == route_id::get);
     BOOST_TEST(ok(make(bhttp::verb::patch, "/api/v1/sessions/s1", R"({"status":"idle"})")).route == route_id::patch);
@@ -77,7 +78,8 @@ BOOST_AUTO_TEST_CASE(create_reads_and_checks_its_fields) {
     BOOST_TEST(says(refused(make(bhttp::verb::post, "/api/v1/sessions", R"({"idle_timeout_s":"soon"})"), 400),
                     "'idle_timeout_s'"));
     BOOST_TEST(says(refused(make(bhttp::verb::post, "/api/v1/sessions", R"({"idle_timeout_s":0})"), 400), "between 1"));
-    BOOST_TEST(says(refused(make(bhttp::verb::post, "/api/v1/sessions", R"({"attributes":[1]})"), 400), "'attributes'"));
+    BOOST_TEST(
+        says(refused(make(bhttp::verb::post, "/api/v1/sessions", R"({"attributes":[1]})"), 400), "'attributes'"));
     BOOST_TEST(says(refused(make(bhttp::verb::post, "/api/v1/sessions", R"({"idel_timeout_s":5})"), 400),
                     "unknown field 'idel_timeout_s'"));
     BOOST_TEST(says(refused(make(bhttp::verb::post, "/api/v1/sessions", R"({"id":)"), 400), "not valid JSON"));
@@ -118,7 +120,8 @@ BOOST_AUTO_TEST_CASE(wrong_methods_and_paths) {
 }
 
 BOOST_AUTO_TEST_CASE(list_parameters_are_checked) {
-    auto l = std::get<list_cmd>(ok(make(bhttp::verb::get, "/api/v1/sessions?owner=ann%20b&status=waiting_input&limit=7")).cmd);
+    auto l = std::get<list_cmd>(
+        ok(make(bhttp::verb::get, "/api/v1/sessions?owner=ann%20b&status=waiting_input&limit=7")).cmd);
     BOOST_TEST(*l.query.owner == "ann b");
     BOOST_TEST(*l.query.status == session_status::waiting_input);
     BOOST_TEST(l.query.limit == 7u);
@@ -132,7 +135,8 @@ BOOST_AUTO_TEST_CASE(list_parameters_are_checked) {
 
 BOOST_AUTO_TEST_CASE(lenient_input_is_refused_naming_the_field) {
     // null is not "absent": a client that sends it has a bug to hear about.
-    BOOST_TEST(says(refused(make(bhttp::verb::post, "/api/v1/sessions", R"({"id":null})"), 400), "'id' must be a string"));
+    BOOST_TEST(
+        says(refused(make(bhttp::verb::post, "/api/v1/sessions", R"({"id":null})"), 400), "'id' must be a string"));
     BOOST_TEST(says(refused(make(bhttp::verb::post, "/api/v1/sessions", R"({"owner":null})"), 400), "'owner'"));
     BOOST_TEST(says(refused(make(bhttp::verb::post, "/api/v1/sessions", R"({"idle_timeout_s":null})"), 400),
                     "'idle_timeout_s'"));
@@ -142,11 +146,12 @@ BOOST_AUTO_TEST_CASE(lenient_input_is_refused_naming_the_field) {
                     "duplicate key 'id'"));
     BOOST_TEST(says(refused(make(bhttp::verb::post, "/api/v1/sessions", R"({"attributes":{"x":{"k":1,"k":1}}})"), 400),
                     "duplicate key 'k'"));
-    BOOST_TEST(says(refused(make(bhttp::verb::patch, "/api/v1/sessions/s1", R"({"status":"idle","status":"active"})"),
-                            400),
-                    "duplicate key 'status'"));
+    BOOST_TEST(
+        says(refused(make(bhttp::verb::patch, "/api/v1/sessions/s1", R"({"status":"idle","status":"active"})"), 400),
+             "duplicate key 'status'"));
     // The same key in sibling objects, or a key equal to a value, is fine.
-    ok(make(bhttp::verb::post, "/api/v1/sessions", R"({"attributes":{"a":{"k":1},"b":{"k":"k"},"k":[{"k":1},{"k":2}]}})"));
+    ok(make(bhttp::verb::post, "/api/v1/sessions",
+            R"({"attributes":{"a":{"k":1},"b":{"k":"k"},"k":[{"k":1},{"k":2}]}})"));
     // An empty body is not {}.
     BOOST_TEST(says(refused(make(bhttp::verb::post, "/api/v1/sessions", ""), 400), "empty body"));
     // A query parameter given twice would silently take one of its values.
@@ -154,8 +159,8 @@ BOOST_AUTO_TEST_CASE(lenient_input_is_refused_naming_the_field) {
     BOOST_TEST(says(refused(make(bhttp::verb::get, "/api/v1/sessions?owner=a&owner=a"), 400), "'owner' given twice"));
     BOOST_TEST(says(refused(make(bhttp::verb::delete_, "/api/v1/sessions/s1?reason=a&reason=b"), 400),
                     "'reason' given twice"));
-    BOOST_TEST(says(refused(make(bhttp::verb::get, "/api/v1/sessions/s1/output?from=1&from=2"), 400),
-                    "'from' given twice"));
+    BOOST_TEST(
+        says(refused(make(bhttp::verb::get, "/api/v1/sessions/s1/output?from=1&from=2"), 400), "'from' given twice"));
 }
 
 BOOST_AUTO_TEST_CASE(a_cursor_the_store_did_not_issue_is_400_naming_it) {
@@ -286,7 +291,8 @@ BOOST_AUTO_TEST_CASE(events_dropped_is_read_at_scrape_time_when_a_sink_is_set) {
     dropped = 5;
     const auto text = m.render({});
     BOOST_TEST(text.find("# TYPE sessionkit_events_dropped_total counter\nsessionkit_events_dropped_total 5\n") !=
-               std::string::npos, text);
+                   std::string::npos,
+               text);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -49,7 +49,7 @@ struct basic_fixture {
 };
 using fixture = basic_fixture<memory_store>;
 
-} // namespace
+}  // namespace
 
 BOOST_FIXTURE_TEST_SUITE(janitor_sweeps, fixture)
 
@@ -77,17 +77,16 @@ BOOST_AUTO_TEST_CASE(three_concurrent_janitors_expire_each_session_exactly_once)
     const int n = 3000;
     for (int i = 0; i < n; ++i)
         sync_wait(registry.acquire("m" + std::to_string(i), {.idle_timeout = std::chrono::seconds{1 + i % 120}}));
-    janitor_options o = quiet({.batch_size = 16, .max_batches = 1000, .concurrency = 4,
-                               .warning_window = 30s});
+    janitor_options o = quiet({.batch_size = 16, .max_batches = 1000, .concurrency = 4, .warning_window = 30s});
     janitor a(registry, o), b(registry, o), c(registry, o);
     for (int round = 0; round < 15; ++round) {
         clock.advance(10s);
         boost::asio::io_context ctx;
         std::atomic<std::size_t> expired{0};
         for (auto* j : {&a, &b, &c})
-            boost::asio::co_spawn(ctx, [&, j]() -> awaitable<void> {
-                expired += (co_await j->sweep_once()).expired;
-            }, boost::asio::detached);
+            boost::asio::co_spawn(
+                ctx, [&, j]() -> awaitable<void> { expired += (co_await j->sweep_once()).expired; },
+                boost::asio::detached);
         testing::run_threads(ctx, 3);
         // After each round, exactly the sessions due by now have ended.
         auto st = sync_wait(registry.stats());
@@ -237,8 +236,7 @@ BOOST_AUTO_TEST_CASE(run_ends_cleanly_on_cancellation) {
     boost::asio::cancellation_signal cancel;
     bool finished = false;
     std::exception_ptr error;
-    boost::asio::co_spawn(ctx, jan.run(),
-                          boost::asio::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr e) {
+    boost::asio::co_spawn(ctx, jan.run(), boost::asio::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr e) {
                               finished = true;
                               error = e;
                           }));
@@ -267,17 +265,17 @@ BOOST_AUTO_TEST_CASE(is_orphan_decides_from_the_session_alone) {
     s.status = session_status::active;
     s.created_at = now - 10s;
     s.worker = w;
-    BOOST_TEST(!is_orphan(w, s, now, 2min));                          // its session's worker
-    BOOST_TEST(is_orphan(w, std::nullopt, now, 2min));                // no session
-    BOOST_TEST(is_orphan(worker_ref{"fake", "w-2"}, s, now, 2min));   // the session has another
+    BOOST_TEST(!is_orphan(w, s, now, 2min));                         // its session's worker
+    BOOST_TEST(is_orphan(w, std::nullopt, now, 2min));               // no session
+    BOOST_TEST(is_orphan(worker_ref{"fake", "w-2"}, s, now, 2min));  // the session has another
     s.status = session_status::stopping;
-    BOOST_TEST(!is_orphan(w, s, now, 2min));                          // being stopped by someone
+    BOOST_TEST(!is_orphan(w, s, now, 2min));  // being stopped by someone
     s.status = session_status::terminated;
-    BOOST_TEST(is_orphan(w, s, now, 2min));                           // ended
+    BOOST_TEST(is_orphan(w, s, now, 2min));  // ended
     s.worker.reset();
     s.status = session_status::initializing;
-    BOOST_TEST(!is_orphan(w, s, now, 2min));                          // a spawn in progress
-    BOOST_TEST(is_orphan(w, s, now + 2min, 2min));                    // whose creator died
+    BOOST_TEST(!is_orphan(w, s, now, 2min));        // a spawn in progress
+    BOOST_TEST(is_orphan(w, s, now + 2min, 2min));  // whose creator died
     s.status = session_status::active;
-    BOOST_TEST(is_orphan(w, s, now, 2min));                           // live without any worker
+    BOOST_TEST(is_orphan(w, s, now, 2min));  // live without any worker
 }

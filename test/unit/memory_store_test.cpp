@@ -11,7 +11,7 @@ struct memory_store_factory {
     using store_type = sessionkit::memory_store;
     std::unique_ptr<sessionkit::memory_store> make() { return std::make_unique<sessionkit::memory_store>(); }
 };
-} // namespace
+}  // namespace
 
 using conformance_factories = std::tuple<memory_store_factory>;
 #include <sessionkit/testing/store_conformance.hpp>
@@ -24,8 +24,7 @@ BOOST_AUTO_TEST_CASE(memory_store_claims_visit_only_due_sessions) {
     // the table. Counted, not timed: a full scan would pass any loose time
     // limit on a fast machine.
     memory_store store;
-    for (int i = 0; i < 100000; ++i)
-        store.create_now(make_record("big" + std::to_string(i), "o", i < 10 ? 1s : 1h));
+    for (int i = 0; i < 100000; ++i) store.create_now(make_record("big" + std::to_string(i), "o", i < 10 ? 1s : 1h));
     const auto before = store.sweep_visits();
     auto claimed = store.claim_expired_now(t0 + 2s, 1000, 1min);
     BOOST_TEST(claimed.size() == 10u);
@@ -51,7 +50,8 @@ BOOST_AUTO_TEST_CASE(memory_store_output_keeps_the_newest_bytes_and_says_what_wa
     BOOST_TEST(!from5.dropped);
     BOOST_TEST(from5.data == "56789");
     // Many small writes: always exactly the last 8 bytes, at their offsets.
-    for (int i = 0; i < 1000; ++i) sync_wait(store.append_output("b1", std::string(1, static_cast<char>('a' + i % 26))));
+    for (int i = 0; i < 1000; ++i)
+        sync_wait(store.append_output("b1", std::string(1, static_cast<char>('a' + i % 26))));
     auto tail = *sync_wait(store.read_output("b1", 0, 100));
     BOOST_TEST(tail.offset == 1002u);
     BOOST_TEST(tail.next_offset == 1010u);

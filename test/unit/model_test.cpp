@@ -48,7 +48,7 @@ session sample() {
     return s;
 }
 
-} // namespace
+}  // namespace
 
 BOOST_AUTO_TEST_SUITE(ids)
 
@@ -60,8 +60,7 @@ BOOST_AUTO_TEST_CASE(valid_ids_pass) {
 
 BOOST_AUTO_TEST_CASE(bad_ids_are_rejected_with_an_error_naming_them) {
     expect_error([] { check_id(""); }, error::invalid_id, {"session id ''", "is empty"});
-    expect_error([] { check_id(std::string(129, 'y')); }, error::invalid_id,
-                 {"yyyyyyyy", "129 bytes long"});
+    expect_error([] { check_id(std::string(129, 'y')); }, error::invalid_id, {"yyyyyyyy", "129 bytes long"});
     expect_error([] { check_id("has space"); }, error::invalid_id, {"'has space'", "offset 3"});
     expect_error([] { check_id("star*"); }, error::invalid_id, {"'star*'", "offset 4"});
     expect_error([] { check_id("new\nline"); }, error::invalid_id, {"new\\x0aline", "offset 3"});
@@ -183,19 +182,20 @@ BOOST_AUTO_TEST_CASE(corrupt_records_are_errors_naming_session_and_field) {
     expect_error([&] { session_from_json(with("status", "napping"), "k2"); }, error::corrupt_record,
                  {"'k2'", "'status'"});
     expect_error([&] { session_from_json(with("v", 9), "k3"); }, error::corrupt_record, {"'v'", "is 9"});
-    expect_error([&] { session_from_json(without("version"), "k4"); }, error::corrupt_record,
-                 {"'version'", "missing"});
+    expect_error([&] { session_from_json(without("version"), "k4"); }, error::corrupt_record, {"'version'", "missing"});
     expect_error([&] { session_from_json(with("worker", 5), "k5"); }, error::corrupt_record, {"'worker'"});
-    expect_error([&] { session_from_json(with("worker", {{"kind", 1}}), "k5"); }, error::corrupt_record,
-                 {"'worker'"});
-    expect_error([&] { session_from_json(with("attributes", {1, 2}), "k6"); }, error::corrupt_record,
-                 {"'attributes'", "array"});
+    expect_error([&] { session_from_json(with("worker", {{"kind", 1}}), "k5"); }, error::corrupt_record, {"'worker'"});
+    expect_error(
+        [&] {
+            session_from_json(with("attributes", {1, 2}), "k6");
+        },
+        error::corrupt_record, {"'attributes'", "array"});
     expect_error([&] { session_from_json(with("id", "bad id"), "k7"); }, error::corrupt_record, {"'id'"});
     expect_error([&] { session_from_json(with("version", -1), "k8"); }, error::corrupt_record, {"'version'"});
     expect_error([&] { session_from_json(with("created_at", 1.5), "k9"); }, error::corrupt_record,
                  {"'created_at'", "fraction"});
-    expect_error([&] { session_from_json(with("idle_deadline", 17'000'000'091'000), "k9"); },
-                 error::corrupt_record, {"'idle_deadline'", "between 0 and"});
+    expect_error([&] { session_from_json(with("idle_deadline", 17'000'000'091'000), "k9"); }, error::corrupt_record,
+                 {"'idle_deadline'", "between 0 and"});
     expect_error([&] { session_from_json(with("ended_at", -5), "k9"); }, error::corrupt_record, {"'ended_at'"});
     expect_error([&] { session_from_json(with("idle_timeout_ms", INT64_MAX), "k9"); }, error::corrupt_record,
                  {"'idle_timeout_ms'", "100 years"});

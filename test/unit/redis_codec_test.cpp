@@ -125,7 +125,7 @@ std::vector<std::string> lua_names(std::string_view text, std::string_view after
     return names;
 }
 
-} // namespace
+}  // namespace
 
 BOOST_AUTO_TEST_SUITE(redis_keys)
 
@@ -200,9 +200,9 @@ BOOST_AUTO_TEST_CASE(a_record_is_written_with_every_field_scripts_read) {
     auto fields = codec::encode_record(s);
     std::vector<std::string> names;
     for (auto& f : fields) names.emplace_back(f.name);
-    const std::vector<std::string> expected = {"doc", "status", "owner", "last_active", "idle_deadline",
-                                               "idle_timeout", "absolute_deadline", "warning_sent", "end_reason",
-                                               "ended_at"};
+    const std::vector<std::string> expected = {
+        "doc",          "status",     "owner",   "last_active", "idle_deadline", "idle_timeout", "absolute_deadline",
+        "warning_sent", "end_reason", "ended_at"};
     BOOST_TEST(names == expected, boost::test_tools::per_element());
     BOOST_TEST(fields[1].value == "active");
     BOOST_TEST(fields[3].value == std::to_string(to_unix_ms(t0 + 5s)));
@@ -316,8 +316,8 @@ BOOST_AUTO_TEST_CASE(create_answers_the_new_version_or_the_live_record) {
 
 BOOST_AUTO_TEST_CASE(touch_answers_the_new_deadline) {
     BOOST_TEST(!replies::decode_touch(null()));
-    auto t = replies::decode_touch(array({bulk("active"), bulk("1700000005000"), integer(1700000065000),
-                                          bulk("1700003600000"), integer(5)}));
+    auto t = replies::decode_touch(
+        array({bulk("active"), bulk("1700000005000"), integer(1700000065000), bulk("1700003600000"), integer(5)}));
     BOOST_REQUIRE(t);
     BOOST_TEST((t->status == session_status::active));
     BOOST_TEST(to_unix_ms(t->last_active) == 1700000005000);
@@ -328,7 +328,9 @@ BOOST_AUTO_TEST_CASE(touch_answers_the_new_deadline) {
     BOOST_TEST(!open->absolute_deadline);
 
     // The values come from the record: unreadable ones are a corrupt record.
-    auto bad_status = failure([] { replies::decode_touch(array({bulk("zz"), integer(1), integer(2), bulk(""), integer(3)})); });
+    auto bad_status = failure([] {
+        replies::decode_touch(array({bulk("zz"), integer(1), integer(2), bulk(""), integer(3)}));
+    });
     BOOST_TEST((bad_status.code() == error::corrupt_record));
     BOOST_TEST(contains(bad_status.what(), "unknown session status 'zz'"));
     auto huge = failure([] {

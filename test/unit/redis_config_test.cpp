@@ -16,7 +16,7 @@ std::string failure_of(std::string_view url) {
     BOOST_FAIL("accepted " << url);
     return {};
 }
-} // namespace
+}  // namespace
 
 BOOST_AUTO_TEST_SUITE(redis_config)
 

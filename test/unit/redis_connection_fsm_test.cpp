@@ -84,7 +84,7 @@ bool holds(const std::vector<mux::pointer>& v, const mux::pointer& p) {
     return false;
 }
 
-} // namespace
+}  // namespace
 
 BOOST_AUTO_TEST_SUITE(redis_multiplexer)
 
@@ -141,7 +141,7 @@ BOOST_AUTO_TEST_CASE(a_timed_out_request_in_flight_keeps_its_place) {
     BOOST_TEST((tick.timed_out.code == error::timeout));
     BOOST_TEST(tick.timed_out.why == "no reply within 2000 ms");
     BOOST_TEST(slow->done);
-    slow->replies.clear();  // as failing it does: the caller's handler takes them
+    slow->replies.clear();                                      // as failing it does: the caller's handler takes them
     BOOST_TEST(!m.tick(t0 + 200ms).timed_out.requests.size());  // failed once only
 
     // slow's late reply is dropped; later gets its own.
@@ -247,8 +247,8 @@ BOOST_AUTO_TEST_CASE(a_lost_link_fails_what_was_in_flight_and_queued_once) {
     auto d = make_request({"GET"}, t0 + 2s);
     BOOST_TEST(bool(m.enqueue(a, t0).write));
     BOOST_TEST(!m.enqueue(b, t0).refused);
-    BOOST_TEST(m.write_done(true, t0).requests == 1u);  // b in flight too
-    BOOST_TEST(!m.enqueue(c, t0).write);               // c waits behind b's write
+    BOOST_TEST(m.write_done(true, t0).requests == 1u);               // b in flight too
+    BOOST_TEST(!m.enqueue(c, t0).write);                             // c waits behind b's write
     BOOST_TEST(m.tick(t0 + 100ms).timed_out.requests.size() == 1u);  // a: failed already
 
     auto lost = m.link_lost("the server closed the connection");
@@ -306,7 +306,7 @@ std::string command_bytes(std::vector<std::string> args) {
 
 using kind = rd::handshake_step::kind;
 
-} // namespace
+}  // namespace
 
 BOOST_AUTO_TEST_CASE(hello_then_client_setname) {
     rd::handshake h(settings("", "", 0, "sessionkit"));

@@ -29,7 +29,7 @@ struct fixture {
 
 bool has_code(const boost::system::system_error& e, error code) { return e.code() == make_error_code(code); }
 
-} // namespace
+}  // namespace
 
 BOOST_FIXTURE_TEST_SUITE(registry, fixture)
 
@@ -146,9 +146,9 @@ BOOST_AUTO_TEST_CASE(set_status_to_a_final_status_ends_the_session_like_terminat
     }
     // modify() does not end sessions: that is terminate()'s job.
     sync_wait(registry.acquire("r8"));
-    BOOST_CHECK_EXCEPTION(
-        sync_wait(registry.modify("r8", [](session& s) { s.status = session_status::terminated; })),
-        boost::system::system_error, [](const auto& e) { return has_code(e, error::invalid_argument); });
+    BOOST_CHECK_EXCEPTION(sync_wait(registry.modify("r8", [](session& s) { s.status = session_status::terminated; })),
+                          boost::system::system_error,
+                          [](const auto& e) { return has_code(e, error::invalid_argument); });
 }
 
 BOOST_AUTO_TEST_CASE(durations_out_of_range_are_rejected) {
@@ -162,10 +162,12 @@ BOOST_AUTO_TEST_CASE(durations_out_of_range_are_rejected) {
 
 BOOST_AUTO_TEST_CASE(modify_with_an_expected_version_is_compare_and_swap) {
     auto s = sync_wait(registry.acquire("r6")).record;
-    auto ok = sync_wait(registry.modify("r6", [](session& x) { x.attributes["n"] = 1; }, s.version));
+    auto ok = sync_wait(registry.modify(
+        "r6", [](session& x) { x.attributes["n"] = 1; }, s.version));
     BOOST_TEST(to_string(ok.result) == "updated");
     BOOST_TEST(ok.record->version == s.version + 1);
-    auto stale = sync_wait(registry.modify("r6", [](session& x) { x.attributes["n"] = 2; }, s.version));
+    auto stale = sync_wait(registry.modify(
+        "r6", [](session& x) { x.attributes["n"] = 2; }, s.version));
     BOOST_TEST(to_string(stale.result) == "version_conflict");
     BOOST_TEST(stale.record->attributes.at("n") == 1);
     // Fields the store owns cannot be rewritten through modify.
@@ -201,11 +203,14 @@ BOOST_AUTO_TEST_CASE(four_threads_of_1000_coroutines_acquiring_100_ids_make_100_
     boost::asio::io_context ctx;
     std::atomic<int> created{0}, done{0};
     for (int c = 0; c < 4000; ++c)
-        boost::asio::co_spawn(ctx, [&, c]() -> awaitable<void> {
-            auto r = co_await registry.acquire("hot" + std::to_string(c % 100));
-            if (r.created) ++created;
-            ++done;
-        }, boost::asio::detached);
+        boost::asio::co_spawn(
+            ctx,
+            [&, c]() -> awaitable<void> {
+                auto r = co_await registry.acquire("hot" + std::to_string(c % 100));
+                if (r.created) ++created;
+                ++done;
+            },
+            boost::asio::detached);
     testing::run_threads(ctx, 4);
     BOOST_TEST(done.load() == 4000);
     BOOST_TEST(created.load() == 100);

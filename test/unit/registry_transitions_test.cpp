@@ -23,9 +23,8 @@ constexpr milliseconds lease = 60s;
 const worker_ref the_worker{"fake", "w-s1"};
 
 constexpr std::array<session_status, session_status_count> all_statuses = {
-    session_status::initializing, session_status::active,     session_status::idle,
-    session_status::waiting_input, session_status::stopping,  session_status::terminated,
-    session_status::failed};
+    session_status::initializing, session_status::active,     session_status::idle,  session_status::waiting_input,
+    session_status::stopping,     session_status::terminated, session_status::failed};
 
 session record(session_status status, bool with_worker) {
     session s;
@@ -64,7 +63,7 @@ bool only_answer(const plan<A>& p) {
     return p.answer && !p.refused && !p.intent && !p.stop_worker && !p.commit;
 }
 
-} // namespace
+}  // namespace
 
 BOOST_AUTO_TEST_SUITE(registry_transitions)
 
@@ -129,7 +128,8 @@ BOOST_AUTO_TEST_CASE(modify_from_every_status_to_every_status) {
                         if (what == 'A')
                             message = "modify: session 's1': " + name(to) +
                                       " is set by terminate() and the janitor, which also stop the worker";
-                        BOOST_TEST((p.refused->code == (what == 'A' ? error::invalid_argument : error::invalid_transition)));
+                        BOOST_TEST(
+                            (p.refused->code == (what == 'A' ? error::invalid_argument : error::invalid_transition)));
                         BOOST_TEST(p.refused->message == message);
                         continue;
                     }
@@ -146,9 +146,9 @@ BOOST_AUTO_TEST_CASE(modify_from_every_status_to_every_status) {
                     BOOST_TEST(boost::json::serialize(w.extra) == R"({"x":true})");
                     BOOST_TEST(w.owner == "alice");
                     BOOST_TEST((w.worker == the_worker));
-                    BOOST_TEST(describe(p.commit->events) ==
-                               (from == to ? std::string()
-                                           : R"(status_changed{"from":")" + name(from) + R"(","to":")" + name(to) + R"("})"));
+                    BOOST_TEST(describe(p.commit->events) == (from == to ? std::string()
+                                                                         : R"(status_changed{"from":")" + name(from) +
+                                                                               R"(","to":")" + name(to) + R"("})"));
                     BOOST_TEST((p.on_lost == (version ? if_lost::give_up : if_lost::replan_on_conflict)));
                 }
             }
@@ -221,9 +221,9 @@ BOOST_AUTO_TEST_CASE(ending_on_request_from_every_status) {
                         // Whoever began ending it names why: a claimed session stays "idle".
                         const std::string reason = from == session_status::stopping ? "idle" : "logout";
                         BOOST_TEST(done.end_reason == reason);
-                        BOOST_TEST(describe(p.commit->events) ==
-                                   R"(terminated{"reason":")" + reason + R"(","from":")" + name(from) +
-                                       R"(","status":")" + name(final_status) + R"("})");
+                        BOOST_TEST(describe(p.commit->events) == R"(terminated{"reason":")" + reason + R"(","from":")" +
+                                                                     name(from) + R"(","status":")" +
+                                                                     name(final_status) + R"("})");
                     }
 }
 
@@ -263,9 +263,9 @@ BOOST_AUTO_TEST_CASE(expiry_from_every_status) {
                 BOOST_TEST(done.version == claimed.version);
                 BOOST_TEST((done.ended_at == now));
                 BOOST_TEST(done.end_reason == claimed.end_reason);  // idle, lifetime, or a dead terminate's
-                BOOST_TEST(describe(p.commit->events) ==
-                           R"(expired{"reason":")" + claimed.end_reason +
-                               R"(","last_active":)" + std::to_string(to_unix_ms(claimed.last_active)) + "}");
+                BOOST_TEST(describe(p.commit->events) == R"(expired{"reason":")" + claimed.end_reason +
+                                                             R"(","last_active":)" +
+                                                             std::to_string(to_unix_ms(claimed.last_active)) + "}");
             }
 }
 
@@ -276,8 +276,8 @@ BOOST_AUTO_TEST_CASE(a_workers_exit_from_every_status) {
     for (session_status from : all_statuses)
         for (has which : {has::this_worker, has::another, has::none})
             for (session_status final_status : {session_status::terminated, session_status::failed})
-                BOOST_TEST_CONTEXT(name(from) << ", worker case " << static_cast<int>(which) << ", to "
-                                              << name(final_status)) {
+                BOOST_TEST_CONTEXT(name(from)
+                                   << ", worker case " << static_cast<int>(which) << ", to " << name(final_status)) {
                     session current = record(from, which != has::none);
                     if (which == has::another) current.worker = worker_ref{"fake", "w-newer"};
                     end_request req;
@@ -306,11 +306,12 @@ BOOST_AUTO_TEST_CASE(a_workers_exit_from_every_status) {
                     BOOST_TEST(done.version == current.version);
                     const std::string reason = from == session_status::stopping ? "idle" : "worker_exited";
                     BOOST_TEST(done.end_reason == reason);
-                    BOOST_TEST(describe(p.commit->events) ==
-                               R"(terminated{"reason":")" + reason + R"(","from":")" + name(from) +
-                                   R"(","status":")" + name(final_status) +
-                                   R"("};worker_exited{"exit_code":3,"signal":0,"kind":"fake","worker":"w-s1","status":")" +
-                                   name(final_status) + R"(","reason":"worker_exited"})");
+                    BOOST_TEST(
+                        describe(p.commit->events) ==
+                        R"(terminated{"reason":")" + reason + R"(","from":")" + name(from) + R"(","status":")" +
+                            name(final_status) +
+                            R"("};worker_exited{"exit_code":3,"signal":0,"kind":"fake","worker":"w-s1","status":")" +
+                            name(final_status) + R"(","reason":"worker_exited"})");
                 }
 }
 
@@ -351,8 +352,7 @@ BOOST_AUTO_TEST_CASE(recording_the_started_worker_from_every_status) {
 BOOST_AUTO_TEST_CASE(a_failed_spawn_from_every_status) {
     const session spawned_for = record(session_status::initializing, false);
     for (session_status from : all_statuses)
-        for (bool newer : {false, true})
-            BOOST_TEST_CONTEXT(name(from) << ", newer session " << newer) {
+        for (bool newer : {false, true}) BOOST_TEST_CONTEXT(name(from) << ", newer session " << newer) {
                 std::optional<session> current = record(from, false);
                 if (newer) current->created_at = t0 + 1s;
                 auto p = plan_spawn_failed(current, spawned_for, "image 'nope' not found", now);

@@ -113,8 +113,8 @@ std::vector<value> parse_fragments(const fragments& frags, resp_codec::parser_li
 void check(std::string_view input, const std::vector<value>& expected, resp_codec::parser_limits limits = {}) {
     for_each_split(input, [&](const fragments& frags, const std::string& how) {
         const auto got = parse_fragments(frags, limits);
-        BOOST_TEST((got == expected), show(input) << " (" << how << "): got " << show(got) << ", expected "
-                                                  << show(expected));
+        BOOST_TEST((got == expected), show(input)
+                                          << " (" << how << "): got " << show(got) << ", expected " << show(expected));
     });
 }
 
@@ -156,7 +156,7 @@ std::string message_of(const std::function<void()>& f) {
     return "(no error)";
 }
 
-} // namespace
+}  // namespace
 
 BOOST_AUTO_TEST_SUITE(resp)
 
@@ -255,10 +255,9 @@ BOOST_AUTO_TEST_CASE(push) {
 
 BOOST_AUTO_TEST_CASE(nested_aggregates) {
     // A map of arrays of maps, with an empty map and an empty array inside.
-    const std::string input =
-        "%2\r\n"
-        "+alpha\r\n*2\r\n%1\r\n+a\r\n:1\r\n%0\r\n"
-        "$4\r\nbeta\r\n*3\r\n%2\r\n+x\r\n,1.5\r\n+y\r\n*0\r\n_\r\n~1\r\n#t\r\n";
+    const std::string input = "%2\r\n"
+                              "+alpha\r\n*2\r\n%1\r\n+a\r\n:1\r\n%0\r\n"
+                              "$4\r\nbeta\r\n*3\r\n%2\r\n+x\r\n,1.5\r\n+y\r\n*0\r\n_\r\n~1\r\n#t\r\n";
     check(input, map({simple("alpha"), array({map({simple("a"), integer(1)}), map({})}), bulk("beta"),
                       array({map({simple("x"), scalar(type::double_, "1.5"), simple("y"), array({})}), null,
                              aggregate(type::set, {boolean(true)})})}));
@@ -485,14 +484,20 @@ BOOST_AUTO_TEST_CASE(hostile_lengths_allocate_nothing_up_front) {
 // ---------------------------------------------------------------- value helpers
 
 BOOST_AUTO_TEST_CASE(type_names) {
-    const std::vector<std::pair<type, std::string_view>> names = {
-        {type::simple_string, "simple_string"}, {type::simple_error, "simple_error"},
-        {type::integer, "integer"},             {type::bulk_string, "bulk_string"},
-        {type::bulk_error, "bulk_error"},       {type::null, "null"},
-        {type::boolean, "boolean"},             {type::double_, "double"},
-        {type::big_number, "big_number"},       {type::verbatim_string, "verbatim_string"},
-        {type::array, "array"},                 {type::map, "map"},
-        {type::set, "set"},                     {type::push, "push"}};
+    const std::vector<std::pair<type, std::string_view>> names = {{type::simple_string, "simple_string"},
+                                                                  {type::simple_error, "simple_error"},
+                                                                  {type::integer, "integer"},
+                                                                  {type::bulk_string, "bulk_string"},
+                                                                  {type::bulk_error, "bulk_error"},
+                                                                  {type::null, "null"},
+                                                                  {type::boolean, "boolean"},
+                                                                  {type::double_, "double"},
+                                                                  {type::big_number, "big_number"},
+                                                                  {type::verbatim_string, "verbatim_string"},
+                                                                  {type::array, "array"},
+                                                                  {type::map, "map"},
+                                                                  {type::set, "set"},
+                                                                  {type::push, "push"}};
     for (auto [t, name] : names) BOOST_TEST(rp::to_string(t) == name);
 }
 
@@ -604,10 +609,9 @@ BOOST_AUTO_TEST_CASE(command_builder) {
     BOOST_TEST(cmd.name() == "ZADD");
     std::string out = "prefix";
     cmd.append_to(out);
-    BOOST_TEST(out ==
-               "prefix*13\r\n$4\r\nZADD\r\n$3\r\nkey\r\n$3\r\n-12\r\n$1\r\n5\r\n$1\r\n5\r\n"
-               "$20\r\n18446744073709551615\r\n$2\r\n10\r\n$20\r\n-9223372036854775808\r\n$2\r\n-3\r\n"
-               "$3\r\n1.5\r\n$0\r\n\r\n$3\r\n\r\n\0\r\n$3\r\nstr\r\n"sv);
+    BOOST_TEST(out == "prefix*13\r\n$4\r\nZADD\r\n$3\r\nkey\r\n$3\r\n-12\r\n$1\r\n5\r\n$1\r\n5\r\n"
+                      "$20\r\n18446744073709551615\r\n$2\r\n10\r\n$20\r\n-9223372036854775808\r\n$2\r\n-3\r\n"
+                      "$3\r\n1.5\r\n$0\r\n\r\n$3\r\n\r\n\0\r\n$3\r\nstr\r\n"sv);
 
     // name() survives the buffer growing; an empty name is still a name.
     rp::command big("SET");
@@ -628,7 +632,9 @@ BOOST_AUTO_TEST_CASE(command_builder) {
 // A char or a bool as an argument does not compile; strings and every
 // integer width do.
 template <class T>
-concept takes_arg = requires(rp::command c, T v) { c.arg(v); };
+concept takes_arg = requires(rp::command c, T v) {
+    c.arg(v);
+};
 static_assert(takes_arg<const char*>);
 static_assert(takes_arg<std::string>);
 static_assert(takes_arg<int> && takes_arg<unsigned> && takes_arg<long long> && takes_arg<std::uint64_t>);
@@ -718,7 +724,7 @@ struct generator {
     }
 };
 
-} // namespace
+}  // namespace
 
 BOOST_AUTO_TEST_CASE(random_round_trip) {
     generator gen{std::mt19937_64{20240611}};

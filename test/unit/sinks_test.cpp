@@ -15,9 +15,9 @@
 #include <cstdio>
 #include <fstream>
 #include <mutex>
-#include <streambuf>
 #include <set>
 #include <sstream>
+#include <streambuf>
 #include <thread>
 
 using namespace sessionkit;
@@ -142,9 +142,11 @@ private:
     std::string text_;
 };
 
-std::size_t lines_in(const std::string& text) { return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')); }
+std::size_t lines_in(const std::string& text) {
+    return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
+}
 
-} // namespace
+}  // namespace
 
 BOOST_AUTO_TEST_CASE(emit_returns_while_the_stream_is_stuck) {
     gate_buf gate;
@@ -175,7 +177,8 @@ BOOST_AUTO_TEST_CASE(a_full_queue_drops_and_counts_and_never_waits) {
         sink.emit(make_event(event_type::created, "e0", from_unix_ms(0)));
         BOOST_REQUIRE(gate.wait_for_a_blocked_writer(std::chrono::seconds(5)));
         const auto start = std::chrono::steady_clock::now();
-        for (int i = 1; i < 10; ++i) sink.emit(make_event(event_type::created, "e" + std::to_string(i), from_unix_ms(i)));
+        for (int i = 1; i < 10; ++i)
+            sink.emit(make_event(event_type::created, "e" + std::to_string(i), from_unix_ms(i)));
         BOOST_TEST((std::chrono::steady_clock::now() - start < std::chrono::seconds(1)));
         // Four lines held (one being written, three waiting): e4..e9 dropped.
         BOOST_TEST(sink.queued() == 4u);
@@ -202,7 +205,8 @@ BOOST_AUTO_TEST_CASE(the_last_copy_writes_every_queued_line_before_it_goes) {
     {
         jsonl_sink sink(out);
         jsonl_sink copy = sink;  // copies share the queue and the writer
-        for (int i = 0; i < 100; ++i) copy.emit(make_event(event_type::created, "q" + std::to_string(i), from_unix_ms(i)));
+        for (int i = 0; i < 100; ++i)
+            copy.emit(make_event(event_type::created, "q" + std::to_string(i), from_unix_ms(i)));
         BOOST_REQUIRE(gate.wait_for_a_blocked_writer(std::chrono::seconds(5)));
         opener = std::thread([&gate] {
             std::this_thread::sleep_for(std::chrono::milliseconds(100));

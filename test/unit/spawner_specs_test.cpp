@@ -33,7 +33,7 @@ docker::container_labels labels_s1(std::string deployment = "default") {
 
 boost::json::object parsed(std::string_view text) { return boost::json::parse(text).as_object(); }
 
-} // namespace
+}  // namespace
 
 BOOST_AUTO_TEST_SUITE(docker_spec)
 
@@ -47,8 +47,7 @@ BOOST_AUTO_TEST_CASE(container_names_keep_their_format_and_hash) {
     // Long parts are cut (40 and 60 characters); the hash tells them apart.
     BOOST_TEST(docker::container_name(std::string(45, 'd'), std::string(70, 's')) ==
                "sk-" + std::string(40, 'd') + "-" + std::string(60, 's') + "-814d68b391e70ded");
-    BOOST_TEST(docker::container_name("d", std::string(70, 's')) !=
-               docker::container_name("d", std::string(71, 's')));
+    BOOST_TEST(docker::container_name("d", std::string(70, 's')) != docker::container_name("d", std::string(71, 's')));
 }
 
 BOOST_AUTO_TEST_CASE(labels_name_the_session_deployment_and_creation_time) {
@@ -61,8 +60,9 @@ BOOST_AUTO_TEST_CASE(labels_name_the_session_deployment_and_creation_time) {
     BOOST_TEST(l.session == "s:1");
     BOOST_TEST(l.deployment == "prod");
     BOOST_TEST(l.created_at == "1700000000123");
-    BOOST_TEST(boost::json::serialize(docker::labels_json(l)) ==
-               R"({"sessionkit.session":"s:1","sessionkit.deployment":"prod","sessionkit.created_at":"1700000000123"})");
+    BOOST_TEST(
+        boost::json::serialize(docker::labels_json(l)) ==
+        R"({"sessionkit.session":"s:1","sessionkit.deployment":"prod","sessionkit.created_at":"1700000000123"})");
 }
 
 BOOST_AUTO_TEST_CASE(the_create_body_is_hardened_by_default) {
@@ -86,13 +86,14 @@ BOOST_AUTO_TEST_CASE(the_create_body_is_hardened_by_default) {
     BOOST_TEST(host.at("CapDrop") == (boost::json::array{"ALL"}));
     BOOST_TEST(host.at("RestartPolicy").at("Name") == "no");
     // Exactly what the engine received before the spec moved, field order included.
-    BOOST_TEST(boost::json::serialize(body) ==
-               R"({"Image":"img","Env":["SESSIONKIT_SESSION_ID=s:1","SESSIONKIT_DEPLOYMENT=default"],)"
-               R"("Labels":{"sessionkit.session":"s:1","sessionkit.deployment":"default","sessionkit.created_at":"1700000000000"},)"
-               R"("Tty":false,"OpenStdin":true,"StdinOnce":false,"AttachStdin":true,"AttachStdout":true,"AttachStderr":true,)"
-               R"("HostConfig":{"NetworkMode":"none","Privileged":false,"ReadonlyRootfs":false,"SecurityOpt":["no-new-privileges"],)"
-               R"("Init":true,"AutoRemove":false,"RestartPolicy":{"Name":"no"},"Memory":536870912,"MemorySwap":536870912,)"
-               R"("NanoCpus":1000000000,"PidsLimit":256,"CapDrop":["ALL"]}})");
+    BOOST_TEST(
+        boost::json::serialize(body) ==
+        R"({"Image":"img","Env":["SESSIONKIT_SESSION_ID=s:1","SESSIONKIT_DEPLOYMENT=default"],)"
+        R"("Labels":{"sessionkit.session":"s:1","sessionkit.deployment":"default","sessionkit.created_at":"1700000000000"},)"
+        R"("Tty":false,"OpenStdin":true,"StdinOnce":false,"AttachStdin":true,"AttachStdout":true,"AttachStderr":true,)"
+        R"("HostConfig":{"NetworkMode":"none","Privileged":false,"ReadonlyRootfs":false,"SecurityOpt":["no-new-privileges"],)"
+        R"("Init":true,"AutoRemove":false,"RestartPolicy":{"Name":"no"},"Memory":536870912,"MemorySwap":536870912,)"
+        R"("NanoCpus":1000000000,"PidsLimit":256,"CapDrop":["ALL"]}})");
 }
 
 BOOST_AUTO_TEST_CASE(loosened_options_show_in_the_create_body) {
@@ -108,12 +109,13 @@ BOOST_AUTO_TEST_CASE(loosened_options_show_in_the_create_body) {
     o.attach = false;
     o.deployment = "prod";
     const auto body = docker::create_body(o, labels_s1("prod"));
-    BOOST_TEST(boost::json::serialize(body) ==
-               R"({"Image":"img","Env":["A=1","B=2","SESSIONKIT_SESSION_ID=s:1","SESSIONKIT_DEPLOYMENT=prod"],)"
-               R"("Labels":{"sessionkit.session":"s:1","sessionkit.deployment":"prod","sessionkit.created_at":"1700000000000"},)"
-               R"("Tty":false,"OpenStdin":false,"StdinOnce":false,"AttachStdin":false,"AttachStdout":false,"AttachStderr":false,)"
-               R"("HostConfig":{"NetworkMode":"net","Privileged":false,"ReadonlyRootfs":true,"SecurityOpt":["no-new-privileges"],)"
-               R"("Init":true,"AutoRemove":false,"RestartPolicy":{"Name":"no"},"NanoCpus":500000000},"Cmd":["sh","-c","x"]})");
+    BOOST_TEST(
+        boost::json::serialize(body) ==
+        R"({"Image":"img","Env":["A=1","B=2","SESSIONKIT_SESSION_ID=s:1","SESSIONKIT_DEPLOYMENT=prod"],)"
+        R"("Labels":{"sessionkit.session":"s:1","sessionkit.deployment":"prod","sessionkit.created_at":"1700000000000"},)"
+        R"("Tty":false,"OpenStdin":false,"StdinOnce":false,"AttachStdin":false,"AttachStdout":false,"AttachStderr":false,)"
+        R"("HostConfig":{"NetworkMode":"net","Privileged":false,"ReadonlyRootfs":true,"SecurityOpt":["no-new-privileges"],)"
+        R"("Init":true,"AutoRemove":false,"RestartPolicy":{"Name":"no"},"NanoCpus":500000000},"Cmd":["sh","-c","x"]})");
 }
 
 BOOST_AUTO_TEST_CASE(a_taken_name_is_adopted_replaced_or_refused_by_its_labels) {
@@ -152,8 +154,8 @@ BOOST_AUTO_TEST_CASE(labels_and_running_are_read_from_an_inspect) {
     BOOST_TEST(!docker::is_running(parsed(R"({"State":{"Running":"yes"}})")));
     BOOST_TEST(!docker::is_running(parsed(R"({})")));
     BOOST_TEST((docker::labels_of(parsed(R"({"Config":{"Labels":null}})")) == docker::container_labels{}));
-    BOOST_TEST((docker::labels_of(parsed(R"({"Config":{"Labels":{"sessionkit.session":5}}})")) ==
-                docker::container_labels{}));
+    BOOST_TEST(
+        (docker::labels_of(parsed(R"({"Config":{"Labels":{"sessionkit.session":5}}})")) == docker::container_labels{}));
 }
 
 BOOST_AUTO_TEST_CASE(a_starting_container_is_running_starting_or_ended_with_why) {

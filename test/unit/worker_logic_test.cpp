@@ -1,8 +1,8 @@
 // The registry's and janitor's worker paths, with a fake spawner (logic only).
 #include <sessionkit/sessionkit.hpp>
 
-#include <sessionkit/testing/fake_spawner.hpp>
 #include "support/recording_sink.hpp"
+#include <sessionkit/testing/fake_spawner.hpp>
 #include <sessionkit/testing/run.hpp>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -16,9 +16,9 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <optional>
 #include <utility>
-#include <map>
 
 using namespace sessionkit;
 using namespace std::chrono_literals;
@@ -45,7 +45,7 @@ struct fixture {
         return s;
     }
 };
-} // namespace
+}  // namespace
 
 BOOST_FIXTURE_TEST_SUITE(worker_logic, fixture)
 
@@ -66,9 +66,9 @@ BOOST_AUTO_TEST_CASE(acquire_spawns_once_and_records_the_worker) {
 BOOST_AUTO_TEST_CASE(concurrent_acquires_spawn_one_worker_per_session) {
     boost::asio::io_context ctx;
     for (int c = 0; c < 4000; ++c)
-        boost::asio::co_spawn(ctx, [&, c]() -> awaitable<void> {
-            co_await registry.acquire("hot" + std::to_string(c % 100));
-        }, boost::asio::detached);
+        boost::asio::co_spawn(
+            ctx, [&, c]() -> awaitable<void> { co_await registry.acquire("hot" + std::to_string(c % 100)); },
+            boost::asio::detached);
     testing::run_threads(ctx, 4);
     BOOST_TEST(workers.spawns() == 100);
     BOOST_TEST(events.count(event_type::created) == 100u);
@@ -82,18 +82,21 @@ BOOST_AUTO_TEST_CASE(a_status_change_during_the_spawn_is_refused_and_the_worker_
     boost::asio::io_context ctx;
     std::optional<acquire_result> acquired;
     std::string refusal;
-    boost::asio::co_spawn(ctx, [&]() -> awaitable<void> { acquired = co_await registry.acquire("p1"); },
-                          boost::asio::detached);
-    boost::asio::co_spawn(ctx, [&]() -> awaitable<void> {
-        boost::asio::steady_timer t(co_await boost::asio::this_coro::executor, 10ms);
-        co_await t.async_wait(boost::asio::use_awaitable);
-        try {
-            co_await registry.set_status("p1", session_status::active);
-        } catch (const boost::system::system_error& e) {
-            refusal = e.what();
-            BOOST_TEST((e.code() == make_error_code(error::invalid_transition)));
-        }
-    }, boost::asio::detached);
+    boost::asio::co_spawn(
+        ctx, [&]() -> awaitable<void> { acquired = co_await registry.acquire("p1"); }, boost::asio::detached);
+    boost::asio::co_spawn(
+        ctx,
+        [&]() -> awaitable<void> {
+            boost::asio::steady_timer t(co_await boost::asio::this_coro::executor, 10ms);
+            co_await t.async_wait(boost::asio::use_awaitable);
+            try {
+                co_await registry.set_status("p1", session_status::active);
+            } catch (const boost::system::system_error& e) {
+                refusal = e.what();
+                BOOST_TEST((e.code() == make_error_code(error::invalid_transition)));
+            }
+        },
+        boost::asio::detached);
     ctx.run();
     BOOST_TEST_MESSAGE(refusal);
     BOOST_TEST(refusal.find("initializing") != std::string::npos);
@@ -118,7 +121,7 @@ struct racing_store : memory_store {
     }
 };
 static_assert(session_store<racing_store>);
-} // namespace
+}  // namespace
 
 BOOST_AUTO_TEST_CASE(an_acquire_that_read_the_record_before_its_worker_was_recorded_returns_the_worker) {
     racing_store racing;
@@ -213,11 +216,14 @@ BOOST_AUTO_TEST_CASE(concurrent_acquires_all_get_the_running_worker) {
     boost::asio::io_context ctx;
     std::atomic<int> with_worker{0}, active{0};
     for (int c = 0; c < 200; ++c)
-        boost::asio::co_spawn(ctx, [&, c]() -> awaitable<void> {
-            auto got = co_await registry.acquire("busy" + std::to_string(c % 4));
-            if (got.record.worker && got.record.worker->id == "w-" + got.record.id) ++with_worker;
-            if (got.record.status == session_status::active) ++active;
-        }, boost::asio::detached);
+        boost::asio::co_spawn(
+            ctx,
+            [&, c]() -> awaitable<void> {
+                auto got = co_await registry.acquire("busy" + std::to_string(c % 4));
+                if (got.record.worker && got.record.worker->id == "w-" + got.record.id) ++with_worker;
+                if (got.record.status == session_status::active) ++active;
+            },
+            boost::asio::detached);
     testing::run_threads(ctx, 4);
     BOOST_TEST(workers.spawns() == 4);
     BOOST_TEST(with_worker.load() == 200);
@@ -230,13 +236,16 @@ BOOST_AUTO_TEST_CASE(waiters_for_a_spawn_that_fails_get_the_failure_and_spawn_no
     boost::asio::io_context ctx;
     std::atomic<int> spawn_failed{0};
     for (int c = 0; c < 50; ++c)
-        boost::asio::co_spawn(ctx, [&]() -> awaitable<void> {
-            try {
-                co_await registry.acquire("doomed");
-            } catch (const boost::system::system_error& e) {
-                if (e.code() == make_error_code(error::spawn_failed)) ++spawn_failed;
-            }
-        }, boost::asio::detached);
+        boost::asio::co_spawn(
+            ctx,
+            [&]() -> awaitable<void> {
+                try {
+                    co_await registry.acquire("doomed");
+                } catch (const boost::system::system_error& e) {
+                    if (e.code() == make_error_code(error::spawn_failed)) ++spawn_failed;
+                }
+            },
+            boost::asio::detached);
     testing::run_threads(ctx, 2);
     BOOST_TEST(spawn_failed.load() == 50);
     BOOST_TEST(workers.spawns() == 1);
@@ -356,11 +365,11 @@ BOOST_AUTO_TEST_CASE(a_registry_without_input_or_output_says_so) {
 BOOST_AUTO_TEST_CASE(reconciliation_removes_orphans_and_fails_sessions_whose_worker_is_gone) {
     sync_wait(registry.acquire("kept"));
     sync_wait(registry.acquire("lost"));
-    workers.vanish("w-lost");            // its worker is gone without a word
-    workers.leave_running("w-ghost");    // a worker whose session never existed here
+    workers.vanish("w-lost");          // its worker is gone without a word
+    workers.leave_running("w-ghost");  // a worker whose session never existed here
     sync_wait(registry.acquire("ended"));
     sync_wait(registry.terminate("ended"));
-    workers.leave_running("w-ended");    // a worker of an ended session, still there
+    workers.leave_running("w-ended");  // a worker of an ended session, still there
     std::vector<std::string> log;
     janitor jan(registry, {.warning_window = 0s, .log = [&](std::string_view l) { log.emplace_back(l); }});
     auto report = sync_wait(jan.sweep_once());
@@ -376,7 +385,8 @@ BOOST_AUTO_TEST_CASE(reconciliation_removes_orphans_and_fails_sessions_whose_wor
     BOOST_TEST(to_string(sync_wait(registry.get("kept"))->status) == "active");
     bool announced = false;
     for (auto& e : events.events())
-        if (e.type == event_type::worker_exited && e.session_id == "lost") announced = e.data.at("reason") == "worker_lost";
+        if (e.type == event_type::worker_exited && e.session_id == "lost")
+            announced = e.data.at("reason") == "worker_lost";
     BOOST_TEST(announced);
     BOOST_TEST(log.size() == 3u);
     // Not again before reconcile_interval has passed.
@@ -419,9 +429,9 @@ BOOST_AUTO_TEST_CASE(cancelling_the_janitor_mid_sweep_is_safe_and_the_next_claim
         boost::asio::io_context ctx;
         boost::asio::cancellation_signal cancel;
         std::atomic<bool> ended{false};
-        boost::asio::co_spawn(ctx, jan.run(), boost::asio::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr) {
-            ended = true;
-        }));
+        boost::asio::co_spawn(
+            ctx, jan.run(),
+            boost::asio::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr) { ended = true; }));
         boost::asio::steady_timer later(ctx, 50ms);  // two or three rounds of stops into the batch of 40
         later.async_wait([&](auto) { cancel.emit(boost::asio::cancellation_type::terminal); });
         testing::run_threads(ctx, 2);
@@ -447,7 +457,9 @@ BOOST_AUTO_TEST_CASE(cancelling_the_janitor_mid_sweep_is_safe_and_the_next_claim
             BOOST_TEST(!workers.running("w-" + id));
         }
     }
-    for (auto& [id, count] : events.per_session(event_type::expired)) BOOST_TEST_CONTEXT(id) { BOOST_TEST(count == 1); }
+    for (auto& [id, count] : events.per_session(event_type::expired)) BOOST_TEST_CONTEXT(id) {
+            BOOST_TEST(count == 1);
+        }
     BOOST_TEST(events.count(event_type::expired) == std::size_t{n});
 }
 
@@ -472,17 +484,20 @@ BOOST_AUTO_TEST_CASE(a_worker_whose_session_another_instance_ended_is_stopped_at
     janitor jan(registry, o);
     boost::asio::io_context ctx;
     boost::asio::co_spawn(ctx, jan.run(), boost::asio::detached);
-    boost::asio::co_spawn(ctx, [&]() -> awaitable<void> {
-        auto ended = co_await other.terminate("x1", "logout");
-        BOOST_TEST(to_string(ended->status) == "terminated");
-        BOOST_TEST(workers.running(worker));  // the other instance could not stop it
-        boost::asio::steady_timer t(co_await boost::asio::this_coro::executor);
-        for (int i = 0; i < 100 && workers.running(worker); ++i) {
-            t.expires_after(10ms);
-            co_await t.async_wait(boost::asio::use_awaitable);
-        }
-        jan.stop();
-    }, boost::asio::detached);
+    boost::asio::co_spawn(
+        ctx,
+        [&]() -> awaitable<void> {
+            auto ended = co_await other.terminate("x1", "logout");
+            BOOST_TEST(to_string(ended->status) == "terminated");
+            BOOST_TEST(workers.running(worker));  // the other instance could not stop it
+            boost::asio::steady_timer t(co_await boost::asio::this_coro::executor);
+            for (int i = 0; i < 100 && workers.running(worker); ++i) {
+                t.expires_after(10ms);
+                co_await t.async_wait(boost::asio::use_awaitable);
+            }
+            jan.stop();
+        },
+        boost::asio::detached);
     ctx.run_for(10s);
     BOOST_TEST(!workers.running(worker));
     BOOST_TEST(workers.running("w-x2"));

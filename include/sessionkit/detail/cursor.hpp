@@ -42,4 +42,4 @@ inline std::string id_of_cursor(std::string_view who, std::string_view cursor) {
                                              "' is not a cursor this store issued (pass back next_cursor unchanged)");
 }
 
-} // namespace sessionkit::detail
+}  // namespace sessionkit::detail

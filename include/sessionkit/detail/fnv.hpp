@@ -28,4 +28,4 @@ constexpr std::uint64_t fnv1a_64(std::string_view s, std::uint64_t h = fnv1a_64_
 static_assert(fnv1a_32("") == fnv1a_32_offset && fnv1a_32("a") == 0xe40c292cu);
 static_assert(fnv1a_64("a") == 0xaf63dc4c8601ec8cULL);
 
-} // namespace sessionkit::detail
+}  // namespace sessionkit::detail

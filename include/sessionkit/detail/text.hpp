@@ -74,4 +74,4 @@ inline std::string quote_untrusted(std::string_view s, std::size_t max = 32) {
     return out;
 }
 
-} // namespace sessionkit::detail
+}  // namespace sessionkit::detail

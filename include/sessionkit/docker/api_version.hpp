@@ -54,4 +54,4 @@ inline std::string choose_api_version(std::string_view engine_version, std::stri
     return std::string(min_api_version);
 }
 
-} // namespace sessionkit::docker
+}  // namespace sessionkit::docker

@@ -8,9 +8,9 @@
 // unversioned GET /version, and every later path is prefixed with it.
 #pragma once
 
-#include <sessionkit/detail/text.hpp>
 #include <sessionkit/clock.hpp>
 #include <sessionkit/concepts.hpp>
+#include <sessionkit/detail/text.hpp>
 #include <sessionkit/docker/api_version.hpp>
 #include <sessionkit/error.hpp>
 #include <sessionkit/id.hpp>
@@ -173,7 +173,8 @@ public:
         }
         if (failure) rethrow_named(failure, "POST " + versioned, config_.timeout);
         if (!refusal.empty())
-            throw_error(error::backend_unavailable, "docker: POST " + versioned + " on " + config_.host + ": " + refusal);
+            throw_error(error::backend_unavailable,
+                        "docker: POST " + versioned + " on " + config_.host + ": " + refusal);
         out.stream.expires_never();
         co_return out;
     }
@@ -213,7 +214,8 @@ public:
         }
         std::string target = "/info";  // named: GCC 12, see doc/decisions.md
         auto r = co_await request(boost::beast::http::verb::get, std::move(target));
-        if (!r.ok()) throw_error(error::backend_unavailable, "docker: GET /info on " + config_.host + ": " + r.message());
+        if (!r.ok())
+            throw_error(error::backend_unavailable, "docker: GET /info on " + config_.host + ": " + r.message());
         auto v = r.json("GET /info");
         std::string id;
         if (const auto* field = v.is_object() ? v.as_object().if_contains("ID") : nullptr; field && field->is_string())
@@ -286,4 +288,4 @@ private:
     std::optional<std::string> engine_id_;
 };
 
-} // namespace sessionkit::docker
+}  // namespace sessionkit::docker

@@ -68,4 +68,4 @@ private:
     std::size_t offset_ = 0;
 };
 
-} // namespace sessionkit::docker
+}  // namespace sessionkit::docker

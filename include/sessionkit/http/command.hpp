@@ -26,13 +26,23 @@ using request = boost::beast::http::request<boost::beast::http::string_body>;
 
 /// Which endpoint a request reached: the label of its metrics.
 enum class route_id : std::uint8_t {
-    create, list, stats, get, patch, remove, touch, input, output, healthz, metrics, unknown
+    create,
+    list,
+    stats,
+    get,
+    patch,
+    remove,
+    touch,
+    input,
+    output,
+    healthz,
+    metrics,
+    unknown
 };
 
 constexpr std::string_view to_string(route_id r) noexcept {
-    constexpr std::array<std::string_view, 12> names = {
-        "create", "list", "stats", "get", "patch", "delete", "touch", "input", "output",
-        "healthz", "metrics", "unknown"};
+    constexpr std::array<std::string_view, 12> names = {"create", "list",  "stats",  "get",     "patch",   "delete",
+                                                        "touch",  "input", "output", "healthz", "metrics", "unknown"};
     return names[static_cast<std::size_t>(r)];
 }
 
@@ -51,9 +61,13 @@ struct create_cmd {
     std::optional<std::string> id;
     acquire_options options;
 };
-struct list_cmd { list_query query; };
+struct list_cmd {
+    list_query query;
+};
 struct stats_cmd {};
-struct get_cmd { std::string id; };
+struct get_cmd {
+    std::string id;
+};
 struct patch_cmd {
     std::string id;
     std::optional<session_status> status;
@@ -61,15 +75,26 @@ struct patch_cmd {
     std::optional<boost::json::object> attributes;
     std::optional<std::uint64_t> if_match;
 };
-struct delete_cmd { std::string id; std::string reason; };
-struct touch_cmd { std::string id; };
-struct input_cmd { std::string id; std::string data; };
-struct output_cmd { std::string id; std::uint64_t from = 0; };
+struct delete_cmd {
+    std::string id;
+    std::string reason;
+};
+struct touch_cmd {
+    std::string id;
+};
+struct input_cmd {
+    std::string id;
+    std::string data;
+};
+struct output_cmd {
+    std::string id;
+    std::uint64_t from = 0;
+};
 struct health_cmd {};
 struct metrics_cmd {};
 
-using command = std::variant<create_cmd, list_cmd, stats_cmd, get_cmd, patch_cmd, delete_cmd, touch_cmd,
-                             input_cmd, output_cmd, health_cmd, metrics_cmd>;
+using command = std::variant<create_cmd, list_cmd, stats_cmd, get_cmd, patch_cmd, delete_cmd, touch_cmd, input_cmd,
+                             output_cmd, health_cmd, metrics_cmd>;
 
 struct routed {
     route_id route = route_id::unknown;
@@ -85,4 +110,4 @@ struct router_options {
 /// check); a longer one is refused before it reaches the store.
 inline constexpr std::size_t max_cursor_size = 256;
 
-} // namespace sessionkit::http
+}  // namespace sessionkit::http

@@ -26,7 +26,7 @@ inline std::string_view trimmed(std::string_view s) noexcept {
     return s;
 }
 
-} // namespace detail
+}  // namespace detail
 
 /// Whether the length of a request's body is certain (RFC 9112 section 6),
 /// decided from its headers alone: nothing when it is, otherwise the 400
@@ -70,8 +70,8 @@ inline std::optional<api_error> framing_error(const boost::beast::http::request_
             return bad("bad_request", "Transfer-Encoding '" + printable(codings) +
                                           "': the last coding must be chunked, or the body length is unknown");
         if (coding_list.size() > 1)
-            return bad("bad_request", "Transfer-Encoding '" + printable(codings) +
-                                          "': only chunked is supported, on its own");
+            return bad("bad_request",
+                       "Transfer-Encoding '" + printable(codings) + "': only chunked is supported, on its own");
         return std::nullopt;
     }
     if (lengths > 1) return bad("bad_request", "Content-Length given " + std::to_string(lengths) + " times");
@@ -81,4 +81,4 @@ inline std::optional<api_error> framing_error(const boost::beast::http::request_
     return std::nullopt;
 }
 
-} // namespace sessionkit::http
+}  // namespace sessionkit::http

@@ -36,8 +36,8 @@ inline response json_response(unsigned status, const boost::json::value& body, u
 }
 
 inline response error_response(const api_error& e, unsigned version = 11, bool keep_alive = true) {
-    auto res = json_response(e.status, boost::json::object{{"error", e.code}, {"message", e.message}}, version,
-                             keep_alive);
+    auto res =
+        json_response(e.status, boost::json::object{{"error", e.code}, {"message", e.message}}, version, keep_alive);
     if (!e.allow.empty()) res.set(boost::beast::http::field::allow, e.allow);
     if (e.status == 503) res.set(boost::beast::http::field::retry_after, "1");
     if (e.status == 401) res.set(boost::beast::http::field::www_authenticate, "Bearer");
@@ -113,13 +113,14 @@ public:
         }
         if (failed) res = error_response(failure);
         if (res.result_int() >= 500 && log) {
-            boost::json::object line{{"level", "error"},
-                                     {"msg", "request failed"},
-                                     {"time", to_unix_ms(std::chrono::system_clock::now())},
-                                     {"route", to_string(route)},
-                                     {"method", std::string_view(req.method_string().data(), req.method_string().size())},
-                                     {"status", res.result_int()},
-                                     {"error", failed ? failure.message : std::string()}};
+            boost::json::object line{
+                {"level", "error"},
+                {"msg", "request failed"},
+                {"time", to_unix_ms(std::chrono::system_clock::now())},
+                {"route", to_string(route)},
+                {"method", std::string_view(req.method_string().data(), req.method_string().size())},
+                {"status", res.result_int()},
+                {"error", failed ? failure.message : std::string()}};
             log(boost::json::serialize(line));
         }
         res.version(req.version());
@@ -149,7 +150,8 @@ private:
         return {404, "not_found", "no session '" + std::string(id) + "'", {}};
     }
     static api_error ended(const session& s) {
-        return {409, "session_ended",
+        return {409,
+                "session_ended",
                 "session '" + s.id + "' is " + std::string(to_string(s.status)) +
                     (s.end_reason.empty() ? "" : " (" + s.end_reason + ")"),
                 {}};
@@ -177,8 +179,10 @@ private:
         items.reserve(page.sessions.size());
         for (const auto& s : page.sessions) items.push_back(to_json(s));
         boost::json::object body{{"sessions", std::move(items)}};
-        if (page.next_cursor) body["next_cursor"] = *page.next_cursor;
-        else body["next_cursor"] = nullptr;
+        if (page.next_cursor)
+            body["next_cursor"] = *page.next_cursor;
+        else
+            body["next_cursor"] = nullptr;
         co_return json_response(200, body);
     }
 
@@ -205,10 +209,11 @@ private:
         auto t = co_await registry_.touch(cmd.id);
         if (!t) co_return error_response(not_found(cmd.id));
         if (is_final(t->status) || t->status == session_status::stopping) {
-            co_return error_response({409, "session_ended",
-                                      "session '" + cmd.id + "' is " + std::string(to_string(t->status)) +
-                                          " and can no longer be touched",
-                                      {}});
+            co_return error_response(
+                {409,
+                 "session_ended",
+                 "session '" + cmd.id + "' is " + std::string(to_string(t->status)) + " and can no longer be touched",
+                 {}});
         }
         boost::json::object body{{"id", cmd.id},
                                  {"status", to_string(t->status)},
@@ -221,11 +226,11 @@ private:
     awaitable<response> do_patch(patch_cmd& cmd) {
         if (cmd.status && (is_final(*cmd.status) || *cmd.status == session_status::stopping)) {
             if (cmd.attributes)
-                co_return error_response({400, "invalid_field",
-                                          "a PATCH that ends a session cannot also change its attributes", {}});
+                co_return error_response(
+                    {400, "invalid_field", "a PATCH that ends a session cannot also change its attributes", {}});
             if (*cmd.status == session_status::stopping)
-                co_return error_response({409, "invalid_transition",
-                                          "stopping is set by DELETE and the janitor, not by PATCH", {}});
+                co_return error_response(
+                    {409, "invalid_transition", "stopping is set by DELETE and the janitor, not by PATCH", {}});
             std::string reason = "status_set";
             auto ended = co_await registry_.end(cmd.id, *cmd.status, std::move(reason), cmd.if_match);
             switch (ended.result) {
@@ -233,13 +238,13 @@ private:
             case update_result::not_found: co_return error_response(not_found(cmd.id));
             case update_result::final_state:
                 if (ended.record->status == *cmd.status) break;  // already so: idempotent
-                co_return error_response({409, "invalid_transition",
+                co_return error_response({409,
+                                          "invalid_transition",
                                           "session '" + cmd.id + "': cannot change status from " +
                                               std::string(to_string(ended.record->status)) + " to " +
                                               std::string(to_string(*cmd.status)),
                                           {}});
-            case update_result::version_conflict:
-                co_return version_conflict(*ended.record, cmd.if_match.value_or(0));
+            case update_result::version_conflict: co_return version_conflict(*ended.record, cmd.if_match.value_or(0));
             }
             auto res = json_response(200, to_json(*ended.record));
             res.set(boost::beast::http::field::etag, "\"" + std::to_string(ended.record->version) + "\"");
@@ -266,7 +271,8 @@ private:
     }
 
     static response version_conflict(const session& current, std::uint64_t expected) {
-        auto res = error_response({412, "version_conflict",
+        auto res = error_response({412,
+                                   "version_conflict",
                                    "session '" + current.id + "' is at version " + std::to_string(current.version) +
                                        ", not " + std::to_string(expected),
                                    {}});
@@ -290,7 +296,7 @@ private:
             co_return no_worker_io(*s, "send input to");
         } else {
             // A spawner chosen at run time (any_spawner) says what it can do.
-            if constexpr (requires(typename Registry::spawner_type& p) { p.takes_input(); }) {
+            if constexpr (requires(typename Registry::spawner_type & p) { p.takes_input(); }) {
                 if (!registry_.spawner().takes_input()) co_return no_worker_io(*s, "send input to");
             }
             co_await registry_.send_input(cmd.id, cmd.data);
@@ -313,7 +319,7 @@ private:
             // A worker of this daemon's kind whose spawner reports no output
             // (docker with attach off) has no log to read. Another kind's
             // worker may have one: a daemon sharing the store wrote it.
-            if constexpr (requires(typename Registry::spawner_type& p) { p.reports_output(); }) {
+            if constexpr (requires(typename Registry::spawner_type & p) { p.reports_output(); }) {
                 if (registry_.spawner().kind() == s->worker->kind && !registry_.spawner().reports_output())
                     co_return no_worker_io(*s, "read output from");
             }
@@ -334,9 +340,10 @@ private:
         return error_response({409, "no_worker", "session '" + id + "' has no worker to " + std::string(what), {}});
     }
     static response no_worker_io(const session& s, std::string_view what) {
-        return error_response({409, "no_worker_io",
-                               "session '" + s.id + "' has a " + s.worker->kind +
-                                   " worker, and this daemon cannot " + std::string(what) + " it",
+        return error_response({409,
+                               "no_worker_io",
+                               "session '" + s.id + "' has a " + s.worker->kind + " worker, and this daemon cannot " +
+                                   std::string(what) + " it",
                                {}});
     }
 
@@ -367,4 +374,4 @@ private:
     api_metrics& metrics_;
 };
 
-} // namespace sessionkit::http
+}  // namespace sessionkit::http

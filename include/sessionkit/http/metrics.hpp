@@ -104,8 +104,7 @@ public:
         };
         counter("sessionkit_sessions_created_total", "Sessions created since the store began.", st.created_total);
         counter("sessionkit_sessions_expired_total", "Sessions expired by a janitor.", st.expired_total);
-        counter("sessionkit_sessions_terminated_total", "Sessions that reached a final status.",
-                st.terminated_total);
+        counter("sessionkit_sessions_terminated_total", "Sessions that reached a final status.", st.terminated_total);
         if (events_dropped)
             counter("sessionkit_events_dropped_total",
                     "Lifecycle events this process could not deliver to its event sink (queue full or write failed).",
@@ -121,8 +120,7 @@ public:
                "# TYPE sessionkit_http_request_duration_seconds histogram\n";
         for (const auto& [key, h] : requests_)
             h.render(out, "sessionkit_http_request_duration_seconds",
-                     "route=\"" + std::string(to_string(key.first)) + "\",code=\"" + std::to_string(key.second) +
-                         "\"");
+                     "route=\"" + std::string(to_string(key.first)) + "\",code=\"" + std::to_string(key.second) + "\"");
         return out;
     }
 
@@ -134,4 +132,4 @@ private:
     std::uint64_t sweep_failures_ = 0;
 };
 
-} // namespace sessionkit::http
+}  // namespace sessionkit::http

@@ -85,8 +85,7 @@ inline std::variant<routed, api_error> route_list(const boost::urls::url_view& u
             cmd.query.owner = value;
         } else if (key == "status") {
             auto s = parse_status(value);
-            if (!s)
-                return bad("unknown_status", unknown_status_message(value));
+            if (!s) return bad("unknown_status", unknown_status_message(value));
             cmd.query.status = *s;
         } else if (key == "limit") {
             auto n = parse_u64(value);
@@ -120,14 +119,13 @@ inline std::variant<routed, api_error> route_patch(std::string id, const request
     for (const auto& kv : o) {
         std::string_view k = kv.key();
         if (k != "status" && k != "attributes")
-            return bad("invalid_field", "unknown field '" + sessionkit::detail::printable(k) +
-                                            "' (PATCH takes status and attributes)");
+            return bad("invalid_field",
+                       "unknown field '" + sessionkit::detail::printable(k) + "' (PATCH takes status and attributes)");
     }
     if (auto* v = o.if_contains("status")) {
         if (!v->is_string()) return wrong_type("status", "a string", *v);
         auto s = parse_status(v->get_string());
-        if (!s)
-            return bad("unknown_status", unknown_status_message(v->get_string()));
+        if (!s) return bad("unknown_status", unknown_status_message(v->get_string()));
         cmd.status = *s;
     }
     if (auto* v = o.if_contains("attributes")) {
@@ -148,8 +146,8 @@ inline std::variant<routed, api_error> route_patch(std::string id, const request
 
 inline api_error method_not_allowed(const request& req, std::string_view path, std::string allow) {
     api_error e = bad("method_not_allowed",
-                      std::string(req.method_string()) + " is not allowed on " +
-                          sessionkit::detail::printable(path) + " (allowed: " + allow + ")",
+                      std::string(req.method_string()) + " is not allowed on " + sessionkit::detail::printable(path) +
+                          " (allowed: " + allow + ")",
                       405);
     e.allow = std::move(allow);
     return e;
@@ -169,8 +167,8 @@ inline std::optional<api_error> repeated_param(const boost::urls::url_view& url)
     std::set<std::string> seen;
     for (auto param : url.params())
         if (!seen.insert(param.key).second)
-            return bad("invalid_field", "query parameter '" + sessionkit::detail::printable(param.key) +
-                                            "' given twice");
+            return bad("invalid_field",
+                       "query parameter '" + sessionkit::detail::printable(param.key) + "' given twice");
     return std::nullopt;
 }
 
@@ -178,7 +176,7 @@ inline bool needs_length(const request& req) {
     return req.find(boost::beast::http::field::content_length) == req.end() && !req.chunked();
 }
 
-} // namespace detail
+}  // namespace detail
 
 /// Validates and routes one parsed request.
 inline std::variant<routed, api_error> route(const request& req, const router_options& cfg = {}) {
@@ -186,8 +184,8 @@ inline std::variant<routed, api_error> route(const request& req, const router_op
     std::string_view target(req.target().data(), req.target().size());
     auto parsed = boost::urls::parse_origin_form(target);
     if (!parsed)
-        return bad("invalid_target", "request target '" + sessionkit::detail::printable(target) +
-                                         "' is not a valid path and query");
+        return bad("invalid_target",
+                   "request target '" + sessionkit::detail::printable(target) + "' is not a valid path and query");
     const boost::urls::url_view url = *parsed;
     std::vector<std::string> seg;
     for (auto s : url.segments()) seg.push_back(s);
@@ -246,8 +244,8 @@ inline std::variant<routed, api_error> route(const request& req, const router_op
             delete_cmd cmd{std::move(id), "deleted"};
             for (auto param : url.params()) {
                 if (param.key != "reason")
-                    return bad("invalid_field", "unknown query parameter '" +
-                                                    sessionkit::detail::printable(param.key) + "' (expected reason)");
+                    return bad("invalid_field", "unknown query parameter '" + sessionkit::detail::printable(param.key) +
+                                                    "' (expected reason)");
                 if (param.value.empty() || param.value.size() > 128 ||
                     param.value.find_first_of(std::string_view("\0\r\n", 3)) != std::string::npos)
                     return bad("invalid_field", "query parameter 'reason' must be 1 to 128 bytes with no "
@@ -288,5 +286,4 @@ inline std::variant<routed, api_error> route(const request& req, const router_op
     return bad("not_found", "no such endpoint: " + sessionkit::detail::printable(path), 404);
 }
 
-
-} // namespace sessionkit::http
+}  // namespace sessionkit::http

@@ -22,10 +22,10 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/read.hpp>
-#include <boost/beast/http/write.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -38,13 +38,13 @@
 namespace sessionkit::http {
 
 struct server_options {
-    std::size_t body_limit = 1 << 20;                       ///< bytes; larger bodies get 413
-    std::size_t header_limit = 16 << 10;                    ///< bytes of request line + headers
-    std::chrono::milliseconds header_timeout{10'000};       ///< to receive a whole request once it began
-    std::chrono::milliseconds idle_timeout{60'000};         ///< keep-alive wait for the next request
-    std::chrono::milliseconds write_timeout{30'000};        ///< to send one response
-    std::size_t max_connections = 1024;                     ///< more are answered 503 and closed
-    std::chrono::milliseconds shutdown_grace{10'000};       ///< for requests in flight at stop()
+    std::size_t body_limit = 1 << 20;                  ///< bytes; larger bodies get 413
+    std::size_t header_limit = 16 << 10;               ///< bytes of request line + headers
+    std::chrono::milliseconds header_timeout{10'000};  ///< to receive a whole request once it began
+    std::chrono::milliseconds idle_timeout{60'000};    ///< keep-alive wait for the next request
+    std::chrono::milliseconds write_timeout{30'000};   ///< to send one response
+    std::size_t max_connections = 1024;                ///< more are answered 503 and closed
+    std::chrono::milliseconds shutdown_grace{10'000};  ///< for requests in flight at stop()
 };
 
 /// Serves `Handler` (anything with `awaitable<response> handle(const request&)`).
@@ -74,8 +74,8 @@ public:
         if (!ec) acceptor_.bind(where, ec);
         if (!ec) acceptor_.listen(boost::asio::socket_base::max_listen_connections, ec);
         if (ec)
-            throw_error(error::invalid_argument, "http_server: cannot listen on " + where.address().to_string() +
-                                                     ":" + std::to_string(where.port()) + ": " + ec.message());
+            throw_error(error::invalid_argument, "http_server: cannot listen on " + where.address().to_string() + ":" +
+                                                     std::to_string(where.port()) + ": " + ec.message());
     }
 
     tcp::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
@@ -162,8 +162,10 @@ private:
         bool refused;
         ~release_on_exit() {
             std::lock_guard lock(self->mutex_);
-            if (refused) --self->refusing_;
-            else --self->open_;
+            if (refused)
+                --self->refusing_;
+            else
+                --self->open_;
         }
     };
 
@@ -220,15 +222,15 @@ private:
                 c->idle = true;
                 if (stopping_.load()) break;
                 c->stream.expires_after(options_.idle_timeout);
-                auto n = co_await c->stream.async_read_some(buffer.prepare(4096),
-                                                            boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+                auto n = co_await c->stream.async_read_some(
+                    buffer.prepare(4096), boost::asio::redirect_error(boost::asio::use_awaitable, ec));
                 buffer.commit(n);
                 if (ec) break;  // closed, idle too long, or stopping
             }
             c->idle = false;
             c->stream.expires_after(options_.header_timeout);
             co_await boost::beast::http::async_read_header(c->stream, buffer, parser,
-                                             boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+                                                           boost::asio::redirect_error(boost::asio::use_awaitable, ec));
             if (!ec) {
                 // A body of uncertain length ends the connection: what
                 // follows must never be read as a request (smuggling).
@@ -246,22 +248,27 @@ private:
                     co_await answer_and_close(c->stream, std::move(refusal));
                     co_return;
                 }
-                boost::beast::http::response<boost::beast::http::empty_body> go_on{boost::beast::http::status::continue_, 11};
-                co_await boost::beast::http::async_write(c->stream, go_on, boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+                boost::beast::http::response<boost::beast::http::empty_body> go_on{
+                    boost::beast::http::status::continue_, 11};
+                co_await boost::beast::http::async_write(c->stream, go_on,
+                                                         boost::asio::redirect_error(boost::asio::use_awaitable, ec));
             }
             if (!ec && !parser.is_done())
                 co_await boost::beast::http::async_read(c->stream, buffer, parser,
-                                          boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+                                                        boost::asio::redirect_error(boost::asio::use_awaitable, ec));
             if (ec) {
-                if (auto res = response_for_read_error(ec)) co_await answer_and_close(c->stream, std::move(*res));
-                else c->stream.close();
+                if (auto res = response_for_read_error(ec))
+                    co_await answer_and_close(c->stream, std::move(*res));
+                else
+                    c->stream.close();
                 co_return;
             }
 
             response res = co_await respond(parser.get());
             if (stopping_.load()) res.keep_alive(false);
             c->stream.expires_after(options_.write_timeout);
-            co_await boost::beast::http::async_write(c->stream, res, boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+            co_await boost::beast::http::async_write(c->stream, res,
+                                                     boost::asio::redirect_error(boost::asio::use_awaitable, ec));
             if (ec) break;
             if (!res.keep_alive()) {
                 co_await close_gracefully(c->stream);
@@ -299,7 +306,8 @@ private:
         report(res.result_int());
         boost::system::error_code ec;
         stream.expires_after(std::chrono::seconds(5));
-        co_await boost::beast::http::async_write(stream, res, boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+        co_await boost::beast::http::async_write(stream, res,
+                                                 boost::asio::redirect_error(boost::asio::use_awaitable, ec));
         co_await close_gracefully(stream);
     }
 
@@ -329,8 +337,7 @@ private:
         }
         std::lock_guard lock(mutex_);
         for (auto& weak : connections_)
-            if (auto c = weak.lock())
-                boost::asio::post(c->stream.get_executor(), [c] { c->stream.cancel(); });
+            if (auto c = weak.lock()) boost::asio::post(c->stream.get_executor(), [c] { c->stream.cancel(); });
     }
 
     boost::asio::any_io_executor executor_;
@@ -345,4 +352,4 @@ private:
     std::size_t refusing_ = 0;
 };
 
-} // namespace sessionkit::http
+}  // namespace sessionkit::http

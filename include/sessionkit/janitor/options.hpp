@@ -52,11 +52,11 @@ struct sweep_report {
     std::size_t warned = 0;
     std::size_t expired = 0;
     std::size_t purged = 0;
-    std::size_t failed = 0;  ///< claimed sessions that could not be finished
+    std::size_t failed = 0;           ///< claimed sessions that could not be finished
     std::size_t orphans_removed = 0;  ///< workers that no live session owned
     std::size_t workers_lost = 0;     ///< live sessions failed because their worker was gone
     bool reconciled = false;          ///< whether this sweep reconciled
     std::chrono::steady_clock::duration duration{};
 };
 
-} // namespace sessionkit
+}  // namespace sessionkit

@@ -36,9 +36,9 @@ struct config {
     std::string password;     ///< empty: no AUTH
     int db = 0;
 
-    bool tls_verify = true;  ///< rediss: verify the server's certificate and name
-    std::string tls_ca_file; ///< rediss: trust this CA file (empty: the system store)
-    std::string tls_sni;     ///< rediss: name to send and verify (empty: host)
+    bool tls_verify = true;   ///< rediss: verify the server's certificate and name
+    std::string tls_ca_file;  ///< rediss: trust this CA file (empty: the system store)
+    std::string tls_sni;      ///< rediss: name to send and verify (empty: host)
 
     /// Every request fails with error::timeout when its reply has not come
     /// back within this time.
@@ -82,7 +82,8 @@ namespace detail {
 inline std::string masked_url(std::string_view url) {
     auto at = url.find('@');
     auto scheme_end = url.find("://");
-    if (at == std::string_view::npos || scheme_end == std::string_view::npos || at < scheme_end) return sessionkit::detail::printable(url);
+    if (at == std::string_view::npos || scheme_end == std::string_view::npos || at < scheme_end)
+        return sessionkit::detail::printable(url);
     auto colon = url.substr(0, at).find(':', scheme_end + 3);
     if (colon == std::string_view::npos) return sessionkit::detail::printable(url);
     return sessionkit::detail::printable(std::string(url.substr(0, colon + 1)) + "***" + std::string(url.substr(at)));
@@ -103,10 +104,11 @@ inline int parse_db(std::string_view url, std::string_view text) {
 inline bool parse_flag(std::string_view url, std::string_view key, std::string_view v) {
     if (v == "true" || v == "1" || v == "yes") return true;
     if (v == "false" || v == "0" || v == "no") return false;
-    bad_url(url, "query '" + std::string(key) + "' must be true or false, got '" + sessionkit::detail::printable(v) + "'");
+    bad_url(url,
+            "query '" + std::string(key) + "' must be true or false, got '" + sessionkit::detail::printable(v) + "'");
 }
 
-} // namespace detail
+}  // namespace detail
 
 inline config config::from_url(std::string_view url) {
     auto parsed = boost::urls::parse_uri(url);
@@ -114,14 +116,19 @@ inline config config::from_url(std::string_view url) {
     const boost::urls::url_view u = *parsed;
     config c;
     const std::string scheme = u.scheme();
-    if (scheme == "redis") c.via = transport::tcp;
-    else if (scheme == "rediss") c.via = transport::tls;
-    else if (scheme == "unix") c.via = transport::unix_socket;
-    else detail::bad_url(url, "scheme '" + sessionkit::detail::printable(scheme) + "' is not redis, rediss or unix");
+    if (scheme == "redis")
+        c.via = transport::tcp;
+    else if (scheme == "rediss")
+        c.via = transport::tls;
+    else if (scheme == "unix")
+        c.via = transport::unix_socket;
+    else
+        detail::bad_url(url, "scheme '" + sessionkit::detail::printable(scheme) + "' is not redis, rediss or unix");
 
     if (u.has_userinfo()) {
         c.user = u.user();
-        if (u.has_password()) c.password = u.password();
+        if (u.has_password())
+            c.password = u.password();
         else if (!c.user.empty()) {
             // redis://secret@host is the common shorthand for a password.
             c.password = std::move(c.user);
@@ -129,12 +136,17 @@ inline config config::from_url(std::string_view url) {
         }
     }
     for (auto param : u.params()) {
-        if (param.key == "db") c.db = detail::parse_db(url, param.value);
-        else if (param.key == "insecure") c.tls_verify = !detail::parse_flag(url, param.key, param.value);
-        else if (param.key == "ca") c.tls_ca_file = param.value;
-        else if (param.key == "sni") c.tls_sni = param.value;
-        else detail::bad_url(url, "unknown query parameter '" + sessionkit::detail::printable(param.key) +
-                                      "' (known: db, insecure, ca, sni)");
+        if (param.key == "db")
+            c.db = detail::parse_db(url, param.value);
+        else if (param.key == "insecure")
+            c.tls_verify = !detail::parse_flag(url, param.key, param.value);
+        else if (param.key == "ca")
+            c.tls_ca_file = param.value;
+        else if (param.key == "sni")
+            c.tls_sni = param.value;
+        else
+            detail::bad_url(url, "unknown query parameter '" + sessionkit::detail::printable(param.key) +
+                                     "' (known: db, insecure, ca, sni)");
     }
     if (c.via == transport::unix_socket) {
         c.socket_path = u.path();
@@ -145,7 +157,8 @@ inline config config::from_url(std::string_view url) {
         return c;
     }
     c.host = u.host();
-    if (c.host.size() >= 2 && c.host.front() == '[' && c.host.back() == ']') c.host = c.host.substr(1, c.host.size() - 2);
+    if (c.host.size() >= 2 && c.host.front() == '[' && c.host.back() == ']')
+        c.host = c.host.substr(1, c.host.size() - 2);
     if (c.host.empty()) detail::bad_url(url, "no host");
     if (u.has_port()) {
         const std::string_view p = u.port();
@@ -163,4 +176,4 @@ inline config config::from_url(std::string_view url) {
     return c;
 }
 
-} // namespace sessionkit::redis
+}  // namespace sessionkit::redis

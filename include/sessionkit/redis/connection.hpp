@@ -98,8 +98,10 @@ struct pending : exchange {
                               replies = std::move(replies)]() mutable {
             (*fn)(std::move(failure), std::move(replies));
         };
-        if (failed) boost::asio::post(ex, std::move(resume_caller));
-        else boost::asio::dispatch(ex, std::move(resume_caller));
+        if (failed)
+            boost::asio::post(ex, std::move(resume_caller));
+        else
+            boost::asio::dispatch(ex, std::move(resume_caller));
     }
 };
 
@@ -117,10 +119,10 @@ public:
     const config& cfg() const noexcept { return cfg_; }
 
     void start() {
-        boost::asio::co_spawn(strand_, [self = shared_from_this()] { return self->run(); },
-                              boost::asio::detached);
-        boost::asio::co_spawn(strand_, [self = shared_from_this()] { return self->watch(); },
-                              boost::asio::detached);
+        boost::asio::co_spawn(
+            strand_, [self = shared_from_this()] { return self->run(); }, boost::asio::detached);
+        boost::asio::co_spawn(
+            strand_, [self = shared_from_this()] { return self->watch(); }, boost::asio::detached);
     }
 
     /// Called on the strand: queue a request (a lone one is written at
@@ -207,8 +209,8 @@ private:
     }
 
     boost::asio::awaitable<std::vector<resp::value>> roundtrip(link& l, const handshake_step& step) {
-        auto op = [](connection_impl* self, link* l, const handshake_step* step)
-            -> boost::asio::awaitable<std::vector<resp::value>> {
+        auto op = [](connection_impl* self, link* l,
+                     const handshake_step* step) -> boost::asio::awaitable<std::vector<resp::value>> {
             self->parser_.reset();  // after an error reply, the next step starts clean
             co_await l->write(boost::asio::buffer(step->payload));
             std::vector<resp::value> replies;
@@ -238,8 +240,10 @@ private:
         requests_.fetch_add(w.requests, std::memory_order_relaxed);
         auto written = [self = shared_from_this(), l = link_](boost::system::error_code ec, std::size_t) {
             auto next = self->mux_.write_done(!ec, &clock_type::now);
-            if (ec) l->close();
-            else if (next) self->write(next);
+            if (ec)
+                l->close();
+            else if (next)
+                self->write(next);
         };
         link_->async_write(w.buffers, boost::asio::bind_executor(strand_, std::move(written)));
     }
@@ -297,7 +301,7 @@ private:
     std::atomic<std::uint64_t> connects_{0}, writes_{0}, requests_{0}, timeouts_{0}, failed_{0};
 };
 
-} // namespace detail
+}  // namespace detail
 
 /// A shared, self-healing Redis connection. Thread-safe: exec() may be
 /// called from any thread and executor. Destroying it closes the link;
@@ -308,7 +312,9 @@ public:
         : impl_(std::make_shared<detail::connection_impl>(std::move(ex), std::move(cfg))) {
         impl_->start();
     }
-    ~connection() { if (impl_) impl_->close(); }
+    ~connection() {
+        if (impl_) impl_->close();
+    }
     connection(const connection&) = delete;
     connection& operator=(const connection&) = delete;
 
@@ -318,22 +324,20 @@ public:
     /// error::timeout or error::backend_unavailable naming the server and
     /// the request's label.
     boost::asio::awaitable<std::vector<resp::value>> exec(request req) {
-        auto p = std::make_shared<detail::pending>(std::move(req),
-                                                   detail::clock_type::now() + impl_->cfg().request_timeout);
+        auto p =
+            std::make_shared<detail::pending>(std::move(req), detail::clock_type::now() + impl_->cfg().request_timeout);
         auto impl = impl_;
         // Named, not a temporary inside co_await (GCC 12 destroys those twice,
         // doc/decisions.md).
         auto initiation = [impl, p](auto handler) mutable {
             // Tracked: the caller's io_context must keep running while its
             // coroutine waits here (it holds no other work).
-            p->resume.executor = boost::asio::prefer(
-                boost::asio::get_associated_executor(handler, impl->strand()),
-                boost::asio::execution::outstanding_work.tracked);
+            p->resume.executor = boost::asio::prefer(boost::asio::get_associated_executor(handler, impl->strand()),
+                                                     boost::asio::execution::outstanding_work.tracked);
             p->resume.fn = std::make_unique<detail::resumer::of<decltype(handler)>>(std::move(handler));
             auto& strand = impl->strand();
-            boost::asio::dispatch(strand, [impl = std::move(impl), p = std::move(p)]() mutable {
-                impl->enqueue(std::move(p));
-            });
+            boost::asio::dispatch(
+                strand, [impl = std::move(impl), p = std::move(p)]() mutable { impl->enqueue(std::move(p)); });
         };
         // use_awaitable rethrows a non-null exception_ptr in the caller.
         auto replies = co_await boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&,
@@ -369,4 +373,4 @@ private:
     std::shared_ptr<detail::connection_impl> impl_;
 };
 
-} // namespace sessionkit::redis
+}  // namespace sessionkit::redis

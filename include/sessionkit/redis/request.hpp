@@ -55,11 +55,11 @@ private:
 
 /// Counters, for tests, metrics and benchmarks.
 struct connection_stats {
-    std::uint64_t connects = 0;       ///< successful (re)connects
-    std::uint64_t writes = 0;         ///< write system calls' worth of batches
-    std::uint64_t requests = 0;       ///< requests sent
+    std::uint64_t connects = 0;  ///< successful (re)connects
+    std::uint64_t writes = 0;    ///< write system calls' worth of batches
+    std::uint64_t requests = 0;  ///< requests sent
     std::uint64_t timeouts = 0;
-    std::uint64_t failed = 0;         ///< requests failed by a lost or absent link
+    std::uint64_t failed = 0;  ///< requests failed by a lost or absent link
 };
 
-} // namespace sessionkit::redis
+}  // namespace sessionkit::redis

@@ -91,7 +91,8 @@ struct value {
     double as_double() const {
         if (kind == type::double_) {
             // Parsed values are valid already; this catches hand-built ones.
-            if (!detail::resp_codec::valid_double(text)) detail::resp_codec::fail("bad double " + detail::resp_codec::quote_untrusted(text));
+            if (!detail::resp_codec::valid_double(text))
+                detail::resp_codec::fail("bad double " + detail::resp_codec::quote_untrusted(text));
             return detail::resp_codec::to_double(text);
         }
         if (kind == type::integer) return static_cast<double>(integer);
@@ -159,8 +160,7 @@ public:
     // Every other integer type, exactly, so int, unsigned, uint64_t and
     // size_t neither become ambiguous nor wrap through int64_t.
     template <std::integral T>
-        requires(!std::is_same_v<T, bool> && !detail::resp_codec::is_char_like<T> && sizeof(T) <= 8)
-    command& arg(T n) {
+    requires(!std::is_same_v<T, bool> && !detail::resp_codec::is_char_like<T> && sizeof(T) <= 8) command& arg(T n) {
         char buf[24];
         const auto r = std::to_chars(buf, buf + sizeof buf, n);
         return arg(std::string_view(buf, static_cast<std::size_t>(r.ptr - buf)));
@@ -169,8 +169,7 @@ public:
     // A char or a bool is almost certainly a mistake ('x' would go out as
     // "120"); say so at compile time.
     template <class T>
-        requires(std::is_same_v<T, bool> || detail::resp_codec::is_char_like<T>)
-    command& arg(T) = delete;
+    requires(std::is_same_v<T, bool> || detail::resp_codec::is_char_like<T>) command& arg(T) = delete;
 
     /// Shortest text that reads back as the same double ("1.5", "1e+100",
     /// "inf"), which is what ZADD and INCRBYFLOAT accept.
@@ -198,4 +197,4 @@ private:
     std::size_t name_len_ = 0;
 };
 
-} // namespace sessionkit::redis::resp
+}  // namespace sessionkit::redis::resp

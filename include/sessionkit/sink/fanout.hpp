@@ -21,10 +21,12 @@ public:
     }
 
     template <std::size_t I>
-    auto& get() noexcept { return std::get<I>(sinks_); }
+    auto& get() noexcept {
+        return std::get<I>(sinks_);
+    }
 
 private:
     std::tuple<Sinks...> sinks_;
 };
 
-} // namespace sessionkit
+}  // namespace sessionkit

@@ -174,8 +174,7 @@ private:
                 dropped.fetch_add(i < batch.size() ? batch.size() - i : unflushed, std::memory_order_relaxed);
                 try {
                     out->clear();
-                } catch (...) {
-                }
+                } catch (...) {}
             }
         }
 
@@ -197,4 +196,4 @@ private:
 };
 static_assert(event_sink<jsonl_sink>);
 
-} // namespace sessionkit
+}  // namespace sessionkit

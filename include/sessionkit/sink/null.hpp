@@ -10,4 +10,4 @@ struct null_sink {
 };
 static_assert(event_sink<null_sink>);
 
-} // namespace sessionkit
+}  // namespace sessionkit

@@ -24,8 +24,8 @@ public:
     any_spawner() : any_spawner(no_spawner{}) {}
 
     template <spawner P>
-        requires(!std::is_same_v<std::remove_cvref_t<P>, any_spawner>)
-    any_spawner(P p)  // NOLINT(google-explicit-constructor): a spawner is an any_spawner
+    requires(!std::is_same_v<std::remove_cvref_t<P>, any_spawner>)
+        any_spawner(P p)  // NOLINT(google-explicit-constructor): a spawner is an any_spawner
         : self_(std::make_shared<model<P>>(std::move(p))) {}
 
     std::string_view kind() const noexcept { return self_->kind(); }
@@ -71,8 +71,10 @@ private:
         explicit model(P p) : spawner(std::move(p)) {}
         std::string_view kind() const noexcept override { return spawner.kind(); }
         bool spawns_workers() const noexcept override {
-            if constexpr (requires { P::spawns_workers; }) return P::spawns_workers;
-            else return true;
+            if constexpr (requires { P::spawns_workers; })
+                return P::spawns_workers;
+            else
+                return true;
         }
         bool takes_input() const noexcept override { return input_spawner<P>; }
         bool reports_output() const noexcept override { return watching_spawner<P>; }
@@ -102,4 +104,4 @@ private:
 static_assert(watching_spawner<any_spawner>);
 static_assert(input_spawner<any_spawner>);
 
-} // namespace sessionkit
+}  // namespace sessionkit

@@ -92,8 +92,8 @@ public:
                 id = docker::detail::string_at(docker::detail::object_of(made.json("create"), "create"), "Id");
                 if (id.empty()) throw_error(error::protocol_error, who + ": create answered no Id");
             } else if (made.status == 404) {
-                throw_error(error::spawn_failed, who + ": image '" + st->options.image + "' not found (" +
-                                                     made.message() + ")");
+                throw_error(error::spawn_failed,
+                            who + ": image '" + st->options.image + "' not found (" + made.message() + ")");
             } else if (made.status == 409) {
                 // The name is taken: see docker::on_taken_name.
                 auto existing = co_await inspect(*st, name);
@@ -102,12 +102,8 @@ public:
                 case docker::taken_name_action::refuse:
                     throw_error(error::spawn_failed, who + ": container name '" + name +
                                                          "' is taken by a container that is not this session's");
-                case docker::taken_name_action::adopt:
-                    id = docker::detail::string_at(*existing, "Id");
-                    break;
-                case docker::taken_name_action::replace:
-                    co_await remove(*st, name);
-                    break;
+                case docker::taken_name_action::adopt: id = docker::detail::string_at(*existing, "Id"); break;
+                case docker::taken_name_action::replace: co_await remove(*st, name); break;
                 }
             } else {
                 throw_error(error::spawn_failed, who + ": create failed: " + made.message());
@@ -147,10 +143,12 @@ public:
         auto st = state_;
         const std::string id = w.id;
         if (co_await on_another_engine(w)) {
-            st->log(boost::json::serialize(boost::json::object{
-                {"level", "info"}, {"component", "docker_spawner"},
-                {"msg", "container runs on another engine: its janitor removes it"},
-                {"container", id}, {"engine", w.node}}));
+            st->log(boost::json::serialize(
+                boost::json::object{{"level", "info"},
+                                    {"component", "docker_spawner"},
+                                    {"msg", "container runs on another engine: its janitor removes it"},
+                                    {"container", id},
+                                    {"engine", w.node}}));
             co_return;
         }
         const auto seconds = docker::stop_seconds(grace);
@@ -170,14 +168,14 @@ public:
         if (co_await on_another_engine(w)) co_return true;
         const std::string id = w.id;
         auto found = co_await inspect(*state_, id);
-        co_return found && docker::is_running(*found);
+        co_return found&& docker::is_running(*found);
     }
 
     awaitable<std::vector<owned_worker>> list_owned() {
         namespace http = boost::beast::http;
         auto st = state_;
-        std::string target =
-            "/containers/json?all=true&filters=" + docker::url_encode(docker::deployment_filter(st->options.deployment));
+        std::string target = "/containers/json?all=true&filters=" +
+                             docker::url_encode(docker::deployment_filter(st->options.deployment));
         const std::string node = co_await st->engine.engine_id();
         auto r = co_await st->engine.request(http::verb::get, std::move(target));
         if (!r.ok()) throw_error(error::backend_unavailable, "docker_spawner.list_owned: " + r.message());
@@ -242,4 +240,4 @@ private:
 static_assert(watching_spawner<docker_spawner>);
 static_assert(input_spawner<docker_spawner>);
 
-} // namespace sessionkit
+}  // namespace sessionkit

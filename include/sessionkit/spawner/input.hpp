@@ -36,8 +36,9 @@ boost::asio::awaitable<void> write_input_in_turn(Stream& stream, input_turn& tur
     co_await turn.async_send(boost::system::error_code{}, asio::use_awaitable);
     boost::system::error_code ec;
     asio::steady_timer timer(co_await asio::this_coro::executor, limit);
-    auto done = co_await (asio::async_write(stream, asio::buffer(bytes), asio::redirect_error(asio::use_awaitable, ec)) ||
-                          timer.async_wait(asio::use_awaitable));
+    auto done =
+        co_await (asio::async_write(stream, asio::buffer(bytes), asio::redirect_error(asio::use_awaitable, ec)) ||
+                  timer.async_wait(asio::use_awaitable));
     turn.try_receive([](boost::system::error_code) {});
     if (done.index() == 1)
         throw_error(error::timeout, who + " did not take " + std::to_string(bytes.size()) + " bytes of input within " +
@@ -45,4 +46,4 @@ boost::asio::awaitable<void> write_input_in_turn(Stream& stream, input_turn& tur
     if (ec) throw_error(error::not_found, who + " does not read its input: " + ec.message());
 }
 
-} // namespace sessionkit::detail
+}  // namespace sessionkit::detail

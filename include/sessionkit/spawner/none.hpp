@@ -17,4 +17,4 @@ struct no_spawner {
 };
 static_assert(spawner<no_spawner>);
 
-} // namespace sessionkit
+}  // namespace sessionkit

@@ -79,10 +79,9 @@ public:
         state_->executor = std::move(executor);
         state_->executable = dp::resolve_command(options.command);
         if (!options.working_directory.empty() && !std::filesystem::is_directory(options.working_directory))
-            throw_error(error::invalid_argument, "process_options.working_directory: '" +
-                                                     options.working_directory + "' is not a directory");
-        if (options.deployment.empty())
-            throw_error(error::invalid_argument, "process_options.deployment is empty");
+            throw_error(error::invalid_argument,
+                        "process_options.working_directory: '" + options.working_directory + "' is not a directory");
+        if (options.deployment.empty()) throw_error(error::invalid_argument, "process_options.deployment is empty");
         if (options.kill_timeout <= milliseconds::zero() || options.input_timeout <= milliseconds::zero())
             throw_error(error::invalid_argument, "process_options.kill_timeout and input_timeout must be positive");
         for (const auto& [k, v] : options.environment)
@@ -94,9 +93,8 @@ public:
         state_->instance = dp::host_name() + ":" + std::to_string(::getpid());
         // A write to the stdin of a worker that just died must be an EPIPE
         // error, not a SIGPIPE that ends the daemon (doc/spawners.md).
-        struct sigaction current{};
-        if (::sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL)
-            ::signal(SIGPIPE, SIG_IGN);
+        struct sigaction current {};
+        if (::sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) ::signal(SIGPIPE, SIG_IGN);
         state_->launcher = std::thread([s = state_.get()] { s->launch_ctx.run(); });
         owner_ = std::shared_ptr<void>(nullptr, [s = state_](void*) { s->shutdown(); });
     }
@@ -225,13 +223,13 @@ private:
         if (!complete || told.failed_at != dp::launch_report::started) {
             ::waitpid(supervisor, nullptr, 0);  // it has ended (or ends now: its worker could not run)
             if (!complete)
-                throw_error(error::spawn_failed, who + "the supervisor process ended before starting '" +
-                                                     st->executable + "'");
+                throw_error(error::spawn_failed,
+                            who + "the supervisor process ended before starting '" + st->executable + "'");
             const std::string why = std::strerror(told.error);
             switch (told.failed_at) {
             case dp::launch_report::chdir_failed:
-                throw_error(error::spawn_failed, who + "cannot enter working directory '" + o.working_directory +
-                                                     "': " + why);
+                throw_error(error::spawn_failed,
+                            who + "cannot enter working directory '" + o.working_directory + "': " + why);
             case dp::launch_report::exec_failed:
                 throw_error(error::spawn_failed, who + "cannot run '" + st->executable + "': " + why);
             default:
@@ -260,10 +258,10 @@ private:
                 }
                 if (!what.empty())
                     st->log(boost::json::serialize(boost::json::object{{"level", "error"},
-                                                                   {"component", "process_spawner"},
-                                                                   {"msg", "output lost"},
-                                                                   {"session", c->session_id},
-                                                                   {"error", what}}));
+                                                                       {"component", "process_spawner"},
+                                                                       {"msg", "output lost"},
+                                                                       {"session", c->session_id},
+                                                                       {"error", what}}));
             }
             if (ec) break;  // end of file: every writer closed it
         }
@@ -351,4 +349,4 @@ private:
 static_assert(watching_spawner<process_spawner>);
 static_assert(input_spawner<process_spawner>);
 
-} // namespace sessionkit
+}  // namespace sessionkit

@@ -56,19 +56,15 @@ public:
 
     awaitable<create_result> create(const session& rec) { co_return create_now(rec); }
     awaitable<std::optional<session>> get(std::string_view id) { co_return get_now(id); }
-    awaitable<std::optional<touch_result>> touch(std::string_view id, time_point now) {
-        co_return touch_now(id, now);
-    }
+    awaitable<std::optional<touch_result>> touch(std::string_view id, time_point now) { co_return touch_now(id, now); }
     awaitable<update_result> update(const session& rec, std::uint64_t expected_version) {
         co_return update_now(rec, expected_version);
     }
     awaitable<bool> erase(std::string_view id) { co_return erase_now(id); }
-    awaitable<std::vector<session>> claim_expired(time_point now, std::size_t limit,
-                                                  milliseconds lease) {
+    awaitable<std::vector<session>> claim_expired(time_point now, std::size_t limit, milliseconds lease) {
         co_return claim_expired_now(now, limit, lease);
     }
-    awaitable<std::vector<session>> claim_warnings(time_point now, time_point horizon,
-                                                   std::size_t limit) {
+    awaitable<std::vector<session>> claim_warnings(time_point now, time_point horizon, std::size_t limit) {
         co_return claim_warnings_now(now, horizon, limit);
     }
     awaitable<std::size_t> purge_ended(time_point before, std::size_t limit) {
@@ -77,18 +73,14 @@ public:
     awaitable<session_page> list(const list_query& q) { co_return list_now(q); }
     awaitable<store_stats> stats() { co_return stats_now(); }
     awaitable<void> ping() { co_return; }
-    awaitable<std::optional<std::string>> try_lock(std::string_view name, milliseconds ttl,
-                                                   time_point now) {
+    awaitable<std::optional<std::string>> try_lock(std::string_view name, milliseconds ttl, time_point now) {
         co_return try_lock_now(name, ttl, now);
     }
-    awaitable<bool> unlock(std::string_view name, std::string_view token) {
-        co_return unlock_now(name, token);
-    }
+    awaitable<bool> unlock(std::string_view name, std::string_view token) { co_return unlock_now(name, token); }
     awaitable<bool> append_output(std::string_view id, std::string_view bytes) {
         co_return append_output_now(id, bytes);
     }
-    awaitable<std::optional<output_chunk>> read_output(std::string_view id, std::uint64_t offset,
-                                                       std::size_t max) {
+    awaitable<std::optional<output_chunk>> read_output(std::string_view id, std::uint64_t offset, std::size_t max) {
         co_return read_output_now(id, offset, max);
     }
 
@@ -192,8 +184,7 @@ public:
             std::vector<decltype(it)> due, refile;
             for (; it != end && due.size() + claimed.size() < limit; ++it, ++sweep_visits_)
                 (it->record.idle_deadline <= now ? due : refile).push_back(it);
-            for (auto r : refile)
-                idx.modify(r, [](detail::memory::node& n) { n.check_at = n.record.idle_deadline; });
+            for (auto r : refile) idx.modify(r, [](detail::memory::node& n) { n.check_at = n.record.idle_deadline; });
             for (auto d : due) {
                 const bool first_claim = d->record.status != session_status::stopping;
                 if (first_claim) {
@@ -227,11 +218,12 @@ public:
         auto end = idx.upper_bound(std::pair{expiry_class::live_unwarned, horizon});
         std::vector<decltype(it)> due, refile;
         for (; it != end && due.size() < limit; ++it, ++sweep_visits_) {
-            if (it->record.idle_deadline > horizon) refile.push_back(it);  // touched: not near its end
-            else due.push_back(it);
+            if (it->record.idle_deadline > horizon)
+                refile.push_back(it);  // touched: not near its end
+            else
+                due.push_back(it);
         }
-        for (auto r : refile)
-            idx.modify(r, [](detail::memory::node& n) { n.check_at = n.record.idle_deadline; });
+        for (auto r : refile) idx.modify(r, [](detail::memory::node& n) { n.check_at = n.record.idle_deadline; });
         std::vector<session> warned;
         warned.reserve(due.size());
         for (auto d : due) {
@@ -363,8 +355,7 @@ private:
 
     detail::memory::table::iterator find(std::string_view id) {
         auto& by_hash = table_.get<detail::memory::by_id_hash>();
-        return table_.project<0>(
-            by_hash.find(id, detail::memory::id_hash{}, detail::memory::id_equal{}));
+        return table_.project<0>(by_hash.find(id, detail::memory::id_hash{}, detail::memory::id_equal{}));
     }
     void count(session_status s, int delta) noexcept {
         by_status_[static_cast<std::size_t>(s)] += static_cast<std::uint64_t>(delta);
@@ -386,4 +377,4 @@ private:
 static_assert(session_store<memory_store>);
 static_assert(output_log<memory_store>);
 
-} // namespace sessionkit
+}  // namespace sessionkit

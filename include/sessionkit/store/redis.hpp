@@ -71,10 +71,11 @@ public:
         : client_(std::move(conn), options.prefix, options.partitions), options_(std::move(options)) {
         if (!client_.connected()) throw_error(error::invalid_argument, "redis_store: no connection");
         if (options_.partitions < 1 || options_.partitions > redis_store_keys::max_partitions)
-            throw_error(error::invalid_argument, "redis_store: partitions must be 1..1024, got " +
-                                                     std::to_string(options_.partitions));
+            throw_error(error::invalid_argument,
+                        "redis_store: partitions must be 1..1024, got " + std::to_string(options_.partitions));
         if (options_.prefix.find_first_of("{}") != std::string::npos)
-            throw_error(error::invalid_argument, "redis_store: prefix '" + sessionkit::detail::printable(options_.prefix) +
+            throw_error(error::invalid_argument, "redis_store: prefix '" +
+                                                     sessionkit::detail::printable(options_.prefix) +
                                                      "' must not contain '{' or '}' (they would change the hash slot)");
         if (options_.ttl_margin <= milliseconds::zero())
             throw_error(error::invalid_argument, "redis_store: ttl_margin must be positive");
@@ -186,7 +187,7 @@ public:
         for (std::size_t i = 0; i < replies.size(); ++i) {
             if (replies[i].is_error()) client_.fail_reply(replies[i], "purge_ended", base_of(order[i]));
             n += client_.decoded_at("purge_ended", base_of(order[i]),
-                            [&] { return detail::redis_store::decode_count(replies[i]); });
+                                    [&] { return detail::redis_store::decode_count(replies[i]); });
         }
         co_return n;
     }
@@ -248,7 +249,9 @@ public:
         if (!is_valid_id(id)) co_return std::nullopt;
         max = std::min(max, max_output_read);
         auto cmd = client_.eval(scripts().read_output, partition_base(id));
-        cmd.arg(id).arg(std::to_string(offset)).arg(static_cast<std::int64_t>(max))
+        cmd.arg(id)
+            .arg(std::to_string(offset))
+            .arg(static_cast<std::int64_t>(max))
             .arg(static_cast<std::int64_t>(options_.output_limit));
         auto reply = co_await client_.run_one(std::move(cmd), "read_output", id);
         if (reply.is_error()) client_.fail_reply(reply, "read_output", id);
@@ -296,8 +299,8 @@ private:
     /// Every partition's earliest `limit` entries of `index` with a score
     /// in [min, max], merged; the earliest `limit` overall, by partition.
     awaitable<std::map<unsigned, std::vector<std::string>>> candidates(std::string_view index, const std::string& min,
-                                                                         const std::string& max, std::size_t limit,
-                                                                         std::string_view op) {
+                                                                       const std::string& max, std::size_t limit,
+                                                                       std::string_view op) {
         if (limit == 0) co_return std::map<unsigned, std::vector<std::string>>{};
         redis::request req("ZRANGEBYSCORE " + std::string(op));
         for (unsigned p = 0; p < options_.partitions; ++p)
@@ -359,9 +362,8 @@ private:
                 if (auto rec = decode_entry(entry, op, order[i])) out.push_back(std::move(*rec));
         }
         // Earliest first across partitions, as the candidates were picked.
-        std::stable_sort(out.begin(), out.end(), [](const session& a, const session& b) {
-            return a.idle_deadline < b.idle_deadline;
-        });
+        std::stable_sort(out.begin(), out.end(),
+                         [](const session& a, const session& b) { return a.idle_deadline < b.idle_deadline; });
         co_return out;
     }
 
@@ -385,4 +387,4 @@ private:
 static_assert(session_store<redis_store>);
 static_assert(output_log<redis_store>);
 
-} // namespace sessionkit
+}  // namespace sessionkit

@@ -78,7 +78,7 @@ struct minimal_logging_store : minimal_store {
     awaitable<std::optional<output_chunk>> read_output(std::string_view, std::uint64_t, std::size_t);
 };
 
-} // namespace archetypes
+}  // namespace archetypes
 
 namespace near_miss {
 
@@ -159,6 +159,6 @@ struct offsetless_output_store : archetypes::minimal_store {
     awaitable<std::optional<std::string>> read_output(std::string_view, std::uint64_t, std::size_t);
 };
 
-} // namespace near_miss
+}  // namespace near_miss
 
-} // namespace sessionkit::testing
+}  // namespace sessionkit::testing

@@ -19,4 +19,4 @@ bool eventually(F done, std::chrono::milliseconds limit = std::chrono::seconds{5
     return true;
 }
 
-} // namespace sessionkit::testing
+}  // namespace sessionkit::testing

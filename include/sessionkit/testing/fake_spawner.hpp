@@ -16,8 +16,8 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <atomic>
-#include <memory>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -141,4 +141,4 @@ private:
 static_assert(watching_spawner<fake_spawner>);
 static_assert(input_spawner<fake_spawner>);
 
-} // namespace sessionkit::testing
+}  // namespace sessionkit::testing

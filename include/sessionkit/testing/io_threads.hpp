@@ -38,4 +38,4 @@ private:
     std::vector<std::thread> threads_;
 };
 
-} // namespace sessionkit::testing
+}  // namespace sessionkit::testing

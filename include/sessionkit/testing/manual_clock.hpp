@@ -39,6 +39,6 @@ private:
 
 namespace testing {
 using sessionkit::manual_clock;  // the kit's name for it
-} // namespace testing
+}  // namespace testing
 
-} // namespace sessionkit
+}  // namespace sessionkit

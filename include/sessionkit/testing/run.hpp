@@ -34,4 +34,4 @@ inline void run_threads(boost::asio::io_context& ctx, int threads) {
     for (auto& t : pool) t.join();
 }
 
-} // namespace sessionkit::testing
+}  // namespace sessionkit::testing

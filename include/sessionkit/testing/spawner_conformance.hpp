@@ -69,7 +69,7 @@ bool fails_not_found(Op op) {
     return false;
 }
 
-} // namespace sessionkit::testing::detail::spawner_support
+}  // namespace sessionkit::testing::detail::spawner_support
 
 namespace sessionkit::testing::spawner_checks {
 
@@ -148,8 +148,8 @@ void stop_forces_a_worker_that_ignores_sigterm_once_the_grace_is_over() {
     sync_wait(w.spawner->stop(worker, grace));
     const auto took = std::chrono::steady_clock::now() - started;
     BOOST_TEST((took >= grace), "stop forced the worker before its grace was over");
-    BOOST_TEST((took < grace + 15s), "stop took " << std::chrono::duration_cast<std::chrono::seconds>(took).count()
-                                                  << " s");
+    BOOST_TEST((took < grace + 15s),
+               "stop took " << std::chrono::duration_cast<std::chrono::seconds>(took).count() << " s");
     BOOST_TEST(!sync_wait(w.spawner->alive(worker)));
 }
 
@@ -294,22 +294,47 @@ void input_to_a_worker_that_is_gone_is_not_found() {
     }
 }
 
-} // namespace sessionkit::testing::spawner_checks
+}  // namespace sessionkit::testing::spawner_checks
 
 /// Registers the suite `suite_name`: every check, once per factory in
 /// `factories` (a std::tuple type, named by an alias).
-#define SESSIONKIT_SPAWNER_CONFORMANCE_SUITE(suite_name, factories) \
-    BOOST_AUTO_TEST_SUITE(suite_name) \
-    BOOST_AUTO_TEST_CASE_TEMPLATE(kind_names_the_spawner_and_its_workers, F, factories) { ::sessionkit::testing::spawner_checks::kind_names_the_spawner_and_its_workers<F>(); } \
-    BOOST_AUTO_TEST_CASE_TEMPLATE(a_spawned_worker_is_alive_and_listed_with_its_session, F, factories) { ::sessionkit::testing::spawner_checks::a_spawned_worker_is_alive_and_listed_with_its_session<F>(); } \
-    BOOST_AUTO_TEST_CASE_TEMPLATE(two_sessions_get_two_workers_that_stop_apart, F, factories) { ::sessionkit::testing::spawner_checks::two_sessions_get_two_workers_that_stop_apart<F>(); } \
-    BOOST_AUTO_TEST_CASE_TEMPLATE(stop_ends_a_worker_that_heeds_sigterm_without_waiting_for_the_grace, F, factories) { ::sessionkit::testing::spawner_checks::stop_ends_a_worker_that_heeds_sigterm_without_waiting_for_the_grace<F>(); } \
-    BOOST_AUTO_TEST_CASE_TEMPLATE(stop_forces_a_worker_that_ignores_sigterm_once_the_grace_is_over, F, factories) { ::sessionkit::testing::spawner_checks::stop_forces_a_worker_that_ignores_sigterm_once_the_grace_is_over<F>(); } \
-    BOOST_AUTO_TEST_CASE_TEMPLATE(stopping_a_worker_that_is_gone_succeeds, F, factories) { ::sessionkit::testing::spawner_checks::stopping_a_worker_that_is_gone_succeeds<F>(); } \
-    BOOST_AUTO_TEST_CASE_TEMPLATE(an_exit_is_reported_once_with_its_code_after_its_output, F, factories) { ::sessionkit::testing::spawner_checks::an_exit_is_reported_once_with_its_code_after_its_output<F>(); } \
-    BOOST_AUTO_TEST_CASE_TEMPLATE(a_clean_exit_is_reported_as_success, F, factories) { ::sessionkit::testing::spawner_checks::a_clean_exit_is_reported_as_success<F>(); } \
-    BOOST_AUTO_TEST_CASE_TEMPLATE(a_stopped_worker_is_not_reported_as_exited, F, factories) { ::sessionkit::testing::spawner_checks::a_stopped_worker_is_not_reported_as_exited<F>(); } \
-    BOOST_AUTO_TEST_CASE_TEMPLATE(input_comes_back_as_output, F, factories) { ::sessionkit::testing::spawner_checks::input_comes_back_as_output<F>(); } \
-    BOOST_AUTO_TEST_CASE_TEMPLATE(concurrent_inputs_reach_the_worker_whole, F, factories) { ::sessionkit::testing::spawner_checks::concurrent_inputs_reach_the_worker_whole<F>(); } \
-    BOOST_AUTO_TEST_CASE_TEMPLATE(input_to_a_worker_that_is_gone_is_not_found, F, factories) { ::sessionkit::testing::spawner_checks::input_to_a_worker_that_is_gone_is_not_found<F>(); } \
+#define SESSIONKIT_SPAWNER_CONFORMANCE_SUITE(suite_name, factories)                                                    \
+    BOOST_AUTO_TEST_SUITE(suite_name)                                                                                  \
+    BOOST_AUTO_TEST_CASE_TEMPLATE(kind_names_the_spawner_and_its_workers, F, factories) {                              \
+        ::sessionkit::testing::spawner_checks::kind_names_the_spawner_and_its_workers<F>();                            \
+    }                                                                                                                  \
+    BOOST_AUTO_TEST_CASE_TEMPLATE(a_spawned_worker_is_alive_and_listed_with_its_session, F, factories) {               \
+        ::sessionkit::testing::spawner_checks::a_spawned_worker_is_alive_and_listed_with_its_session<F>();             \
+    }                                                                                                                  \
+    BOOST_AUTO_TEST_CASE_TEMPLATE(two_sessions_get_two_workers_that_stop_apart, F, factories) {                        \
+        ::sessionkit::testing::spawner_checks::two_sessions_get_two_workers_that_stop_apart<F>();                      \
+    }                                                                                                                  \
+    BOOST_AUTO_TEST_CASE_TEMPLATE(stop_ends_a_worker_that_heeds_sigterm_without_waiting_for_the_grace, F, factories) { \
+        ::sessionkit::testing::spawner_checks::stop_ends_a_worker_that_heeds_sigterm_without_waiting_for_the_grace<    \
+            F>();                                                                                                      \
+    }                                                                                                                  \
+    BOOST_AUTO_TEST_CASE_TEMPLATE(stop_forces_a_worker_that_ignores_sigterm_once_the_grace_is_over, F, factories) {    \
+        ::sessionkit::testing::spawner_checks::stop_forces_a_worker_that_ignores_sigterm_once_the_grace_is_over<F>();  \
+    }                                                                                                                  \
+    BOOST_AUTO_TEST_CASE_TEMPLATE(stopping_a_worker_that_is_gone_succeeds, F, factories) {                             \
+        ::sessionkit::testing::spawner_checks::stopping_a_worker_that_is_gone_succeeds<F>();                           \
+    }                                                                                                                  \
+    BOOST_AUTO_TEST_CASE_TEMPLATE(an_exit_is_reported_once_with_its_code_after_its_output, F, factories) {             \
+        ::sessionkit::testing::spawner_checks::an_exit_is_reported_once_with_its_code_after_its_output<F>();           \
+    }                                                                                                                  \
+    BOOST_AUTO_TEST_CASE_TEMPLATE(a_clean_exit_is_reported_as_success, F, factories) {                                 \
+        ::sessionkit::testing::spawner_checks::a_clean_exit_is_reported_as_success<F>();                               \
+    }                                                                                                                  \
+    BOOST_AUTO_TEST_CASE_TEMPLATE(a_stopped_worker_is_not_reported_as_exited, F, factories) {                          \
+        ::sessionkit::testing::spawner_checks::a_stopped_worker_is_not_reported_as_exited<F>();                        \
+    }                                                                                                                  \
+    BOOST_AUTO_TEST_CASE_TEMPLATE(input_comes_back_as_output, F, factories) {                                          \
+        ::sessionkit::testing::spawner_checks::input_comes_back_as_output<F>();                                        \
+    }                                                                                                                  \
+    BOOST_AUTO_TEST_CASE_TEMPLATE(concurrent_inputs_reach_the_worker_whole, F, factories) {                            \
+        ::sessionkit::testing::spawner_checks::concurrent_inputs_reach_the_worker_whole<F>();                          \
+    }                                                                                                                  \
+    BOOST_AUTO_TEST_CASE_TEMPLATE(input_to_a_worker_that_is_gone_is_not_found, F, factories) {                         \
+        ::sessionkit::testing::spawner_checks::input_to_a_worker_that_is_gone_is_not_found<F>();                       \
+    }                                                                                                                  \
     BOOST_AUTO_TEST_SUITE_END()

@@ -25,8 +25,8 @@
 #include <sessionkit/testing/store_fixtures.hpp>
 
 // In this order: the order the cases run in.
-#include <sessionkit/testing/detail/store_cases_records.hpp>
-#include <sessionkit/testing/detail/store_cases_sweeps.hpp>
 #include <sessionkit/testing/detail/store_cases_listing.hpp>
 #include <sessionkit/testing/detail/store_cases_locks.hpp>
 #include <sessionkit/testing/detail/store_cases_output.hpp>
+#include <sessionkit/testing/detail/store_cases_records.hpp>
+#include <sessionkit/testing/detail/store_cases_sweeps.hpp>

@@ -31,10 +31,8 @@ using testing::sync_wait;
 
 inline const time_point t0 = from_unix_ms(1'893'456'000'000);  // 2030-01-01
 
-inline session make_record(std::string id, std::string owner = "alice",
-                           milliseconds idle = 60s,
-                           std::optional<milliseconds> lifetime = std::nullopt,
-                           time_point now = t0) {
+inline session make_record(std::string id, std::string owner = "alice", milliseconds idle = 60s,
+                           std::optional<milliseconds> lifetime = std::nullopt, time_point now = t0) {
     session s;
     s.id = std::move(id);
     s.owner = std::move(owner);
@@ -81,4 +79,4 @@ std::vector<std::string> page_all(Store& store, list_query q, std::size_t* pages
     }
 }
 
-} // namespace sessionkit::testing::conformance
+}  // namespace sessionkit::testing::conformance

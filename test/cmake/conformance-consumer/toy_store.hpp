@@ -197,9 +197,7 @@ private:
     static std::string check_of(std::string_view id) {
         return std::to_string(std::hash<std::string_view>{}(id) % 1'000'003);
     }
-    static std::string cursor_after(std::string_view id) {
-        return "after:" + std::string(id) + ":" + check_of(id);
-    }
+    static std::string cursor_after(std::string_view id) { return "after:" + std::string(id) + ":" + check_of(id); }
     static std::string id_of(const std::string& cursor) {
         constexpr std::string_view prefix = "after:";
         const auto colon = cursor.rfind(':');
@@ -218,4 +216,4 @@ private:
 
 static_assert(session_store<toy_store>);
 
-} // namespace toy
+}  // namespace toy

@@ -20,11 +20,14 @@ int main() {
     basic_session_registry<memory_store, manual_clock> registry(store, {.idle_timeout = 1s}, clock);
     janitor jan(registry, {.warning_window = 0s});
     boost::asio::io_context ctx;
-    auto done = boost::asio::co_spawn(ctx, [&]() -> awaitable<std::size_t> {
-        co_await registry.acquire("consumer-1");
-        clock.advance(2s);
-        co_return (co_await jan.sweep_once()).expired;
-    }, boost::asio::use_future);
+    auto done = boost::asio::co_spawn(
+        ctx,
+        [&]() -> awaitable<std::size_t> {
+            co_await registry.acquire("consumer-1");
+            clock.advance(2s);
+            co_return (co_await jan.sweep_once()).expired;
+        },
+        boost::asio::use_future);
     ctx.run();
     auto expired = done.get();
     std::cout << "expired " << expired << '\n';

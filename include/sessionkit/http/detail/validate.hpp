@@ -31,8 +31,7 @@ inline api_error bad(std::string code, std::string message, unsigned status = 40
 // Compares in time independent of where the strings differ.
 inline bool same_secret(std::string_view a, std::string_view b) noexcept {
     unsigned char diff = a.size() == b.size() ? 0 : 1;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        diff |= static_cast<unsigned char>(a[i] ^ (i < b.size() ? b[i] : 0));
+    for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ (i < b.size() ? b[i] : 0));
     return diff == 0;
 }
 
@@ -46,8 +45,8 @@ inline std::optional<std::uint64_t> parse_u64(std::string_view s) {
 
 inline std::variant<std::string, api_error> checked_id(std::string_view id) {
     if (!is_valid_id(id))
-        return bad("invalid_id", "session id '" + sessionkit::detail::printable(id) + "' " +
-                                     sessionkit::detail::why_invalid(id));
+        return bad("invalid_id",
+                   "session id '" + sessionkit::detail::printable(id) + "' " + sessionkit::detail::why_invalid(id));
     return std::string(id);
 }
 
@@ -164,13 +163,16 @@ inline api_error wrong_type(std::string_view field, std::string_view expected, c
 
 // Seconds as a positive whole number no larger than 100 years.
 inline std::variant<std::optional<milliseconds>, api_error> seconds_field(const boost::json::object& o,
-                                                                        std::string_view field) {
+                                                                          std::string_view field) {
     auto* v = o.if_contains(field);
     if (!v) return std::optional<milliseconds>{};
     std::int64_t s = 0;
-    if (v->is_int64()) s = v->get_int64();
-    else if (v->is_uint64() && v->get_uint64() <= static_cast<std::uint64_t>(INT64_MAX)) s = static_cast<std::int64_t>(v->get_uint64());
-    else return wrong_type(field, "a whole number of seconds", *v);
+    if (v->is_int64())
+        s = v->get_int64();
+    else if (v->is_uint64() && v->get_uint64() <= static_cast<std::uint64_t>(INT64_MAX))
+        s = static_cast<std::int64_t>(v->get_uint64());
+    else
+        return wrong_type(field, "a whole number of seconds", *v);
     const std::int64_t max_s = max_duration.count() / 1000;
     if (s <= 0 || s > max_s)
         return bad("invalid_field", "field '" + std::string(field) + "' must be between 1 and " +
@@ -178,6 +180,6 @@ inline std::variant<std::optional<milliseconds>, api_error> seconds_field(const 
     return std::optional<milliseconds>{std::chrono::seconds{s}};
 }
 
-} // namespace detail
+}  // namespace detail
 
-} // namespace sessionkit::http
+}  // namespace sessionkit::http

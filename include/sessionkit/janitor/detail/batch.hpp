@@ -49,9 +49,8 @@ awaitable<void> for_each_bounded(const std::vector<T>& items, std::size_t concur
     auto executor = co_await boost::asio::this_coro::executor;
     done_channel done(executor, workers);
     for (std::size_t w = 0; w < workers; ++w)
-        boost::asio::co_spawn(executor, drain(), [&done](std::exception_ptr e) {
-            done.try_send(boost::system::error_code{}, e);
-        });
+        boost::asio::co_spawn(executor, drain(),
+                              [&done](std::exception_ptr e) { done.try_send(boost::system::error_code{}, e); });
     std::exception_ptr first_error, cancellation;
     bool throw_if_cancelled = true;
     for (std::size_t ended = 0; ended < workers;) {
@@ -59,10 +58,9 @@ awaitable<void> for_each_bounded(const std::vector<T>& items, std::size_t concur
         try {
             // Once cancelled, wait on without a cancellation slot: the
             // drains still use the batch and `done`.
-            auto e = cancellation
-                         ? co_await done.async_receive(boost::asio::bind_cancellation_slot(
-                               boost::asio::cancellation_slot(), boost::asio::use_awaitable))
-                         : co_await done.async_receive(boost::asio::use_awaitable);
+            auto e = cancellation ? co_await done.async_receive(boost::asio::bind_cancellation_slot(
+                                        boost::asio::cancellation_slot(), boost::asio::use_awaitable))
+                                  : co_await done.async_receive(boost::asio::use_awaitable);
             ++ended;
             if (e && !first_error) first_error = e;
         } catch (...) {
@@ -85,4 +83,4 @@ awaitable<void> for_each_bounded(const std::vector<T>& items, std::size_t concur
     if (first_error) std::rethrow_exception(first_error);
 }
 
-} // namespace sessionkit::detail
+}  // namespace sessionkit::detail

@@ -25,7 +25,8 @@ public:
     milliseconds next_wait(std::uint64_t random) noexcept {
         const std::int64_t half = current_.count() / 2;
         const std::int64_t spread = std::max<std::int64_t>(1, half);
-        const auto wait = milliseconds{half + static_cast<std::int64_t>(random % static_cast<std::uint64_t>(spread + 1))};
+        const auto wait =
+            milliseconds{half + static_cast<std::int64_t>(random % static_cast<std::uint64_t>(spread + 1))};
         current_ = std::min(current_ * 2, max_);
         return wait;
     }
@@ -41,4 +42,4 @@ private:
     milliseconds current_;
 };
 
-} // namespace sessionkit::redis::detail
+}  // namespace sessionkit::redis::detail

@@ -128,4 +128,4 @@ private:
     stage stage_ = stage::hello;
 };
 
-} // namespace sessionkit::redis::detail
+}  // namespace sessionkit::redis::detail

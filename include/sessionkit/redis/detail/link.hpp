@@ -40,40 +40,48 @@ struct link {
 
     template <class Buffers>
     boost::asio::awaitable<std::size_t> read_some(const Buffers& b) {
-        return std::visit([&](auto& s) -> boost::asio::awaitable<std::size_t> {
-            if constexpr (std::is_same_v<std::decay_t<decltype(s)>, std::unique_ptr<tls_stream>>)
-                return s->async_read_some(b, boost::asio::use_awaitable);
-            else
-                return s.async_read_some(b, boost::asio::use_awaitable);
-        }, stream);
+        return std::visit(
+            [&](auto& s) -> boost::asio::awaitable<std::size_t> {
+                if constexpr (std::is_same_v<std::decay_t<decltype(s)>, std::unique_ptr<tls_stream>>)
+                    return s->async_read_some(b, boost::asio::use_awaitable);
+                else
+                    return s.async_read_some(b, boost::asio::use_awaitable);
+            },
+            stream);
     }
     template <class Buffers>
     boost::asio::awaitable<std::size_t> write(const Buffers& b) {
-        return std::visit([&](auto& s) -> boost::asio::awaitable<std::size_t> {
-            if constexpr (std::is_same_v<std::decay_t<decltype(s)>, std::unique_ptr<tls_stream>>)
-                return boost::asio::async_write(*s, b, boost::asio::use_awaitable);
-            else
-                return boost::asio::async_write(s, b, boost::asio::use_awaitable);
-        }, stream);
+        return std::visit(
+            [&](auto& s) -> boost::asio::awaitable<std::size_t> {
+                if constexpr (std::is_same_v<std::decay_t<decltype(s)>, std::unique_ptr<tls_stream>>)
+                    return boost::asio::async_write(*s, b, boost::asio::use_awaitable);
+                else
+                    return boost::asio::async_write(s, b, boost::asio::use_awaitable);
+            },
+            stream);
     }
     template <class Buffers, class Handler>
     void async_write(const Buffers& b, Handler&& handler) {
-        std::visit([&](auto& s) {
-            if constexpr (std::is_same_v<std::decay_t<decltype(s)>, std::unique_ptr<tls_stream>>)
-                boost::asio::async_write(*s, b, std::forward<Handler>(handler));
-            else
-                boost::asio::async_write(s, b, std::forward<Handler>(handler));
-        }, stream);
+        std::visit(
+            [&](auto& s) {
+                if constexpr (std::is_same_v<std::decay_t<decltype(s)>, std::unique_ptr<tls_stream>>)
+                    boost::asio::async_write(*s, b, std::forward<Handler>(handler));
+                else
+                    boost::asio::async_write(s, b, std::forward<Handler>(handler));
+            },
+            stream);
     }
     void close() noexcept {
         boost::system::error_code ignored;
-        std::visit([&](auto& s) {
-            if constexpr (std::is_same_v<std::decay_t<decltype(s)>, std::unique_ptr<tls_stream>>) {
-                if (s) s->lowest_layer().close(ignored);
-            } else {
-                s.close(ignored);
-            }
-        }, stream);
+        std::visit(
+            [&](auto& s) {
+                if constexpr (std::is_same_v<std::decay_t<decltype(s)>, std::unique_ptr<tls_stream>>) {
+                    if (s) s->lowest_layer().close(ignored);
+                } else {
+                    s.close(ignored);
+                }
+            },
+            stream);
     }
 };
 
@@ -107,8 +115,10 @@ inline std::unique_ptr<boost::asio::ssl::context> make_tls_context(const config&
     auto ctx = std::make_unique<boost::asio::ssl::context>(boost::asio::ssl::context::tls_client);
     if (cfg.tls_verify) {
         ctx->set_verify_mode(boost::asio::ssl::verify_peer);
-        if (cfg.tls_ca_file.empty()) ctx->set_default_verify_paths();
-        else ctx->load_verify_file(cfg.tls_ca_file);
+        if (cfg.tls_ca_file.empty())
+            ctx->set_default_verify_paths();
+        else
+            ctx->load_verify_file(cfg.tls_ca_file);
     } else {
         ctx->set_verify_mode(boost::asio::ssl::verify_none);
     }
@@ -124,7 +134,7 @@ inline boost::asio::awaitable<std::shared_ptr<link>> open_link(const strand_type
         l->stream.emplace<unix_socket::socket>(strand);
         auto op = [](std::shared_ptr<link> l, std::string path) -> boost::asio::awaitable<int> {
             co_await std::get<unix_socket::socket>(l->stream).async_connect(unix_socket::endpoint(path),
-                                                                             boost::asio::use_awaitable);
+                                                                            boost::asio::use_awaitable);
             co_return 0;
         };
         auto connecting = op(l, cfg.socket_path);
@@ -172,4 +182,4 @@ inline std::string describe_failure(const boost::system::system_error& e, bool w
     return e.code().message();
 }
 
-} // namespace sessionkit::redis::detail
+}  // namespace sessionkit::redis::detail

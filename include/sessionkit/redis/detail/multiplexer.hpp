@@ -79,7 +79,7 @@ public:
     };
 
     struct enqueue_action {
-        pointer refused;    ///< handed back when it cannot be queued: fail it with backend_unavailable, `why`
+        pointer refused;  ///< handed back when it cannot be queued: fail it with backend_unavailable, `why`
         std::string why;
         bool wake_timer = false;  ///< its deadline is earlier than the timer is armed for
         write_action write;
@@ -288,8 +288,10 @@ private:
     /// request joining a batch reads no clock.
     template <class Now>
     static time_point read(const Now& now) {
-        if constexpr (std::is_invocable_r_v<time_point, const Now&>) return now();
-        else return now;
+        if constexpr (std::is_invocable_r_v<time_point, const Now&>)
+            return now();
+        else
+            return now;
     }
 
     void take_all(std::vector<pointer>& out) {
@@ -316,4 +318,4 @@ private:
     time_point timer_due_ = time_point::min();  ///< when the connection's timer wakes
 };
 
-} // namespace sessionkit::redis::detail
+}  // namespace sessionkit::redis::detail

@@ -110,11 +110,22 @@ private:
     std::size_t on_type_byte(std::string_view in, std::size_t pos) {
         const char c = in[pos];
         switch (c) {
-        case '+': case '-': case ':': case '$': case '*': case '_': case '#': case ',':
-        case '(': case '!': case '=': case '%': case '~': case '>': case '|':
-            break;
-        default:
-            fail("unknown type byte " + quote_untrusted(in.substr(pos, 1)));
+        case '+':
+        case '-':
+        case ':':
+        case '$':
+        case '*':
+        case '_':
+        case '#':
+        case ',':
+        case '(':
+        case '!':
+        case '=':
+        case '%':
+        case '~':
+        case '>':
+        case '|': break;
+        default: fail("unknown type byte " + quote_untrusted(in.substr(pos, 1)));
         }
         kind_ = c;
         line_.clear();
@@ -147,7 +158,7 @@ private:
         if (cr == nullptr) {
             if (window.size() == limit)
                 fail("line longer than " + std::to_string(limits_.max_line) + " bytes " +
-                           quote_untrusted(std::string(line_).append(chunk)));
+                     quote_untrusted(std::string(line_).append(chunk)));
             line_.append(chunk);
             return in.size();
         }
@@ -193,8 +204,7 @@ private:
                 fail("bad integer " + quote_untrusted(line));
             const auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v.integer);
             if (ec == std::errc::result_out_of_range) fail("integer out of range " + quote_untrusted(line));
-            if (ec != std::errc{} || p != digits.data() + digits.size())
-                fail("bad integer " + quote_untrusted(line));
+            if (ec != std::errc{} || p != digits.data() + digits.size()) fail("bad integer " + quote_untrusted(line));
             complete(std::move(v));
             break;
         }
@@ -210,7 +220,9 @@ private:
             if (!line.empty()) fail("bad null " + quote_untrusted(line));
             complete(value{});
             break;
-        case '$': case '!': case '=': {
+        case '$':
+        case '!':
+        case '=': {
             const auto len = length(line, kind_ == '$');
             if (len < 0) {  // RESP2 null bulk string
                 complete(value{});
@@ -219,8 +231,7 @@ private:
             const auto n = static_cast<std::uint64_t>(len);
             if (n > limits_.max_bulk)
                 fail("bulk length " + std::to_string(n) + " exceeds limit " + std::to_string(limits_.max_bulk));
-            if (kind_ == '=' && n < 4)
-                fail("verbatim string too short for its format prefix: " + std::to_string(n));
+            if (kind_ == '=' && n < 4) fail("verbatim string too short for its format prefix: " + std::to_string(n));
             bulk_.clear();
             bulk_need_ = static_cast<std::size_t>(n);
             state_ = bulk_need_ == 0 ? state::bulk_cr : state::bulk;
@@ -239,18 +250,18 @@ private:
         auto count = static_cast<std::uint64_t>(len);
         const bool pairs = kind_ == '%' || kind_ == '|';
         if (count > limits_.max_elements || (pairs && count > limits_.max_elements / 2))
-            fail("aggregate of " + std::to_string(count) + (pairs ? " pairs" : " elements") +
-                       " exceeds limit " + std::to_string(limits_.max_elements));
+            fail("aggregate of " + std::to_string(count) + (pairs ? " pairs" : " elements") + " exceeds limit " +
+                 std::to_string(limits_.max_elements));
         if (pairs) count *= 2;
         if (stack_.size() + 1 > limits_.max_depth)
             fail("aggregates nested deeper than " + std::to_string(limits_.max_depth));
         frame f;
         f.attribute = kind_ == '|';
         f.remaining = static_cast<std::size_t>(count);
-        f.v.kind = kind_ == '*' ? type::array
-                 : kind_ == '%' ? type::map
-                 : kind_ == '~' ? type::set
-                                : type::push;  // '>' (and '|', whose kind is never seen)
+        f.v.kind = kind_ == '*'   ? type::array
+                   : kind_ == '%' ? type::map
+                   : kind_ == '~' ? type::set
+                                  : type::push;  // '>' (and '|', whose kind is never seen)
         if (count == 0) {
             if (!f.attribute) complete(std::move(f.v));
             return;
@@ -291,7 +302,7 @@ private:
         const char want = state_ == state::bulk_cr ? '\r' : '\n';
         if (in[pos] != want)
             fail("bulk body of " + std::to_string(bulk_.size()) + " bytes not followed by CRLF (got " +
-                       quote_untrusted(in.substr(pos, 1)) + ")");
+                 quote_untrusted(in.substr(pos, 1)) + ")");
         if (state_ == state::bulk_cr) {
             state_ = state::bulk_lf;
             return pos + 1;
@@ -342,11 +353,11 @@ private:
     char kind_ = 0;            // type byte of the value whose header or body is being read
     bool cr_pending_ = false;  // line_ ends just before a CR whose LF has not arrived
     bool ready_ = false;
-    std::string line_;         // a header line split across fragments
-    std::string bulk_;         // a bulk body being received
+    std::string line_;  // a header line split across fragments
+    std::string bulk_;  // a bulk body being received
     std::size_t bulk_need_ = 0;
     std::vector<frame> stack_;
     value result_;
 };
 
-} // namespace sessionkit::redis::detail::resp_codec
+}  // namespace sessionkit::redis::detail::resp_codec

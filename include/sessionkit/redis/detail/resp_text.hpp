@@ -24,9 +24,7 @@ namespace sessionkit::redis::detail::resp_codec {
 /// other folders' messages).
 using sessionkit::detail::quote_untrusted;
 
-[[noreturn]] inline void fail(const std::string& what) {
-    throw_error(error::protocol_error, "redis: " + what);
-}
+[[noreturn]] inline void fail(const std::string& what) { throw_error(error::protocol_error, "redis: " + what); }
 
 /// Strict int64: optional '-', digits, nothing else (no blanks, no '+').
 inline bool parse_int64(std::string_view s, std::int64_t& out) noexcept {
@@ -127,15 +125,12 @@ inline void append_bulk(std::string& out, std::string_view a) {
     out += "\r\n";
 }
 
-inline std::size_t bulk_size(std::string_view a) noexcept {
-    return 1 + decimal_width(a.size()) + 2 + a.size() + 2;
-}
+inline std::size_t bulk_size(std::string_view a) noexcept { return 1 + decimal_width(a.size()) + 2 + a.size() + 2; }
 
 template <class T>
-inline constexpr bool is_char_like = std::is_same_v<T, char> || std::is_same_v<T, signed char> ||
-                                     std::is_same_v<T, unsigned char> || std::is_same_v<T, wchar_t> ||
-                                     std::is_same_v<T, char8_t> || std::is_same_v<T, char16_t> ||
-                                     std::is_same_v<T, char32_t>;
+inline constexpr bool is_char_like =
+    std::is_same_v<T, char> || std::is_same_v<T, signed char> || std::is_same_v<T, unsigned char> ||
+    std::is_same_v<T, wchar_t> || std::is_same_v<T, char8_t> || std::is_same_v<T, char16_t> ||
+    std::is_same_v<T, char32_t>;
 
-
-} // namespace sessionkit::redis::detail::resp_codec
+}  // namespace sessionkit::redis::detail::resp_codec

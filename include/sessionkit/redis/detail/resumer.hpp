@@ -54,4 +54,4 @@ inline std::exception_ptr make_failure(error e, const std::string& what, diagnos
     }
 }
 
-} // namespace sessionkit::redis::detail
+}  // namespace sessionkit::redis::detail

@@ -31,10 +31,10 @@ namespace sessionkit::detail {
 /// How a driven plan ended; exactly one is set (or `exhausted`).
 template <class Answer>
 struct cas_outcome {
-    std::optional<Answer> answer;        ///< the planner answered: nothing (more) to write
-    std::optional<session> written;      ///< the commit landed: the record as stored now
-    std::optional<update_result> lost;   ///< a write lost and the plan said stop: the store's answer
-    bool exhausted = false;              ///< max_attempts writes lost and the planner still wants to write
+    std::optional<Answer> answer;       ///< the planner answered: nothing (more) to write
+    std::optional<session> written;     ///< the commit landed: the record as stored now
+    std::optional<update_result> lost;  ///< a write lost and the plan said stop: the store's answer
+    bool exhausted = false;             ///< max_attempts writes lost and the planner still wants to write
 };
 
 /// Drives `planner` (std::optional<session> → plan<Answer>) for session
@@ -51,8 +51,10 @@ template <class Answer, session_store Store, class Planner, class Emit, class St
 awaitable<cas_outcome<Answer>> run_cas(Store& store, std::string id, int max_attempts, std::optional<session> known,
                                        Planner planner, Emit emit, StopWorker stop_worker) {
     std::optional<session> current;
-    if (known) current = std::move(known);
-    else current = co_await store.get(id);
+    if (known)
+        current = std::move(known);
+    else
+        current = co_await store.get(id);
     for (int attempt = 0;; ++attempt) {
         plan<Answer> p = planner(current);
         if (p.refused) throw_error(p.refused->code, p.refused->message);
@@ -88,11 +90,9 @@ template <class Answer, class Registry, class Planner>
 awaitable<cas_outcome<Answer>> drive(Registry& registry, std::string id, std::optional<session> known,
                                      Planner planner) {
     auto emit = [&registry](const session& s, planned_event& e) { registry.emit(e.type, s, std::move(e.data)); };
-    auto stop = [&registry](const worker_ref& w) {
-        return registry.spawner().stop(w, registry.options().stop_grace);
-    };
+    auto stop = [&registry](const worker_ref& w) { return registry.spawner().stop(w, registry.options().stop_grace); };
     return run_cas<Answer>(registry.store(), std::move(id), registry.options().max_cas_attempts, std::move(known),
                            std::move(planner), std::move(emit), std::move(stop));
 }
 
-} // namespace sessionkit::detail
+}  // namespace sessionkit::detail

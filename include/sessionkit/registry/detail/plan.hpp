@@ -90,4 +90,4 @@ struct plan {
     }
 };
 
-} // namespace sessionkit::detail
+}  // namespace sessionkit::detail

@@ -88,8 +88,9 @@ inline plan<modify_outcome> plan_modify(std::string_view id, const std::optional
                          who + ": cannot change status from initializing to " + std::string(to_string(to)) +
                              ": it leaves initializing when its worker has started (or failed to)");
     if (to != from && (is_final(to) || to == session_status::stopping))
-        return p::refuse(error::invalid_argument, "modify: " + who + ": " + std::string(to_string(to)) +
-                                                      " is set by terminate() and the janitor, which also stop the worker");
+        return p::refuse(error::invalid_argument,
+                         "modify: " + who + ": " + std::string(to_string(to)) +
+                             " is set by terminate() and the janitor, which also stop the worker");
     planned_write w{*current, {}};
     w.record.status = to;
     w.record.attributes = std::move(edited.attributes);
@@ -170,8 +171,8 @@ inline plan<modify_outcome> plan_end(const std::optional<session>& current, cons
     planned_write commit{final_record(std::move(next), req.final_status, req.reason, now), {}};
     const session& done = commit.record;
     if (req.cause == end_cause::expiry) {
-        commit.events.push_back({event_type::expired,
-                                 {{"reason", done.end_reason}, {"last_active", to_unix_ms(done.last_active)}}});
+        commit.events.push_back(
+            {event_type::expired, {{"reason", done.end_reason}, {"last_active", to_unix_ms(done.last_active)}}});
     } else {
         commit.events.push_back({event_type::terminated,
                                  {{"reason", done.end_reason},
@@ -232,9 +233,9 @@ inline plan<std::monostate> plan_spawn_failed(const std::optional<session>& curr
     w.record.status = session_status::failed;
     w.record.ended_at = now;
     w.record.end_reason = "spawn_failed";
-    w.events.push_back({event_type::status_changed,
-                        {{"from", to_string(current->status)}, {"to", "failed"}, {"error", message}}});
+    w.events.push_back(
+        {event_type::status_changed, {{"from", to_string(current->status)}, {"to", "failed"}, {"error", message}}});
     return p::write(std::move(w), if_lost::replan_on_conflict);
 }
 
-} // namespace sessionkit::detail
+}  // namespace sessionkit::detail

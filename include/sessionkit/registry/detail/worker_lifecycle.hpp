@@ -124,8 +124,7 @@ public:
         // is the janitor's reconciliation's to finish.
         try {
             co_await reg_.spawner().stop(w, reg_.options().stop_grace);
-        } catch (...) {
-        }
+        } catch (...) {}
         co_return true;
     }
 
@@ -218,8 +217,7 @@ private:
         if constexpr (output_log<std::remove_reference_t<decltype(store)>>) {
             auto current = co_await store.get(id);
             if (!current) co_return;
-            const bool ours = current->worker ? *current->worker == w
-                                              : current->status == session_status::initializing;
+            const bool ours = current->worker ? *current->worker == w : current->status == session_status::initializing;
             if (ours) co_await store.append_output(id, bytes);
         }
     }
@@ -269,4 +267,4 @@ private:
     std::unordered_map<std::string, early_exit> early_exits_;  ///< by worker id
 };
 
-} // namespace sessionkit::detail
+}  // namespace sessionkit::detail

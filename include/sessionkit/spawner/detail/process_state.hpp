@@ -120,8 +120,8 @@ struct child {
     bp::basic_process<asio::strand<asio::any_io_executor>> process;
     asio::basic_writable_pipe<asio::strand<asio::any_io_executor>> input;
     asio::basic_readable_pipe<asio::strand<asio::any_io_executor>> output;
-    event exited;    ///< the process is gone (reaped)
-    event drained;   ///< its output pipe reached end of file (or was closed)
+    event exited;   ///< the process is gone (reaped)
+    event drained;  ///< its output pipe reached end of file (or was closed)
     bool stop_requested = false;
     /// Serialises send_input's writes: a write holds the one slot.
     input_turn write_turn;
@@ -138,7 +138,7 @@ struct state {
 
     std::mutex mutex;
     std::map<std::string, std::shared_ptr<child>> children;  ///< by worker id, until reported gone
-    bool closed = false;  ///< the spawner is gone: report nothing more
+    bool closed = false;                                     ///< the spawner is gone: report nothing more
 
     // The launcher thread and its private io_context (see the header comment).
     asio::io_context launch_ctx;
@@ -164,8 +164,10 @@ struct state {
     }
 
     void log(std::string_view line) {
-        if (options.log) options.log(line);
-        else std::fprintf(stderr, "%.*s\n", static_cast<int>(line.size()), line.data());
+        if (options.log)
+            options.log(line);
+        else
+            std::fprintf(stderr, "%.*s\n", static_cast<int>(line.size()), line.data());
     }
 
     std::shared_ptr<child> find(const worker_ref& w) {
@@ -184,8 +186,8 @@ inline std::string resolve_command(const std::string& command) {
         return found.string();
     }
     if (::access(command.c_str(), X_OK) != 0)
-        throw_error(error::invalid_argument,
-                    "process_options.command: '" + command + "' is not an executable file (" + std::strerror(errno) + ")");
+        throw_error(error::invalid_argument, "process_options.command: '" + command + "' is not an executable file (" +
+                                                 std::strerror(errno) + ")");
     return command;
 }
 
@@ -195,6 +197,6 @@ inline std::string host_name() {
     return buf;
 }
 
-} // namespace detail::process
+}  // namespace detail::process
 
-} // namespace sessionkit
+}  // namespace sessionkit

@@ -38,7 +38,7 @@ struct launch_plan {
     int output;                     ///< write end of its stdout and stderr
     int report;                     ///< write end of the supervisor's report to the daemon
     pid_t daemon;
-    long max_fd;                    ///< where closing ends without close_range
+    long max_fd;  ///< where closing ends without close_range
 };
 
 /// What the supervisor tells the daemon once the worker has run exec, or
@@ -106,8 +106,8 @@ inline void reset_signals(int ignored = 0) noexcept {
         write_fully(error_pipe, code, sizeof code);
         ::_exit(127);
     };
-    ::setpgid(0, 0);                        // a group of its own: stop() signals the whole group
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);     // dies with the supervisor, should that be killed
+    ::setpgid(0, 0);                              // a group of its own: stop() signals the whole group
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);           // dies with the supervisor, should that be killed
     if (::getppid() != supervisor) ::_exit(127);  // it was, before prctl took effect
     reset_signals();
     sigset_t none;
@@ -176,7 +176,7 @@ inline int kill_children() noexcept {
     if (WIFSIGNALED(status)) {
         const int sig = WTERMSIG(status);
         ::prctl(PR_SET_DUMPABLE, 0);
-        const struct rlimit no_core {0, 0};
+        const struct rlimit no_core { 0, 0 };
         ::setrlimit(RLIMIT_CORE, &no_core);
         struct sigaction dfl {};
         dfl.sa_handler = SIG_DFL;
@@ -201,7 +201,7 @@ inline int kill_children() noexcept {
     ::sigfillset(&all);
     ::sigprocmask(SIG_SETMASK, &all, nullptr);  // taken with sigwaitinfo below
     reset_signals(SIGPIPE);                     // a report to a dead daemon is EPIPE, not death
-    ::prctl(PR_SET_NAME, "sessionkit-sup");  // in ps and top, not a second daemon
+    ::prctl(PR_SET_NAME, "sessionkit-sup");     // in ps and top, not a second daemon
     ::prctl(PR_SET_CHILD_SUBREAPER, 1);
     ::prctl(PR_SET_PDEATHSIG, daemon_gone_signal);
     if (::getppid() != plan.daemon) ::_exit(127);  // the daemon died before prctl took effect
@@ -286,4 +286,4 @@ inline int kill_children() noexcept {
     }
 }
 
-} // namespace sessionkit::detail::process
+}  // namespace sessionkit::detail::process

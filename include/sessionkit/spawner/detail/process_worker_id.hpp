@@ -42,8 +42,7 @@ bool foreign_worker_runs(std::string_view id, std::string_view our_instance, Rea
     if (!parts) return false;
     const std::string_view our_host = our_instance.substr(0, our_instance.rfind(':'));
     if (parts->host != our_host) return true;
-    if (parts->child_pid.empty() || parts->child_pid.find_first_not_of("0123456789") != std::string::npos)
-        return false;
+    if (parts->child_pid.empty() || parts->child_pid.find_first_not_of("0123456789") != std::string::npos) return false;
     const std::optional<std::string> text = read_stat(parts->child_pid);
     if (!text) return false;
     const auto parsed = procfs::parse_pid_stat(*text);
@@ -62,4 +61,4 @@ inline std::optional<std::string> read_proc_stat(const std::string& pid) {
     return text;
 }
 
-} // namespace sessionkit::detail::process
+}  // namespace sessionkit::detail::process

@@ -33,7 +33,7 @@ struct docker_options {
     std::string deployment = "default";
     /// Hardening defaults; every one can be loosened on purpose.
     std::int64_t memory_bytes = 512LL << 20;  ///< 0: no limit
-    double cpus = 1.0;                         ///< 0: no limit
+    double cpus = 1.0;                        ///< 0: no limit
     std::int64_t pids_limit = 256;            ///< 0: no limit
     std::string network = "none";             ///< a network name to attach to instead
     bool read_only_root = false;
@@ -67,8 +67,9 @@ inline docker_options validated(docker_options o) {
     if (o.input_timeout <= milliseconds::zero())
         throw_error(error::invalid_argument, "docker_options.input_timeout must be positive");
     if (o.memory_bytes < 0 || (o.memory_bytes > 0 && o.memory_bytes < (6LL << 20)))
-        throw_error(error::invalid_argument, "docker_options.memory_bytes must be 0 (no limit) or at least 6 MiB, got " +
-                                                 std::to_string(o.memory_bytes));
+        throw_error(error::invalid_argument,
+                    "docker_options.memory_bytes must be 0 (no limit) or at least 6 MiB, got " +
+                        std::to_string(o.memory_bytes));
     if (!(o.cpus >= 0 && o.cpus <= 1024))
         throw_error(error::invalid_argument, "docker_options.cpus must be between 0 (no limit) and 1024");
     if (o.pids_limit < 0) throw_error(error::invalid_argument, "docker_options.pids_limit must not be negative");
@@ -83,6 +84,6 @@ inline docker_options validated(docker_options o) {
     return o;
 }
 
-} // namespace detail::docker_spawner
+}  // namespace detail::docker_spawner
 
-} // namespace sessionkit
+}  // namespace sessionkit

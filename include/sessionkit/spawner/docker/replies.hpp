@@ -42,7 +42,7 @@ inline const boost::json::object* object_at(const boost::json::object& o, std::s
     return v && v->is_object() ? &v->as_object() : nullptr;
 }
 
-} // namespace detail
+}  // namespace detail
 
 /// The sessionkit labels of an inspected container (GET
 /// /containers/{id}/json, Config.Labels); empty strings for missing ones.
@@ -121,4 +121,4 @@ inline std::vector<owned_worker> owned_of(const boost::json::value& list, const 
     return out;
 }
 
-} // namespace sessionkit::docker
+}  // namespace sessionkit::docker

@@ -37,7 +37,7 @@ inline std::uint64_t name_hash(std::string_view session_id) noexcept {
     return sessionkit::detail::fnv1a_64(session_id, name_hash_offset);
 }
 
-} // namespace detail
+}  // namespace detail
 
 /// sk-<deployment>-<session id, as far as a name allows>-<hash>: the first
 /// 40 characters of the deployment, the first 60 of the id with ':' as '_'
@@ -99,16 +99,11 @@ inline boost::json::object create_body(const docker_options& o, const container_
     if (o.cpus > 0) host["NanoCpus"] = static_cast<std::int64_t>(std::llround(o.cpus * 1e9));
     if (o.pids_limit > 0) host["PidsLimit"] = o.pids_limit;
     if (o.drop_all_capabilities) host["CapDrop"] = boost::json::array{"ALL"};
-    boost::json::object body{{"Image", o.image},
-                             {"Env", std::move(env)},
-                             {"Labels", labels_json(l)},
-                             {"Tty", false},
-                             {"OpenStdin", o.attach},
-                             {"StdinOnce", false},
-                             {"AttachStdin", o.attach},
-                             {"AttachStdout", o.attach},
-                             {"AttachStderr", o.attach},
-                             {"HostConfig", std::move(host)}};
+    boost::json::object body{{"Image", o.image},         {"Env", std::move(env)},
+                             {"Labels", labels_json(l)}, {"Tty", false},
+                             {"OpenStdin", o.attach},    {"StdinOnce", false},
+                             {"AttachStdin", o.attach},  {"AttachStdout", o.attach},
+                             {"AttachStderr", o.attach}, {"HostConfig", std::move(host)}};
     if (!o.command.empty()) {
         boost::json::array cmd;
         for (const auto& a : o.command) cmd.emplace_back(a);
@@ -144,4 +139,4 @@ inline long long stop_seconds(milliseconds grace) noexcept {
     return grace.count() <= 0 ? 0 : (grace.count() + 999) / 1000;
 }
 
-} // namespace sessionkit::docker
+}  // namespace sessionkit::docker

@@ -38,4 +38,4 @@ struct process_options {
     std::function<void(std::string_view)> log;
 };
 
-} // namespace sessionkit
+}  // namespace sessionkit

@@ -21,13 +21,13 @@ namespace sessionkit::procfs {
 
 /// The fields of /proc/<pid>/stat a spawner uses (numbered as in proc(5)).
 struct pid_stat {
-    long pid = 0;                 ///< 1
-    std::string comm;             ///< 2, without its parentheses
-    char state = 0;               ///< 3: R, S, D, Z (zombie), T, t, X, I, ...
-    long ppid = 0;                ///< 4: the parent's pid
-    long pgrp = 0;                ///< 5: the process group
-    long session = 0;             ///< 6: the session id
-    std::uint64_t start_time = 0; ///< 22: clock ticks after boot when it started
+    long pid = 0;                  ///< 1
+    std::string comm;              ///< 2, without its parentheses
+    char state = 0;                ///< 3: R, S, D, Z (zombie), T, t, X, I, ...
+    long ppid = 0;                 ///< 4: the parent's pid
+    long pgrp = 0;                 ///< 5: the process group
+    long session = 0;              ///< 6: the session id
+    std::uint64_t start_time = 0;  ///< 22: clock ticks after boot when it started
 
     /// Ended, and waiting for its parent to reap it.
     bool zombie() const noexcept { return state == 'Z'; }
@@ -66,7 +66,7 @@ inline std::string shown(std::string_view text) {
     return text.size() > 40 ? out + "..." : out;
 }
 
-} // namespace detail
+}  // namespace detail
 
 /// Parses the text of /proc/<pid>/stat (one line; a final newline is
 /// allowed). Every field up to start_time (22) must be there, and at least
@@ -78,7 +78,8 @@ inline pid_stat_parse parse_pid_stat(std::string_view text) {
     pid_stat out;
 
     const auto open = text.find(" (");
-    if (open == std::string_view::npos) return fail("no ' (' opening the command name in '" + detail::shown(text) + "'");
+    if (open == std::string_view::npos)
+        return fail("no ' (' opening the command name in '" + detail::shown(text) + "'");
     const auto pid = detail::number<long>(text.substr(0, open));
     if (!pid || *pid <= 0) return fail("field 1 (pid) is not a pid: '" + detail::shown(text.substr(0, open)) + "'");
     out.pid = *pid;
@@ -103,31 +104,37 @@ inline pid_stat_parse parse_pid_stat(std::string_view text) {
         };
         switch (n) {
         case 3:
-            if (field.size() != 1)
-                return fail(which + " (state) is not one character: '" + detail::shown(field) + "'");
+            if (field.size() != 1) return fail(which + " (state) is not one character: '" + detail::shown(field) + "'");
             out.state = field.front();
             break;
         case 4:
-            if (auto v = detail::number<long>(field)) out.ppid = *v;
-            else return bad("ppid");
+            if (auto v = detail::number<long>(field))
+                out.ppid = *v;
+            else
+                return bad("ppid");
             break;
         case 5:
-            if (auto v = detail::number<long>(field)) out.pgrp = *v;
-            else return bad("pgrp");
+            if (auto v = detail::number<long>(field))
+                out.pgrp = *v;
+            else
+                return bad("pgrp");
             break;
         case 6:
-            if (auto v = detail::number<long>(field)) out.session = *v;
-            else return bad("session");
+            if (auto v = detail::number<long>(field))
+                out.session = *v;
+            else
+                return bad("session");
             break;
         case 22:
-            if (auto v = detail::number<std::uint64_t>(field)) out.start_time = *v;
-            else return bad("starttime");
+            if (auto v = detail::number<std::uint64_t>(field))
+                out.start_time = *v;
+            else
+                return bad("starttime");
             break;
-        default:
-            break;
+        default: break;
         }
     }
     return {std::move(out), {}};
 }
 
-} // namespace sessionkit::procfs
+}  // namespace sessionkit::procfs

@@ -16,10 +16,10 @@
 #pragma once
 
 #include <sessionkit/clock.hpp>
-#include <sessionkit/redis/detail/resp_parser.hpp>
-#include <sessionkit/redis/resp.hpp>
 #include <sessionkit/error.hpp>
 #include <sessionkit/id.hpp>
+#include <sessionkit/redis/detail/resp_parser.hpp>
+#include <sessionkit/redis/resp.hpp>
 #include <sessionkit/session.hpp>
 #include <sessionkit/status.hpp>
 #include <sessionkit/store_types.hpp>
@@ -103,8 +103,10 @@ inline session decode_record(std::string_view id, const resp::value& fields) {
     s.idle_deadline = from_unix_ms(number(4));
     s.warning_sent = text(5) == "1";
     s.end_reason = std::string(text(6));
-    if (text(7).empty()) s.ended_at.reset();
-    else s.ended_at = from_unix_ms(number(7));
+    if (text(7).empty())
+        s.ended_at.reset();
+    else
+        s.ended_at = from_unix_ms(number(7));
     if (s.id != id)
         throw_error(error::corrupt_record, "field 'doc' holds session '" + sessionkit::detail::printable(s.id) + "'");
     return s;
@@ -129,9 +131,12 @@ inline void add_stats(store_stats& st, const resp::value& hash) {
         auto v = static_cast<std::uint64_t>(std::max<std::int64_t>(0, hash.elements[i + 1].as_integer()));
         if (k.starts_with("st:")) {
             if (auto s = parse_status(k.substr(3))) st.by_status[static_cast<std::size_t>(*s)] += v;
-        } else if (k == "created_total") st.created_total += v;
-        else if (k == "expired_total") st.expired_total += v;
-        else if (k == "terminated_total") st.terminated_total += v;
+        } else if (k == "created_total")
+            st.created_total += v;
+        else if (k == "expired_total")
+            st.expired_total += v;
+        else if (k == "terminated_total")
+            st.terminated_total += v;
     }
 }
 
@@ -157,4 +162,4 @@ inline error error_of_reply(const resp::value& reply) noexcept {
     return corrupt ? error::corrupt_record : error::backend_unavailable;
 }
 
-} // namespace sessionkit::redis_store_codec
+}  // namespace sessionkit::redis_store_codec

@@ -102,4 +102,4 @@ inline list_source list_source_of(const list_query& q) {
     return {std::string(ids_index), std::string()};
 }
 
-} // namespace sessionkit::redis_store_keys
+}  // namespace sessionkit::redis_store_keys

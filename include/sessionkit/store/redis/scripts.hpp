@@ -47,8 +47,8 @@ struct script_set {
 
     /// The script `name` runs, or null for an operation that runs none.
     const script* find(std::string_view name) const noexcept {
-        for (const script* s : {&create, &update, &touch, &erase, &claim_expired, &claim_warnings, &purge_ended,
-                                &list, &append_output, &read_output, &try_lock, &unlock})
+        for (const script* s : {&create, &update, &touch, &erase, &claim_expired, &claim_warnings, &purge_ended, &list,
+                                &append_output, &read_output, &try_lock, &unlock})
             if (s->name == name) return s;
         return nullptr;
     }
@@ -65,4 +65,4 @@ inline const script_set& all() {
     return s;
 }
 
-} // namespace sessionkit::redis_store_scripts
+}  // namespace sessionkit::redis_store_scripts

@@ -148,7 +148,8 @@ struct world {
     }
     ~world() {
         try {
-            for (auto& w : sync_wait(spawner->list_owned())) sync_wait(spawner->stop(w.worker, std::chrono::seconds{0}));
+            for (auto& w : sync_wait(spawner->list_owned()))
+                sync_wait(spawner->stop(w.worker, std::chrono::seconds{0}));
             eventually([&] { return sync_wait(spawner->list_owned()).empty(); }, std::chrono::seconds{10});
         } catch (...) {
             // Clean-up is best effort; the check has said what went wrong.
@@ -180,5 +181,5 @@ struct world {
     std::unique_ptr<spawner_type> spawner;
 };
 
-} // namespace detail::spawner_support
-} // namespace sessionkit::testing
+}  // namespace detail::spawner_support
+}  // namespace sessionkit::testing

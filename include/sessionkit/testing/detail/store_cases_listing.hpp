@@ -115,11 +115,13 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(a_cursor_that_is_not_ours_is_an_error, F, conforma
     first.limit = 1;
     auto page = sync_wait(store->list(first));
     BOOST_REQUIRE(page.next_cursor);
-    for (const std::string& bad : {std::string("c1"), page.next_cursor->substr(0, page.next_cursor->size() - 1) + "x"}) {
+    for (const std::string& bad :
+         {std::string("c1"), page.next_cursor->substr(0, page.next_cursor->size() - 1) + "x"}) {
         list_query next;
         next.cursor = bad;
         BOOST_CHECK_EXCEPTION(sync_wait(store->list(next)), boost::system::system_error, [&](const auto& e) {
-            return e.code() == error::invalid_argument && std::string_view(e.what()).find(bad) != std::string_view::npos;
+            return e.code() == error::invalid_argument &&
+                   std::string_view(e.what()).find(bad) != std::string_view::npos;
         });
     }
     list_query good;

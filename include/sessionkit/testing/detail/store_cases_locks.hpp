@@ -52,9 +52,12 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(concurrent_try_lock_has_one_winner, F, conformance
     boost::asio::io_context ctx;
     std::atomic<int> winners{0};
     for (int i = 0; i < 200; ++i)
-        boost::asio::co_spawn(ctx, [&]() -> awaitable<void> {
-            if (co_await store->try_lock("race", 1min, t0)) ++winners;
-        }, boost::asio::detached);
+        boost::asio::co_spawn(
+            ctx,
+            [&]() -> awaitable<void> {
+                if (co_await store->try_lock("race", 1min, t0)) ++winners;
+            },
+            boost::asio::detached);
     run_threads(ctx, 4);
     BOOST_TEST(winners.load() == 1);
 }

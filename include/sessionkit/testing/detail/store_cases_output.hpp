@@ -92,9 +92,12 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(concurrent_appends_are_each_kept_whole, F, conform
         create_ok(*store, make_record("o4"));
         boost::asio::io_context ctx;
         for (int i = 0; i < 100; ++i)
-            boost::asio::co_spawn(ctx, [&, i]() -> awaitable<void> {
-                co_await store->append_output("o4", "<" + std::string(10, static_cast<char>('a' + i % 26)) + ">");
-            }, boost::asio::detached);
+            boost::asio::co_spawn(
+                ctx,
+                [&, i]() -> awaitable<void> {
+                    co_await store->append_output("o4", "<" + std::string(10, static_cast<char>('a' + i % 26)) + ">");
+                },
+                boost::asio::detached);
         run_threads(ctx, 4);
         std::string all;
         for (std::uint64_t at = 0;;) {

@@ -141,11 +141,14 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(concurrent_updates_with_one_version_let_exactly_on
     boost::asio::io_context ctx;
     std::atomic<int> wins{0};
     for (int i = 0; i < 64; ++i)
-        boost::asio::co_spawn(ctx, [&, i]() -> awaitable<void> {
-            session mine = s;
-            mine.attributes["writer"] = i;
-            if (co_await store->update(mine, s.version) == update_result::updated) ++wins;
-        }, boost::asio::detached);
+        boost::asio::co_spawn(
+            ctx,
+            [&, i]() -> awaitable<void> {
+                session mine = s;
+                mine.attributes["writer"] = i;
+                if (co_await store->update(mine, s.version) == update_result::updated) ++wins;
+            },
+            boost::asio::detached);
     run_threads(ctx, 4);
     BOOST_TEST(wins.load() == 1);
 }

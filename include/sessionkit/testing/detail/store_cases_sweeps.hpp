@@ -75,16 +75,19 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(claim_expired_hands_each_session_to_exactly_one_cl
     std::mutex m;
     std::vector<std::string> got;
     for (int claimer = 0; claimer < 12; ++claimer)
-        boost::asio::co_spawn(ctx, [&]() -> awaitable<void> {
-            for (;;) {
-                auto batch = co_await store->claim_expired(t0 + 60s, 7, 10min);
-                {
-                    std::lock_guard lock(m);
-                    for (auto& s : batch) got.push_back(s.id);
+        boost::asio::co_spawn(
+            ctx,
+            [&]() -> awaitable<void> {
+                for (;;) {
+                    auto batch = co_await store->claim_expired(t0 + 60s, 7, 10min);
+                    {
+                        std::lock_guard lock(m);
+                        for (auto& s : batch) got.push_back(s.id);
+                    }
+                    if (batch.empty()) co_return;
                 }
-                if (batch.empty()) co_return;
-            }
-        }, boost::asio::detached);
+            },
+            boost::asio::detached);
     run_threads(ctx, 4);
     std::set<std::string> unique(got.begin(), got.end());
     BOOST_TEST(got.size() == static_cast<std::size_t>(sessions));

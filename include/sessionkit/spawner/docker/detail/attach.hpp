@@ -86,8 +86,10 @@ struct state {
             });
     }
     void log(std::string_view line) {
-        if (options.log) options.log(line);
-        else std::fprintf(stderr, "%.*s\n", static_cast<int>(line.size()), line.data());
+        if (options.log)
+            options.log(line);
+        else
+            std::fprintf(stderr, "%.*s\n", static_cast<int>(line.size()), line.data());
     }
 };
 
@@ -202,4 +204,4 @@ inline awaitable<void> write_input(std::shared_ptr<container_io> io, std::string
     co_await write_input_in_turn(io->conn.stream, io->write_turn, std::move(bytes), limit, std::move(who));
 }
 
-} // namespace sessionkit::detail::docker_spawner
+}  // namespace sessionkit::detail::docker_spawner

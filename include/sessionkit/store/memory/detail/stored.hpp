@@ -104,4 +104,4 @@ inline time_point due_time(const stored& s) noexcept {
     return is_final(s.status) && s.has_ended_at ? s.ended_at_at : s.idle_deadline;
 }
 
-} // namespace sessionkit::detail::memory
+}  // namespace sessionkit::detail::memory

@@ -56,9 +56,7 @@ struct status_key_of {
 // std::hash<std::string> and std::hash<std::string_view> agree, so lookups
 // by string_view need no temporary string.
 struct id_hash {
-    std::size_t operator()(std::string_view s) const noexcept {
-        return std::hash<std::string_view>{}(s);
-    }
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
 };
 struct id_equal {
     bool operator()(std::string_view a, std::string_view b) const noexcept { return a == b; }
@@ -71,17 +69,14 @@ struct by_status {};
 struct by_expiry {};
 
 using table = mi::multi_index_container<
-    node,
-    mi::indexed_by<
-        mi::hashed_unique<mi::tag<by_id_hash>, id_of, id_hash, id_equal>,
-        mi::ordered_unique<mi::tag<by_id>, id_of>,
-        mi::ordered_unique<mi::tag<by_owner>, owner_key_of>,
-        mi::ordered_unique<mi::tag<by_status>, status_key_of>,
-        mi::ordered_non_unique<mi::tag<by_expiry>, expiry_key_of>>>;
+    node, mi::indexed_by<mi::hashed_unique<mi::tag<by_id_hash>, id_of, id_hash, id_equal>,
+                         mi::ordered_unique<mi::tag<by_id>, id_of>, mi::ordered_unique<mi::tag<by_owner>, owner_key_of>,
+                         mi::ordered_unique<mi::tag<by_status>, status_key_of>,
+                         mi::ordered_non_unique<mi::tag<by_expiry>, expiry_key_of>>>;
 
 struct lock_entry {
     std::string token;
     time_point expires;
 };
 
-} // namespace sessionkit::detail::memory
+}  // namespace sessionkit::detail::memory

@@ -359,4 +359,4 @@ redis.call('DEL', KEYS[1])
 return 1
 )lua";
 
-} // namespace sessionkit::detail::redis_store::lua
+}  // namespace sessionkit::detail::redis_store::lua

@@ -186,4 +186,4 @@ end
 return out
 )lua";
 
-} // namespace sessionkit::detail::redis_store::lua
+}  // namespace sessionkit::detail::redis_store::lua

@@ -10,10 +10,10 @@
 #pragma once
 
 #include <sessionkit/detail/cursor.hpp>
-#include <sessionkit/redis/detail/resp_parser.hpp>
-#include <sessionkit/redis/resp.hpp>
 #include <sessionkit/error.hpp>
 #include <sessionkit/output.hpp>
+#include <sessionkit/redis/detail/resp_parser.hpp>
+#include <sessionkit/redis/resp.hpp>
 #include <sessionkit/store/redis/codec.hpp>
 #include <sessionkit/store_types.hpp>
 
@@ -208,13 +208,12 @@ inline std::optional<output_chunk> decode_output(const resp::value& reply, std::
     out.offset = static_cast<std::uint64_t>(r.elements[0].as_integer());
     const auto end = static_cast<std::uint64_t>(r.elements[1].as_integer());
     if (offset > end)
-        throw_error(error::invalid_argument, "offset " + std::to_string(offset) +
-                                                 " is past the end of the output (" + std::to_string(end) +
-                                                 " bytes so far)");
+        throw_error(error::invalid_argument, "offset " + std::to_string(offset) + " is past the end of the output (" +
+                                                 std::to_string(end) + " bytes so far)");
     out.data = std::string(r.elements[2].as_string());
     out.dropped = offset < out.offset;
     out.next_offset = out.offset + out.data.size();
     return out;
 }
 
-} // namespace sessionkit::detail::redis_store
+}  // namespace sessionkit::detail::redis_store

@@ -43,7 +43,9 @@ public:
         return redis_store_keys::partition_of(id, partitions_);
     }
     std::string base_of(unsigned p) const { return redis_store_keys::partition_base(prefix_, p); }
-    std::string key_of(std::string_view id) const { return redis_store_keys::record_key(base_of(partition_of(id)), id); }
+    std::string key_of(std::string_view id) const {
+        return redis_store_keys::record_key(base_of(partition_of(id)), id);
+    }
     std::string lock_key(std::string_view name) const { return redis_store_keys::lock_key(prefix_, name); }
 
     /// EVALSHA of `s` on the partition `base`; the caller adds the ARGV.
@@ -91,7 +93,8 @@ public:
         req.push("SCRIPT", "LOAD", s.text);
         auto loaded = co_await conn_->exec(std::move(req));
         if (loaded[0].is_error())
-            throw_error(error::backend_unavailable, "redis_store." + std::string(op) + ": SCRIPT LOAD: " + loaded[0].text);
+            throw_error(error::backend_unavailable,
+                        "redis_store." + std::string(op) + ": SCRIPT LOAD: " + loaded[0].text);
     }
 
     // ---- errors -----------------------------------------------------------
@@ -100,7 +103,8 @@ public:
     /// else the backend failing. Both name the key (`id_or_key`: a session
     /// id is turned into its record's key).
     [[noreturn]] void fail_reply(const value& reply, std::string_view op, const std::string& id_or_key) const {
-        const std::string key = id_or_key.find('{') == std::string::npos && is_valid_id(id_or_key) ? key_of(id_or_key) : id_or_key;
+        const std::string key =
+            id_or_key.find('{') == std::string::npos && is_valid_id(id_or_key) ? key_of(id_or_key) : id_or_key;
         const std::string text = sessionkit::detail::printable(std::string_view(reply.text).substr(0, 300));
         throw_error(redis_store_codec::error_of_reply(reply), "redis " + conn_->name() + ": redis_store." +
                                                                   std::string(op) + ": key '" +
@@ -141,8 +145,7 @@ private:
     [[noreturn]] void failed_decoding(const boost::system::system_error& e, std::string_view op,
                                       const std::string& subject, const std::string& key) const {
         const std::string server = e.code() == error::protocol_error ? "redis " + conn_->name() + ": " : "";
-        std::string message =
-            server + "redis_store." + std::string(op) + ": " + subject + ": " + what_without_code(e);
+        std::string message = server + "redis_store." + std::string(op) + ": " + subject + ": " + what_without_code(e);
         if (e.code().category() != error_category()) throw boost::system::system_error(e.code(), message);
         throw sessionkit::system_error(static_cast<error>(e.code().value()), std::move(message),
                                        {"redis " + conn_->name(), "redis_store." + std::string(op), key, {}});
@@ -153,4 +156,4 @@ private:
     unsigned partitions_;
 };
 
-} // namespace sessionkit::detail::redis_store
+}  // namespace sessionkit::detail::redis_store

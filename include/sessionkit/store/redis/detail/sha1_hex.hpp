@@ -17,4 +17,4 @@ inline std::string sha1_hex(std::string_view text) {
     return to_hex(digest);
 }
 
-} // namespace sessionkit::detail::redis_store
+}  // namespace sessionkit::detail::redis_store
