@@ -90,7 +90,7 @@ double cpu_us(int who) {
 }
 
 /// Runs redis-benchmark with --csv and reads its throughput and mean latency.
-redis_benchmark_result redis_benchmark(const redis::config& cfg, int clients, int pipeline, int requests,
+redis_benchmark_result redis_benchmark(const redis::connection_options& cfg, int clients, int pipeline, int requests,
                                        const std::vector<std::string>& command) {
     std::ostringstream cmd;
     cmd << "redis-benchmark -h " << cfg.host << " -p " << cfg.port << " --csv -c " << clients << " -P " << pipeline
@@ -180,7 +180,7 @@ int main(int argc, char** argv) {
             return 2;
         }
     }
-    auto cfg = redis::config::from_url(argv[1]);
+    auto cfg = redis::connection_options::from_url(argv[1]);
     cfg.request_timeout = 30s;
     runner r;
     asio::io_context ctx;

@@ -125,7 +125,7 @@ std::optional<options> parse(int argc, char** argv) {
                         shown(o.run_for_s));
     if (vm.count("name") && o.name.empty()) throw po::error("--name must not be empty");
     try {
-        redis::config::from_url(o.redis_url);  // a bad URL is named now, not at connect time
+        redis::connection_options::from_url(o.redis_url);  // a bad URL is named now, not at connect time
     } catch (const boost::system::system_error& e) {
         throw po::error("--redis-url: " + what_without_code(e));
     }
@@ -296,7 +296,7 @@ int main(int argc, char** argv) {
 
     try {
         const std::string name = opts->name.empty() ? host_name() : opts->name;
-        auto rcfg = redis::config::from_url(opts->redis_url);
+        auto rcfg = redis::connection_options::from_url(opts->redis_url);
         rcfg.client_name = "ghostd";
 
         asio::io_context ctx(1);

@@ -130,7 +130,7 @@ std::optional<options> parse(int argc, char** argv) {
     need_seconds("stop-grace", o.stop_grace_s);
     need_seconds("redis-timeout", o.redis_timeout_s);
     need_seconds("run-for", o.run_for_s, true);
-    redis::config::from_url(o.redis_url);  // a bad URL is named now
+    redis::connection_options::from_url(o.redis_url);  // a bad URL is named now
     return o;
 }
 
@@ -204,7 +204,7 @@ int main(int argc, char** argv) {
     if (!o) return command_line.exit_status;
     try {
         asio::io_context ctx;
-        auto rcfg = redis::config::from_url(o->redis_url);
+        auto rcfg = redis::connection_options::from_url(o->redis_url);
         rcfg.request_timeout = to_ms(o->redis_timeout_s);
         rcfg.client_name = "sandboxd";
         redis_store_options ropts;

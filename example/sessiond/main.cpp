@@ -254,7 +254,7 @@ std::optional<config> parse(int argc, char** argv) {
     }
     if (c.store != "memory" && c.store != "redis")
         throw po::error("--store '" + c.store + "' is not a store (available: memory, redis)");
-    if (c.store == "redis") redis::config::from_url(c.redis_url);  // a bad URL is named now
+    if (c.store == "redis") redis::connection_options::from_url(c.redis_url);  // a bad URL is named now
     need_seconds("stop-grace", c.stop_grace_s);
     if (c.output_limit < 1 || c.output_limit > (std::int64_t{128} << 20))
         throw po::error("--output-limit must be 1 .. 134217728 bytes (128 MiB), got " + std::to_string(c.output_limit));
@@ -485,7 +485,7 @@ int main(int argc, char** argv) {
 
         asio::io_context ctx(cfg->threads);
         if (cfg->store == "redis") {
-            auto rcfg = redis::config::from_url(cfg->redis_url);
+            auto rcfg = redis::connection_options::from_url(cfg->redis_url);
             rcfg.request_timeout = to_ms(cfg->redis_timeout_s);
             rcfg.client_name = "sessiond";
             redis_store_options options;

@@ -116,7 +116,7 @@ BOOST_AUTO_TEST_SUITE(docker_spawner_suite)
 
 BOOST_AUTO_TEST_CASE(the_api_version_is_negotiated) {
     testing::io_threads io;
-    docker::client engine(io.executor(), docker::client_config::from_env());
+    docker::client engine(io.executor(), docker::client_options::from_env());
     BOOST_TEST(sync_wait(engine.api_version()) == "1.41");
 }
 

@@ -606,7 +606,7 @@ BOOST_AUTO_TEST_CASE(a_stalled_server_times_requests_out_then_recovers) {
     BOOST_REQUIRE(sync_wait(store.create(make_record("s1"))).created);
 
     // Another client puts the server to sleep for 1.5 s.
-    redis::config sleeper_cfg = test::test_config(server.url());
+    redis::connection_options sleeper_cfg = test::test_config(server.url());
     sleeper_cfg.request_timeout = 5s;
     redis::connection sleeper(shared_io().executor(), sleeper_cfg);
     sync_wait(sleeper.ping());

@@ -64,8 +64,8 @@ inline std::string redis_url() {
 }
 
 /// Short timeouts so that fault tests finish quickly.
-inline redis::config test_config(std::string url = redis_url()) {
-    auto cfg = redis::config::from_url(url);
+inline redis::connection_options test_config(std::string url = redis_url()) {
+    auto cfg = redis::connection_options::from_url(url);
     cfg.request_timeout = std::chrono::milliseconds{1000};
     cfg.connect_timeout = std::chrono::milliseconds{1000};
     return cfg;

@@ -1,9 +1,9 @@
-// redis::config::from_url: every form we accept, and every bad URL named.
+// redis::connection_options::from_url: every form we accept, and every bad URL named.
 #include <sessionkit/redis/config.hpp>
 
 #include <boost/test/unit_test.hpp>
 
-using sessionkit::redis::config;
+using sessionkit::redis::connection_options;
 
 namespace {
 std::string failure_of(std::string_view url) {

@@ -35,15 +35,15 @@
 
 namespace sessionkit::docker {
 
-struct client_config {
+struct client_options {
     /// unix:///path/to/docker.sock (tcp:// is not supported).
     std::string host = "unix:///var/run/docker.sock";
     /// Per request; stop() adds the container's stop timeout to it.
     milliseconds timeout = std::chrono::seconds{30};
 
     /// DOCKER_HOST when set, else the default socket.
-    static client_config from_env() {
-        client_config c;
+    static client_options from_env() {
+        client_options c;
         if (const char* h = std::getenv("DOCKER_HOST"); h && *h) c.host = h;
         return c;
     }
@@ -116,13 +116,13 @@ struct raw_stream {
 
 class client {
 public:
-    client(boost::asio::any_io_executor executor, client_config config)
+    client(boost::asio::any_io_executor executor, client_options config)
         : executor_(std::move(executor)), config_(std::move(config)), socket_path_(config_.socket_path()) {
         if (config_.timeout <= milliseconds::zero())
-            throw_error(error::invalid_argument, "docker client_config.timeout must be positive");
+            throw_error(error::invalid_argument, "docker client_options.timeout must be positive");
     }
 
-    const client_config& config() const noexcept { return config_; }
+    const client_options& config() const noexcept { return config_; }
 
     /// `target` is the path and query without the version ("/containers/json?all=1").
     awaitable<reply> request(boost::beast::http::verb method, std::string target,
@@ -281,7 +281,7 @@ private:
     }
 
     boost::asio::any_io_executor executor_;
-    client_config config_;
+    client_options config_;
     std::string socket_path_;
     std::mutex mutex_;
     std::string version_;

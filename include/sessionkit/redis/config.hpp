@@ -25,7 +25,7 @@
 
 namespace sessionkit::redis {
 
-struct config {
+struct connection_options {
     enum class transport : std::uint8_t { tcp, tls, unix_socket };
 
     transport via = transport::tcp;
@@ -73,7 +73,7 @@ struct config {
 
     /// Parses a redis://, rediss:// or unix:// URL. Throws invalid_argument
     /// naming the URL (password masked) and what is wrong with it.
-    static config from_url(std::string_view url);
+    static connection_options from_url(std::string_view url);
 };
 
 namespace detail {
@@ -110,11 +110,11 @@ inline bool parse_flag(std::string_view url, std::string_view key, std::string_v
 
 }  // namespace detail
 
-inline config config::from_url(std::string_view url) {
+inline connection_options connection_options::from_url(std::string_view url) {
     auto parsed = boost::urls::parse_uri(url);
     if (!parsed) detail::bad_url(url, "not a URL (" + parsed.error().message() + ")");
     const boost::urls::url_view u = *parsed;
-    config c;
+    connection_options c;
     const std::string scheme = u.scheme();
     if (scheme == "redis")
         c.via = transport::tcp;

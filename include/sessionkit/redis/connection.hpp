@@ -11,7 +11,7 @@
 // handshake.hpp, backoff.hpp); this file performs what they decide.
 //
 // Failure behaviour (doc/redis.md):
-//   - every request has a deadline (config::request_timeout) and fails with
+//   - every request has a deadline (connection_options::request_timeout) and fails with
 //     error::timeout naming the server and the command when it passes;
 //   - when the link drops, requests in flight fail at once with
 //     error::backend_unavailable naming the server and the command; none
@@ -19,7 +19,7 @@
 //   - the connection reconnects by itself with backoff; while it is down,
 //     new requests fail at once with the reason of the last attempt;
 //   - a link with requests outstanding and nothing received for
-//     config::stall_timeout is closed and reconnected (a peer that vanished
+//     connection_options::stall_timeout is closed and reconnected (a peer that vanished
 //     without a FIN, a server stuck in DEBUG SLEEP);
 //   - an idle link sends PING every health_check_interval.
 //
@@ -110,13 +110,13 @@ struct pending : exchange {
 /// runs on one strand.
 class connection_impl : public std::enable_shared_from_this<connection_impl> {
 public:
-    connection_impl(boost::asio::any_io_executor ex, config cfg)
+    connection_impl(boost::asio::any_io_executor ex, connection_options cfg)
         : strand_(boost::asio::make_strand(ex)), cfg_(std::move(cfg)), name_(cfg_.describe()),
           mux_({cfg_.request_timeout, cfg_.effective_stall_timeout(), cfg_.health_check_interval}),
           backoff_(cfg_.reconnect_min, cfg_.reconnect_max), watchdog_(strand_), backoff_timer_(strand_) {}
 
     const std::string& name() const noexcept { return name_; }
-    const config& cfg() const noexcept { return cfg_; }
+    const connection_options& cfg() const noexcept { return cfg_; }
 
     void start() {
         boost::asio::co_spawn(
@@ -288,7 +288,7 @@ private:
     }
 
     strand_type strand_;
-    config cfg_;
+    connection_options cfg_;
     std::string name_;
     multiplexer mux_;
     reconnect_backoff backoff_;
@@ -308,7 +308,7 @@ private:
 /// requests still waiting fail with backend_unavailable.
 class connection {
 public:
-    connection(boost::asio::any_io_executor ex, config cfg)
+    connection(boost::asio::any_io_executor ex, connection_options cfg)
         : impl_(std::make_shared<detail::connection_impl>(std::move(ex), std::move(cfg))) {
         impl_->start();
     }
@@ -366,7 +366,7 @@ public:
     void close() { impl_->close(); }
 
     const std::string& name() const noexcept { return impl_->name(); }
-    const config& cfg() const noexcept { return impl_->cfg(); }
+    const connection_options& cfg() const noexcept { return impl_->cfg(); }
     connection_stats stats() const noexcept { return impl_->stats(); }
 
 private:

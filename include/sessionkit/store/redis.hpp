@@ -85,7 +85,7 @@ public:
                                                      std::to_string(options_.output_limit));
     }
     /// Opens its own connection.
-    redis_store(boost::asio::any_io_executor ex, redis::config cfg, redis_store_options options = {})
+    redis_store(boost::asio::any_io_executor ex, redis::connection_options cfg, redis_store_options options = {})
         : redis_store(std::make_shared<redis::connection>(std::move(ex), std::move(cfg)), std::move(options)) {}
 
     redis::connection& connection() noexcept { return client_.conn(); }

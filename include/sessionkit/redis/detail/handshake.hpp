@@ -21,7 +21,7 @@
 
 namespace sessionkit::redis::detail {
 
-/// What the handshake needs from redis::config.
+/// What the handshake needs from redis::connection_options.
 struct handshake_settings {
     std::string user;      ///< empty: "default" with HELLO, none with AUTH
     std::string password;  ///< empty: no AUTH

@@ -2,7 +2,7 @@
 // connection (TCP, TLS or a unix socket) and how one is opened.
 //
 // Opening resolves, connects and (for rediss://) completes the TLS handshake
-// under config::connect_timeout; the connection's Redis handshake runs under
+// under connection_options::connect_timeout; the connection's Redis handshake runs under
 // the same kind of deadline (with_connect_deadline). Everything here is I/O;
 // the decisions are in multiplexer.hpp and handshake.hpp.
 #pragma once
@@ -111,7 +111,7 @@ boost::asio::awaitable<T> with_connect_deadline(const strand_type& strand, milli
     throw_error(error::timeout, "connect and handshake took longer than " + std::to_string(timeout.count()) + " ms");
 }
 
-inline std::unique_ptr<boost::asio::ssl::context> make_tls_context(const config& cfg) {
+inline std::unique_ptr<boost::asio::ssl::context> make_tls_context(const connection_options& cfg) {
     auto ctx = std::make_unique<boost::asio::ssl::context>(boost::asio::ssl::context::tls_client);
     if (cfg.tls_verify) {
         ctx->set_verify_mode(boost::asio::ssl::verify_peer);
@@ -127,10 +127,10 @@ inline std::unique_ptr<boost::asio::ssl::context> make_tls_context(const config&
 
 /// Resolves, connects (TLS included) under the connect timeout. `tls` is
 /// made on first use and kept for the next attempts.
-inline boost::asio::awaitable<std::shared_ptr<link>> open_link(const strand_type& strand, const config& cfg,
+inline boost::asio::awaitable<std::shared_ptr<link>> open_link(const strand_type& strand, const connection_options& cfg,
                                                                std::unique_ptr<boost::asio::ssl::context>& tls) {
     auto l = std::make_shared<link>(link{tcp::socket(strand)});
-    if (cfg.via == config::transport::unix_socket) {
+    if (cfg.via == connection_options::transport::unix_socket) {
         l->stream.emplace<unix_socket::socket>(strand);
         auto op = [](std::shared_ptr<link> l, std::string path) -> boost::asio::awaitable<int> {
             co_await std::get<unix_socket::socket>(l->stream).async_connect(unix_socket::endpoint(path),
@@ -144,7 +144,7 @@ inline boost::asio::awaitable<std::shared_ptr<link>> open_link(const strand_type
     tcp::resolver resolver(strand);
     const std::string service = std::to_string(cfg.port);
     auto endpoints = co_await resolver.async_resolve(cfg.host, service, boost::asio::use_awaitable);
-    if (cfg.via == config::transport::tcp) {
+    if (cfg.via == connection_options::transport::tcp) {
         auto op = [](std::shared_ptr<link> l, tcp::resolver::results_type eps) -> boost::asio::awaitable<int> {
             auto& s = std::get<tcp::socket>(l->stream);
             co_await boost::asio::async_connect(s, eps, boost::asio::use_awaitable);

@@ -49,7 +49,7 @@ struct docker_options {
     milliseconds input_timeout = std::chrono::seconds{10};
     /// Where problems that have no caller are reported; default: stderr.
     std::function<void(std::string_view)> log;
-    docker::client_config engine = docker::client_config::from_env();
+    docker::client_options engine = docker::client_options::from_env();
 };
 
 namespace detail::docker_spawner {
