@@ -101,6 +101,11 @@ inline void store_environment(const boost::program_options::options_description&
     boost::program_options::store(boost::program_options::parse_environment(opts, option_of), vm);
 }
 
+/// --help and --version, which every daemon has and answered_help_or_version answers.
+inline void add_help_and_version(boost::program_options::options_description& opts) {
+    opts.add_options()("help,h", "show this help")("version", "print the version");
+}
+
 /// Answers --help (`usage`, the options, then `footer`) or --version;
 /// true when it did, and the daemon then exits with status 0.
 inline bool answered_help_or_version(const boost::program_options::variables_map& vm, std::string_view usage,

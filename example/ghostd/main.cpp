@@ -81,11 +81,10 @@ std::string host_name() {
 std::optional<options> parse(int argc, char** argv) {
     options o;
     po::options_description desc("ghostd options");
+    example::add_help_and_version(desc);
     // One option a line, as --help shows them.
     // clang-format off
     desc.add_options()
-        ("help,h", "show this help")
-        ("version", "print the version")
         ("redis-url", po::value(&o.redis_url)->default_value(o.redis_url),
          "redis://[user:pass@]host:port/db, rediss://... or unix:///path (also REDIS_URL)")
         ("prefix", po::value(&o.prefix)->default_value(o.prefix), "key prefix")

@@ -74,11 +74,10 @@ void need_seconds(const char* flag, double v, bool zero_ok = false) {
 std::optional<options> parse(int argc, char** argv) {
     options o;
     po::options_description opts("sandboxd options");
+    example::add_help_and_version(opts);
     // One option a line, as --help shows them.
     // clang-format off
     opts.add_options()
-        ("help,h", "show this help")
-        ("version", "print the version")
         ("redis-url", po::value(&o.redis_url)->default_value(o.redis_url), "where sessions live (also REDIS_URL)")
         ("prefix", po::value(&o.prefix)->default_value(o.prefix), "key prefix of the sessions in Redis")
         ("redis-timeout", po::value(&o.redis_timeout_s)->default_value(o.redis_timeout_s), "seconds per Redis request")

@@ -148,11 +148,10 @@ asio::ip::tcp::endpoint parse_listen(const std::string& text) {
 std::optional<config> parse(int argc, char** argv) {
     config c;
     po::options_description opts("sessiond options");
+    example::add_help_and_version(opts);
     // One option a line, as --help shows them.
     // clang-format off
     opts.add_options()
-        ("help,h", "show this help")
-        ("version", "print the version")
         ("listen", po::value(&c.listen)->default_value(c.listen), "HOST:PORT to serve HTTP on (port 0: any free port)")
         ("threads", po::value(&c.threads)->default_value(c.threads), "threads running the server")
         ("store", po::value(&c.store)->default_value(c.store),
