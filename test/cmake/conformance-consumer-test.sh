@@ -6,14 +6,11 @@
 set -euo pipefail
 build_dir=$1
 source_dir=$2
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+# shellcheck source=consumer-lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/consumer-lib.sh"
 
-cmake --install "$build_dir" --prefix "$work/prefix" >/dev/null
-cmake -S "$source_dir/test/cmake/conformance-consumer" -B "$work/build" -G Ninja \
-  -DCMAKE_PREFIX_PATH="$work/prefix" -DCMAKE_BUILD_TYPE=Release >"$work/configure.log" 2>&1 \
-  || { cat "$work/configure.log"; exit 1; }
-cmake --build "$work/build" >/dev/null
+install_build "$build_dir"
+build_consumer "$source_dir/test/cmake/conformance-consumer"
 bin="$work/build/toy_store_conformance"
 if ! "$bin" --color_output=no --report_level=short >"$work/run.log" 2>&1; then
   cat "$work/run.log"; echo "FAIL: the toy store does not pass the conformance suite"; exit 1

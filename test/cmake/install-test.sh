@@ -7,13 +7,11 @@
 set -euo pipefail
 build_dir=$1
 source_dir=$2
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+# shellcheck source=consumer-lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/consumer-lib.sh"
 
-cmake --install "$build_dir" --prefix "$work/prefix" >/dev/null
-cmake -S "$source_dir/test/cmake/consumer" -B "$work/build" -G Ninja \
-  -DCMAKE_PREFIX_PATH="$work/prefix" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$work/build" >/dev/null
+install_build "$build_dir"
+build_consumer "$source_dir/test/cmake/consumer"
 "$work/build/consumer"
 
 # A component that does not exist must make find_package fail.
