@@ -26,36 +26,13 @@ using namespace std::chrono_literals;
 
 // ---- reply builders
 
-rp::value bulk(std::string s) {
-    rp::value v;
-    v.kind = rp::type::bulk_string;
-    v.text = std::move(s);
-    return v;
-}
-rp::value integer(std::int64_t n) {
-    rp::value v;
-    v.kind = rp::type::integer;
-    v.integer = n;
-    return v;
-}
-rp::value double_(std::string text) {
-    rp::value v;
-    v.kind = rp::type::double_;
-    v.text = std::move(text);
-    return v;
-}
+rp::value bulk(std::string s) { return rp::value::of_text(rp::type::bulk_string, std::move(s)); }
+rp::value integer(std::int64_t n) { return rp::value::of_integer(n); }
+rp::value double_(std::string text) { return rp::value::of_text(rp::type::double_, std::move(text)); }
 rp::value null() { return rp::value{}; }
-rp::value boolean(bool b) {
-    rp::value v;
-    v.kind = rp::type::boolean;
-    v.integer = b ? 1 : 0;
-    return v;
-}
+rp::value boolean(bool b) { return rp::value::of_boolean(b); }
 rp::value aggregate(rp::type kind, std::vector<rp::value> elements) {
-    rp::value v;
-    v.kind = kind;
-    v.elements = std::move(elements);
-    return v;
+    return rp::value::of_elements(kind, std::move(elements));
 }
 rp::value array(std::vector<rp::value> elements) { return aggregate(rp::type::array, std::move(elements)); }
 

@@ -52,18 +52,10 @@ std::string encoded(std::vector<std::string> commands) {
     return out;
 }
 
-resp::value integer(std::int64_t n) {
-    resp::value v;
-    v.kind = resp::type::integer;
-    v.integer = n;
-    return v;
-}
+resp::value integer(std::int64_t n) { return resp::value::of_integer(n); }
 
 resp::value simple(std::string text, resp::type kind = resp::type::simple_string) {
-    resp::value v;
-    v.kind = kind;
-    v.text = std::move(text);
-    return v;
+    return resp::value::of_text(kind, std::move(text));
 }
 
 resp::value error_reply(std::string text) { return simple(std::move(text), resp::type::simple_error); }

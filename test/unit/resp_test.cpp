@@ -28,37 +28,17 @@ using namespace std::literals;
 
 // ---- value builders
 
-value scalar(type k, std::string text) {
-    value v;
-    v.kind = k;
-    v.text = std::move(text);
-    return v;
-}
+value scalar(type k, std::string text) { return value::of_text(k, std::move(text)); }
 value simple(std::string s) { return scalar(type::simple_string, std::move(s)); }
 value bulk(std::string s) { return scalar(type::bulk_string, std::move(s)); }
-value integer(std::int64_t n) {
-    value v;
-    v.kind = type::integer;
-    v.integer = n;
-    return v;
-}
-value boolean(bool b) {
-    value v;
-    v.kind = type::boolean;
-    v.integer = b;
-    return v;
-}
+value integer(std::int64_t n) { return value::of_integer(n); }
+value boolean(bool b) { return value::of_boolean(b); }
 value verbatim(std::string format, std::string text) {
     value v = scalar(type::verbatim_string, std::move(text));
     v.format = std::move(format);
     return v;
 }
-value aggregate(type k, std::vector<value> elements) {
-    value v;
-    v.kind = k;
-    v.elements = std::move(elements);
-    return v;
-}
+value aggregate(type k, std::vector<value> elements) { return value::of_elements(k, std::move(elements)); }
 value array(std::vector<value> e) { return aggregate(type::array, std::move(e)); }
 value map(std::vector<value> e) { return aggregate(type::map, std::move(e)); }
 const value null{};

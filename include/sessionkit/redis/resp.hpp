@@ -18,6 +18,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace sessionkit::redis::resp {
@@ -67,6 +68,34 @@ struct value {
     std::string format;           // verbatim_string only: the 3-letter format
 
     bool operator==(const value&) const = default;
+
+    /// Replies made by hand (tests, a fake server): a string-like kind
+    /// (strings, errors, double, big number) with its text, an integer,
+    /// a boolean, an aggregate (array, set, push, map) with its elements.
+    static value of_text(type k, std::string text) {
+        value v;
+        v.kind = k;
+        v.text = std::move(text);
+        return v;
+    }
+    static value of_integer(std::int64_t n) {
+        value v;
+        v.kind = type::integer;
+        v.integer = n;
+        return v;
+    }
+    static value of_boolean(bool b) {
+        value v;
+        v.kind = type::boolean;
+        v.integer = b ? 1 : 0;
+        return v;
+    }
+    static value of_elements(type k, std::vector<value> elements) {
+        value v;
+        v.kind = k;
+        v.elements = std::move(elements);
+        return v;
+    }
 
     bool is_null() const noexcept { return kind == type::null; }
     bool is_error() const noexcept { return kind == type::simple_error || kind == type::bulk_error; }
