@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -89,6 +90,20 @@ template <class K>
 concept event_sink = requires(K& k, const event& e) {
     { k.emit(e) }
     noexcept->std::same_as<void>;
+};
+
+/// confirming_sink: an event_sink that can also say when events are kept.
+///   - publish(batch) completes once every event of the batch is stored
+///     where the sink keeps it (jsonl_sink: written and flushed; nats_sink:
+///     acknowledged by JetStream; null_sink: at once), in the batch's
+///     order; it throws a sessionkit error naming the sink when it cannot
+///     be, and the caller (an event_relay) publishes the batch again,
+///     with the same event ids, so a sink that de-duplicates by id keeps
+///     each event once;
+///   - one publish at a time per caller; several callers may publish at once.
+template <class K>
+concept confirming_sink = event_sink<K> && requires(K& k, std::span<const event> batch) {
+    { k.publish(batch) } -> std::same_as<awaitable<void>>;
 };
 
 /// A worker this deployment owns, as the spawner lists it.
