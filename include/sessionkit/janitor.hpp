@@ -17,6 +17,7 @@
 #include <sessionkit/id.hpp>
 #include <sessionkit/janitor/detail/batch.hpp>
 #include <sessionkit/janitor/options.hpp>
+#include <sessionkit/outbox.hpp>
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/experimental/concurrent_channel.hpp>
@@ -89,12 +90,15 @@ public:
         if (options_.warning_window > milliseconds::zero()) {
             for (std::size_t b = 0; b < options_.max_batches; ++b) {
                 auto due = co_await store.claim_warnings(now, now + options_.warning_window, options_.batch_size);
-                for (const auto& s : due)
-                    registry_.emit(
-                        event_type::timeout_warning, s,
-                        {{"deadline", to_unix_ms(s.idle_deadline)},
-                         {"reason", s.lifetime_bound() ? "lifetime" : "idle"},
-                         {"remaining_ms", std::chrono::duration_cast<milliseconds>(s.idle_deadline - now).count()}});
+                // A store with an outbox appended the warnings with the claim.
+                if (!writes_events(store))
+                    for (const auto& s : due) {
+                        try {
+                            registry_.sink().emit(make_timeout_warning(s, now, generate_id()));
+                        } catch (...) {
+                            // Out of memory building it: events never fail a sweep.
+                        }
+                    }
                 report.warned += due.size();
                 if (due.size() < options_.batch_size) break;
             }

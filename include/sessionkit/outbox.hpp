@@ -25,14 +25,15 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/experimental/concurrent_channel.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -82,9 +83,9 @@ struct dropped_event {
 
 /// A snapshot of the whole outbox (all partitions).
 struct outbox_stats {
-    std::uint64_t depth = 0;            ///< events waiting
-    std::optional<time_point> oldest;   ///< time of the oldest waiting event (lag = now - oldest)
-    std::uint64_t dropped = 0;          ///< events ever dropped by the overflow policy
+    std::uint64_t depth = 0;           ///< events waiting
+    std::optional<time_point> oldest;  ///< time of the oldest waiting event (lag = now - oldest)
+    std::uint64_t dropped = 0;         ///< events ever dropped by the overflow policy
 };
 
 /// In-process wake-up: a store notifies it after a write that appended
@@ -95,7 +96,7 @@ class outbox_signal {
 public:
     /// Marks `partition` as having new events and wakes every waiter.
     void notify(unsigned partition) noexcept {
-        std::vector<std::shared_ptr<boost::asio::steady_timer>> wake;
+        std::vector<std::shared_ptr<wake_channel>> wake;
         {
             std::lock_guard lock(mutex_);
             if (dirty_.size() <= partition) dirty_.resize(partition + 1, false);
@@ -103,13 +104,8 @@ public:
             ++generation_;
             wake.swap(waiters_);
         }
-        for (auto& t : wake) {
-            // A timer is not thread-safe: cancel it on its own executor.
-            try {
-                boost::asio::post(t->get_executor(), [t] { t->cancel(); });
-            } catch (...) {
-            }
-        }
+        // A concurrent channel may be sent to from any thread.
+        for (auto& w : wake) w->try_send(boost::system::error_code{});
     }
 
     /// The partitions notified since the last call, cleared.
@@ -124,33 +120,44 @@ public:
         return out;
     }
 
-    /// Returns after a notify() later than the call's start (or one that
-    /// came since `seen`, see generation()), or after `at_most`.
+    /// Returns once notify() was called after generation() returned
+    /// `seen` (at once if it already was), or after `at_most`.
     awaitable<void> wait(milliseconds at_most, std::uint64_t seen) {
-        auto timer = std::make_shared<boost::asio::steady_timer>(co_await boost::asio::this_coro::executor);
-        timer->expires_after(at_most);
+        using namespace boost::asio::experimental::awaitable_operators;
+        auto executor = co_await boost::asio::this_coro::executor;
+        auto woken = std::make_shared<wake_channel>(executor, 1);
         {
             std::lock_guard lock(mutex_);
             if (generation_ != seen) co_return;
-            waiters_.push_back(timer);
+            waiters_.push_back(woken);
         }
-        boost::system::error_code ec;
-        co_await timer->async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, ec));
-        std::lock_guard lock(mutex_);
-        std::erase(waiters_, timer);
+        boost::asio::steady_timer timer(executor, at_most);
+        std::exception_ptr failure;
+        try {
+            co_await (timer.async_wait(boost::asio::use_awaitable) || woken->async_receive(boost::asio::use_awaitable));
+        } catch (...) {
+            failure = std::current_exception();  // cancelled: rethrown once we are off the list
+        }
+        {
+            std::lock_guard lock(mutex_);
+            std::erase(waiters_, woken);
+        }
+        if (failure) std::rethrow_exception(failure);
     }
 
-    /// Notifications so far: pass it to wait() to not miss one that came
-    /// between reading the outbox and waiting.
+    /// Notifications so far: read it before looking at the outbox, pass it
+    /// to wait(), and a notify() in between is not missed.
     std::uint64_t generation() const {
         std::lock_guard lock(mutex_);
         return generation_;
     }
 
 private:
+    using wake_channel = boost::asio::experimental::concurrent_channel<void(boost::system::error_code)>;
+
     mutable std::mutex mutex_;
     std::vector<bool> dirty_;
-    std::vector<std::shared_ptr<boost::asio::steady_timer>> waiters_;
+    std::vector<std::shared_ptr<wake_channel>> waiters_;
     std::uint64_t generation_ = 0;
 };
 
@@ -177,22 +184,23 @@ private:
 ///     `ttl` more; false if the token no longer holds it (how a relay
 ///     keeps, and notices it lost, a partition's lease).
 template <class S>
-concept outbox_store =
-    session_store<S> && requires(S& s, const S& cs, const session& rec, const std::vector<event>& events,
-                                 std::uint64_t version, unsigned partition, std::string_view position,
-                                 std::size_t limit, std::string_view name, std::string_view token, milliseconds ttl,
-                                 time_point now) {
-        { cs.has_outbox() } noexcept -> std::same_as<bool>;
-        { s.create(rec, events) } -> std::same_as<awaitable<create_result>>;
-        { s.update(rec, version, events) } -> std::same_as<awaitable<update_result>>;
-        { cs.outbox_partitions() } noexcept -> std::same_as<unsigned>;
-        { s.read_outbox(partition, position, limit) } -> std::same_as<awaitable<std::vector<outbox_entry>>>;
-        { s.trim_outbox(partition, position) } -> std::same_as<awaitable<std::size_t>>;
-        { s.outbox_stats() } -> std::same_as<awaitable<outbox_stats>>;
-        { s.take_dropped(limit) } -> std::same_as<awaitable<std::vector<dropped_event>>>;
-        { s.outbox_signal() } -> std::same_as<outbox_signal&>;
-        { s.extend_lock(name, token, ttl, now) } -> std::same_as<awaitable<bool>>;
-    };
+concept outbox_store = session_store<S> &&
+    requires(S& s, const S& cs, const session& rec, const std::vector<event>& events, std::uint64_t version,
+             unsigned partition, std::string_view position, std::size_t limit, std::string_view name,
+             std::string_view token, milliseconds ttl, time_point now) {
+    { cs.has_outbox() }
+    noexcept->std::same_as<bool>;
+    { s.create(rec, events) } -> std::same_as<awaitable<create_result>>;
+    { s.update(rec, version, events) } -> std::same_as<awaitable<update_result>>;
+    { cs.outbox_partitions() }
+    noexcept->std::same_as<unsigned>;
+    { s.read_outbox(partition, position, limit) } -> std::same_as<awaitable<std::vector<outbox_entry>>>;
+    { s.trim_outbox(partition, position) } -> std::same_as<awaitable<std::size_t>>;
+    { s.outbox_stats() } -> std::same_as<awaitable<outbox_stats>>;
+    { s.take_dropped(limit) } -> std::same_as<awaitable<std::vector<dropped_event>>>;
+    { s.outbox_signal() } -> std::same_as<outbox_signal&>;
+    { s.extend_lock(name, token, ttl, now) } -> std::same_as<awaitable<bool>>;
+};
 
 /// Whether `store` takes events with its writes (an outbox_store whose
 /// outbox is on).

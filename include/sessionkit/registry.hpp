@@ -18,6 +18,7 @@
 #include <sessionkit/concepts.hpp>
 #include <sessionkit/error.hpp>
 #include <sessionkit/id.hpp>
+#include <sessionkit/outbox.hpp>
 #include <sessionkit/output.hpp>
 #include <sessionkit/registry/detail/cas.hpp>
 #include <sessionkit/registry/detail/transitions.hpp>
@@ -34,6 +35,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 namespace sessionkit {
 
@@ -88,7 +90,7 @@ public:
         // round trip each, and never with a versioned update.
         for (int attempt = 0; attempt < options_.max_cas_attempts; ++attempt) {
             const session fresh = detail::new_record(id, opts, clock_.now(), options_, spawns());
-            auto made = co_await store_.create(fresh);
+            auto made = co_await create_with_event(fresh);
             if (!made.created) {
                 auto touched = co_await store_.touch(id, clock_.now());
                 if (!touched || is_final(touched->status)) continue;  // ended meanwhile: create anew
@@ -112,7 +114,7 @@ public:
                 }
                 co_return acquire_result{std::move(made.record), false};
             }
-            emit(event_type::created, made.record, {{"owner", made.record.owner}});
+            if (!writes_events(store_)) emit(event_type::created, made.record, {{"owner", made.record.owner}});
             if constexpr (detail::spawns_workers<Spawner>()) {
                 if (spawns()) {
                     // Named, not awaited inside the braces: GCC 12 mishandles
@@ -358,6 +360,19 @@ private:
         if (out.answer) co_return std::move(*out.answer);
         if (out.written) co_return modify_outcome{update_result::updated, std::move(out.written)};
         contention("end", id);
+    }
+
+    // create(), carrying its `created` event into the store's outbox when
+    // it has one (then it exists exactly when the session was created).
+    awaitable<create_result> create_with_event(const session& fresh) {
+        if constexpr (outbox_store<Store>) {
+            if (store_.has_outbox()) {
+                std::vector<event> events{
+                    make_event(event_type::created, fresh.id, clock_.now(), {{"owner", fresh.owner}})};
+                co_return co_await store_.create(fresh, events);
+            }
+        }
+        co_return co_await store_.create(fresh);
     }
 
     static void check_duration(std::string_view what, std::optional<milliseconds> d) {

@@ -2,7 +2,7 @@
 // multiplexer (FIFO matching, deadlines, stalls, health checks, a lost
 // link), the handshake (HELLO, the AUTH fallback, refusals, SELECT) and the
 // reconnect backoff. Time is passed by hand.
-#include <sessionkit/redis/detail/backoff.hpp>
+#include <sessionkit/detail/backoff.hpp>
 #include <sessionkit/redis/detail/handshake.hpp>
 #include <sessionkit/redis/detail/multiplexer.hpp>
 
@@ -392,7 +392,7 @@ BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_SUITE(redis_backoff)
 
 BOOST_AUTO_TEST_CASE(doubles_to_the_max_with_jitter_within_bounds) {
-    rd::reconnect_backoff low(50ms, 1000ms), high(50ms, 1000ms);
+    sessionkit::detail::backoff low(50ms, 1000ms), high(50ms, 1000ms);
     const std::vector<std::int64_t> lows{25, 50, 100, 200, 400, 500, 500};
     const std::vector<std::int64_t> highs{50, 100, 200, 400, 800, 1000, 1000};
     for (std::size_t i = 0; i < lows.size(); ++i) {
@@ -404,7 +404,7 @@ BOOST_AUTO_TEST_CASE(doubles_to_the_max_with_jitter_within_bounds) {
     BOOST_TEST(low.next_wait(0).count() == 25);
 
     // Any draw lands within [current / 2, current].
-    rd::reconnect_backoff b(50ms, 1000ms);
+    sessionkit::detail::backoff b(50ms, 1000ms);
     std::mt19937_64 rng(42);
     for (int round = 0; round < 3; ++round) {
         b.reset();
@@ -418,7 +418,7 @@ BOOST_AUTO_TEST_CASE(doubles_to_the_max_with_jitter_within_bounds) {
         }
     }
     // A tiny minimum still waits at least a millisecond sometimes.
-    rd::reconnect_backoff tiny(1ms, 4ms);
+    sessionkit::detail::backoff tiny(1ms, 4ms);
     BOOST_TEST(tiny.next_wait(1).count() == 1);
 }
 

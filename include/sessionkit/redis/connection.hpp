@@ -8,7 +8,7 @@
 // strand; callers may be on any executor and thread. What to send, which
 // reply is whose, what timed out, the handshake and the backoff are decided
 // by state machines without I/O (redis/detail/multiplexer.hpp,
-// handshake.hpp, backoff.hpp); this file performs what they decide.
+// handshake.hpp, sessionkit/detail/backoff.hpp); this file performs what they decide.
 //
 // Failure behaviour (doc/redis.md):
 //   - every request has a deadline (connection_options::request_timeout) and fails with
@@ -28,10 +28,10 @@
 // 1.84 (doc/decisions.md).
 #pragma once
 
+#include <sessionkit/detail/backoff.hpp>
 #include <sessionkit/error.hpp>
 #include <sessionkit/id.hpp>
 #include <sessionkit/redis/config.hpp>
-#include <sessionkit/redis/detail/backoff.hpp>
 #include <sessionkit/redis/detail/handshake.hpp>
 #include <sessionkit/redis/detail/link.hpp>
 #include <sessionkit/redis/detail/multiplexer.hpp>
@@ -291,7 +291,7 @@ private:
     connection_options cfg_;
     std::string name_;
     multiplexer mux_;
-    reconnect_backoff backoff_;
+    sessionkit::detail::backoff backoff_;
     std::shared_ptr<link> link_;
     std::unique_ptr<boost::asio::ssl::context> tls_;
     resp_codec::parser parser_;

@@ -1,9 +1,10 @@
-// sessionkit/redis/detail/backoff.hpp — how long a Redis connection waits
-// before its next attempt to reconnect.
+// sessionkit/detail/backoff.hpp — how long to wait before the next attempt
+// after a failure (a Redis connection's reconnect, an event relay's
+// republish).
 //
 // The wait doubles from reconnect_min to reconnect_max, and each is drawn
 // between half of it and all of it (plus one millisecond when that range is
-// empty), so that many clients do not reconnect in step after a server
+// empty), so that many clients do not retry in step after a server
 // restart. The random draw is a parameter: tests pick it, the connection
 // passes a generator's output.
 #pragma once
@@ -12,13 +13,13 @@
 #include <chrono>
 #include <cstdint>
 
-namespace sessionkit::redis::detail {
+namespace sessionkit::detail {
 
-class reconnect_backoff {
+class backoff {
 public:
     using milliseconds = std::chrono::milliseconds;
 
-    reconnect_backoff(milliseconds min, milliseconds max) : min_(min), max_(max), current_(min) {}
+    backoff(milliseconds min, milliseconds max) : min_(min), max_(max), current_(min) {}
 
     /// The wait before the next attempt, with `random` (any 64 bits) placing
     /// it within its range; the one after will be twice as long, up to max.
@@ -31,7 +32,7 @@ public:
         return wait;
     }
 
-    /// A link came up: the next failure starts again from min.
+    /// It worked again: the next failure starts again from min.
     void reset() noexcept { current_ = min_; }
 
     milliseconds current() const noexcept { return current_; }
@@ -42,4 +43,4 @@ private:
     milliseconds current_;
 };
 
-}  // namespace sessionkit::redis::detail
+}  // namespace sessionkit::detail
