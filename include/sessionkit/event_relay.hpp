@@ -92,8 +92,8 @@ public:
         if (options_.poll_interval <= milliseconds::zero())
             throw_error(error::invalid_argument, "event_relay_options.poll_interval must be positive");
         if (options_.batch_size == 0 || options_.batch_size > 10'000)
-            throw_error(error::invalid_argument, "event_relay_options.batch_size must be 1..10000, got " +
-                                                     std::to_string(options_.batch_size));
+            throw_error(error::invalid_argument,
+                        "event_relay_options.batch_size must be 1..10000, got " + std::to_string(options_.batch_size));
         if (options_.retry_min <= milliseconds::zero() || options_.retry_max < options_.retry_min)
             throw_error(error::invalid_argument,
                         "event_relay_options.retry_min must be positive and retry_max at least retry_min");
@@ -151,8 +151,7 @@ public:
     }
 
     event_relay_stats stats() const noexcept {
-        return {published_.load(), publish_errors_.load(), dropped_logged_.load(), leases_lost_.load(),
-                held_.load()};
+        return {published_.load(), publish_errors_.load(), dropped_logged_.load(), leases_lost_.load(), held_.load()};
     }
 
     const event_relay_options& options() const noexcept { return options_; }
@@ -263,9 +262,8 @@ private:
                 auto dropped = co_await store_.take_dropped(1000);
                 for (const auto& d : dropped) {
                     ++dropped_logged_;
-                    options_.log("event_relay: outbox partition " + std::to_string(d.partition) +
-                                 " dropped event " + d.event_id + " (" + d.type + " of session " + d.session_id +
-                                 "): the outbox was full");
+                    options_.log("event_relay: outbox partition " + std::to_string(d.partition) + " dropped event " +
+                                 d.event_id + " (" + d.type + " of session " + d.session_id + "): the outbox was full");
                 }
                 if (dropped.size() == 1000) continue;
             } catch (const std::exception& e) {
@@ -287,7 +285,9 @@ private:
         return std::max(milliseconds{1}, std::chrono::ceil<milliseconds>(t - steady::now()));
     }
 
-    milliseconds stagger() { return milliseconds{static_cast<std::int64_t>(random() % (options_.lease.count() / 3 + 1))}; }
+    milliseconds stagger() {
+        return milliseconds{static_cast<std::int64_t>(random() % (options_.lease.count() / 3 + 1))};
+    }
 
     std::uint64_t random() {
         std::lock_guard lock(random_mutex_);

@@ -3,6 +3,8 @@
 #include <sessionkit/sink/jsonl.hpp>
 #include <sessionkit/sink/null.hpp>
 
+#include <sessionkit/testing/run.hpp>
+
 #include "support/recording_sink.hpp"
 
 #include <boost/json/parse.hpp>
@@ -230,4 +232,108 @@ BOOST_AUTO_TEST_CASE(fanout_delivers_to_every_sink_in_order) {
     BOOST_TEST(a.events().size() == 2u);
     BOOST_TEST(b.count(event_type::expired) == 1u);
     BOOST_TEST(a.events()[0].id == b.events()[0].id);
+}
+
+// ---- the confirmed path (publish), what an event_relay calls ----------------
+
+namespace {
+std::vector<event> three_events() {
+    return {make_event(event_type::created, "p", from_unix_ms(1), {{"owner", "o"}}),
+            make_event(event_type::status_changed, "p", from_unix_ms(2), {{"from", "active"}, {"to", "idle"}}),
+            make_event(event_type::terminated, "p", from_unix_ms(3))};
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(jsonl_publish_returns_once_the_batch_is_written_in_order) {
+    std::ostringstream out;
+    jsonl_sink sink(out);
+    const auto batch = three_events();
+    testing::sync_wait(sink.publish(batch));
+    // No flush(): publish itself waited for the writer.
+    std::istringstream in(out.str());
+    std::string line;
+    std::vector<std::string> ids;
+    while (std::getline(in, line)) ids.push_back(std::string(boost::json::parse(line).at("id").as_string()));
+    BOOST_REQUIRE_EQUAL(ids.size(), 3u);
+    for (std::size_t i = 0; i < 3; ++i) BOOST_TEST(ids[i] == batch[i].id);
+}
+
+BOOST_AUTO_TEST_CASE(jsonl_publish_to_a_file_with_fsync_lands_before_it_returns) {
+    const std::string path = "/tmp/sessionkit-jsonl-publish-" + generate_id() + ".jsonl";
+    jsonl_sink sink(path, jsonl_sink_options{.max_queued = 1, .fsync = true});
+    const auto batch = three_events();
+    testing::sync_wait(sink.publish(batch));
+    std::ifstream in(path);
+    std::string line;
+    std::size_t n = 0;
+    while (std::getline(in, line)) BOOST_TEST(boost::json::parse(line).at("id").as_string() == batch[n++].id);
+    BOOST_TEST(n == 3u);  // max_queued bounds emit(), never a publish
+    std::remove(path.c_str());
+}
+
+BOOST_AUTO_TEST_CASE(jsonl_publish_to_a_failing_stream_throws_naming_the_first_event) {
+    std::ostringstream out;
+    out.setstate(std::ios::badbit);
+    jsonl_sink sink(out);
+    const auto batch = three_events();
+    try {
+        testing::sync_wait(sink.publish(batch));
+        BOOST_FAIL("expected an error");
+    } catch (const boost::system::system_error& e) {
+        BOOST_TEST(e.code() == make_error_code(error::backend_unavailable));
+        BOOST_TEST(std::string(e.what()).find(batch.front().id) != std::string::npos, e.what());
+    }
+    BOOST_TEST(sink.dropped() == 0u);  // refused, not dropped: the relay publishes it again
+    out.clear();
+    testing::sync_wait(sink.publish(batch));
+    // The retry wrote the whole batch, in order, after whatever of the
+    // first attempt got through (at least once: readers de-duplicate by id).
+    std::istringstream in(out.str());
+    std::vector<std::string> ids;
+    for (std::string line; std::getline(in, line);)
+        ids.push_back(std::string(boost::json::parse(line).at("id").as_string()));
+    BOOST_REQUIRE_GE(ids.size(), 3u);
+    for (std::size_t i = 0; i < 3; ++i) BOOST_TEST(ids[ids.size() - 3 + i] == batch[i].id);
+}
+
+BOOST_AUTO_TEST_CASE(jsonl_publish_to_a_full_device_throws) {
+    // /dev/full refuses every write with ENOSPC.
+    jsonl_sink sink(std::string("/dev/full"), jsonl_sink_options{});
+    BOOST_CHECK_THROW(testing::sync_wait(sink.publish(three_events())), boost::system::system_error);
+}
+
+namespace {
+// A confirming sink that records batches and fails the next `fail` ones
+// (copies share both, as a fanout holds its own copy).
+struct flaky_sink {
+    struct state {
+        std::vector<std::string> ids;
+        int fail = 0;
+    };
+    std::shared_ptr<state> s = std::make_shared<state>();
+    void emit(const event&) noexcept {}
+    awaitable<void> publish(std::span<const event> batch) {
+        if (s->fail > 0) {
+            --s->fail;
+            throw_error(error::backend_unavailable, "flaky_sink: down");
+        }
+        for (const auto& e : batch) s->ids.push_back(e.id);
+        co_return;
+    }
+};
+static_assert(confirming_sink<flaky_sink>);
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(fanout_publish_confirms_only_when_every_sink_did) {
+    std::ostringstream out;
+    flaky_sink down;
+    down.s->fail = 1;
+    fanout<flaky_sink, jsonl_sink> both(down, jsonl_sink(out));
+    const auto batch = three_events();
+    BOOST_CHECK_THROW(testing::sync_wait(both.publish(batch)), boost::system::system_error);
+    BOOST_TEST(lines_in(out.str()) == 3u);    // the sink after the failing one was still given the batch
+    testing::sync_wait(both.publish(batch));  // the relay's retry: now both confirm
+    BOOST_TEST(down.s->ids.size() == 3u);
+    BOOST_TEST(down.s->ids.front() == batch.front().id);
+    BOOST_TEST(lines_in(out.str()) == 6u);  // a jsonl file sees the batch twice (readers de-duplicate by id)
 }
