@@ -125,6 +125,7 @@ public:
 
         std::exception_ptr cancelled;
         for (std::size_t ended = 0; ended < workers;) {
+            bool just_cancelled = false;
             try {
                 // Once cancelled, wait without a slot: the workers use *this.
                 if (cancelled)
@@ -136,6 +137,9 @@ public:
             } catch (...) {
                 if (cancelled) throw;
                 cancelled = std::current_exception();
+                just_cancelled = true;
+            }
+            if (just_cancelled) {  // (co_await may not appear in a handler)
                 co_await boost::asio::this_coro::throw_if_cancelled(false);
                 stop();
             }
@@ -206,11 +210,15 @@ private:
             // Holding it: publish what is there, or wait for more.
             const std::uint64_t seen = store_.outbox_signal().generation();
             std::vector<outbox_entry> batch;
+            bool failed = false;
             try {
                 batch = co_await store_.read_outbox(p, cursor, options_.batch_size);
             } catch (const std::exception& e) {
                 ++publish_errors_;
                 note_failure(p, failures, e.what());
+                failed = true;
+            }
+            if (failed) {  // (co_await may not appear in a handler)
                 co_await wake_.wait(retry.next_wait(random()), wake_.generation());
                 continue;
             }
@@ -226,6 +234,9 @@ private:
             } catch (const std::exception& e) {
                 ++publish_errors_;
                 note_failure(p, failures, e.what());
+                failed = true;
+            }
+            if (failed) {
                 co_await wake_.wait(retry.next_wait(random()), wake_.generation());
                 continue;
             }
