@@ -23,8 +23,8 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
-#include <future>
 #include <fstream>
+#include <future>
 #include <iostream>
 #include <map>
 #include <set>
@@ -355,8 +355,8 @@ BOOST_AUTO_TEST_CASE(an_incompatible_stream_is_refused_naming_both_configuration
     BOOST_TEST(contains(e.what(), "NATS nats://127.0.0.1:"));
     BOOST_TEST(contains(e.what(), "stream '" + memory.stream + "' exists with subjects [" + memory.subjects +
                                       "], memory storage, duplicate window 120 s"));
-    BOOST_TEST(contains(e.what(), "nats_sink wants subjects [" + memory.subjects +
-                                      "], file storage, duplicate window 120 s"));
+    BOOST_TEST(
+        contains(e.what(), "nats_sink wants subjects [" + memory.subjects + "], file storage, duplicate window 120 s"));
     jsStreamInfo* si = r.info(memory.stream);
     BOOST_TEST_REQUIRE(si != nullptr);
     BOOST_TEST((si->Config->Storage == js_MemoryStorage));  // never overwritten
@@ -605,7 +605,7 @@ BOOST_AUTO_TEST_CASE(an_event_over_the_servers_max_payload_is_refused_by_nats_c_
     std::ifstream in(file);
     std::string line;
     std::getline(in, line);
-    BOOST_TEST_MESSAGE(line);
+    BOOST_TEST_MESSAGE(line.substr(0, 200) << "...");
     BOOST_TEST(contains(line, batch[2].id));
     BOOST_TEST(contains(line, "maximum allowed"));
     std::filesystem::remove(file);
@@ -639,9 +639,11 @@ BOOST_AUTO_TEST_CASE(a_server_killed_mid_publish_fails_it_in_time_and_a_retry_af
         const auto took = std::chrono::steady_clock::now() - killed_at;
         BOOST_TEST_MESSAGE("failed " << std::chrono::duration_cast<milliseconds>(took).count()
                                      << " ms after the kill: " << e.what());
-        BOOST_TEST((e.code() == error::backend_unavailable || e.code() == error::timeout));
-        BOOST_TEST(contains(e.what(), "NATS " + server.url()));
-        BOOST_TEST((took < o.ack_deadline + 500ms));
+        // The lost connection fails it at once, not the ack deadline.
+        BOOST_TEST((e.code() == error::backend_unavailable));
+        BOOST_TEST(contains(e.what(), "NATS " + server.url() + " publish to stream " + n.stream));
+        BOOST_TEST(contains(e.what(), "connection lost"));
+        BOOST_TEST((took < o.ack_deadline / 2));
     }
     // (Had JetStream acknowledged all 5000 before the kill landed, there
     // would be nothing to fail: the test makes sure it did not.)
@@ -667,6 +669,8 @@ BOOST_AUTO_TEST_CASE(a_server_killed_mid_publish_fails_it_in_time_and_a_retry_af
     BOOST_TEST(back.size() == 5100u);
     BOOST_TEST(ids.size() == 5100u);
     for (const auto& e : big) BOOST_TEST_REQUIRE(ids.count(e.id) == 1u);
+    // What JetStream stored before the kill came back as duplicates.
+    BOOST_TEST(sink.stats().duplicates >= 1u);
     BOOST_TEST(sink.stats().disconnects >= 1u);
     BOOST_TEST(sink.stats().reconnects >= 1u);
 }
@@ -684,9 +688,11 @@ BOOST_AUTO_TEST_CASE(a_server_that_stops_answering_fails_the_batch_with_a_timeou
     const auto took = std::chrono::steady_clock::now() - started;
     BOOST_TEST_MESSAGE(std::chrono::duration_cast<milliseconds>(took).count() << " ms: " << e.what());
     BOOST_TEST((e.code() == error::timeout));
-    BOOST_TEST(contains(e.what(), "NATS " + server.url() + " publish to stream " + n.stream + " '" + batch[0].id + "'"));
+    BOOST_TEST(
+        contains(e.what(), "NATS " + server.url() + " publish to stream " + n.stream + " '" + batch[0].id + "'"));
     BOOST_TEST(contains(e.what(), "no acknowledgement from JetStream within 1000 ms"));
-    BOOST_TEST((took >= 1s && took < 2500ms));
+    // nats.c times each message from when it took it, to the millisecond.
+    BOOST_TEST((took >= 900ms && took < 2500ms));
     server.resume();
     publish_until_confirmed(sink, batch);
     reader r(server.url());

@@ -61,8 +61,8 @@ BOOST_AUTO_TEST_CASE(dots_and_percent_signs_are_encoded) {
 }
 
 BOOST_AUTO_TEST_CASE(every_token_decodes_back_to_its_id) {
-    const std::vector<std::string> ids{"a",     "a.b",  "a..b", ".start", "end.", "%",     "%%2E", "x:y-z_w",
-                                       "v1.2.3", "1.2.3.4:80", "a%25b", "A.B.C.D.E.F.G",  "-_.:"};
+    const std::vector<std::string> ids{"a",       "a.b",    "a..b",       ".start", "end.",          "%",   "%%2E",
+                                       "x:y-z_w", "v1.2.3", "1.2.3.4:80", "a%25b",  "A.B.C.D.E.F.G", "-_.:"};
     for (const auto& id : ids) {
         const std::string token = nd::encode_subject_token(id);
         BOOST_TEST_CONTEXT(id) {
@@ -76,8 +76,9 @@ BOOST_AUTO_TEST_CASE(every_token_decodes_back_to_its_id) {
 }
 
 BOOST_AUTO_TEST_CASE(tokens_the_encoder_never_writes_do_not_decode) {
-    for (std::string bad : {"%", "%2", "a%", "%zz", "%2e", "%41", "a.b", "a b", "%G0"})
-        BOOST_TEST_CONTEXT(bad) { BOOST_TEST(!nd::decode_subject_token(bad).has_value()); }
+    for (std::string bad : {"%", "%2", "a%", "%zz", "%2e", "%41", "a.b", "a b", "%G0"}) BOOST_TEST_CONTEXT(bad) {
+            BOOST_TEST(!nd::decode_subject_token(bad).has_value());
+        }
 }
 
 BOOST_AUTO_TEST_CASE(the_subject_is_prefix_type_and_encoded_id) {
@@ -415,7 +416,8 @@ BOOST_AUTO_TEST_CASE(everything_else_fails_the_batch_for_a_retry) {
 
 BOOST_AUTO_TEST_CASE(a_dead_letter_is_one_json_line_holding_the_event) {
     const event e{"ev1", event_type::created, "a.b", from_unix_ms(5), {{"owner", "x"}}};
-    const std::string line = nd::dead_letter_line(42, "too \"large\"", "SESSIONS", "sessions.created.a%2Eb", to_text(e));
+    const std::string line =
+        nd::dead_letter_line(42, "too \"large\"", "SESSIONS", "sessions.created.a%2Eb", to_text(e));
     BOOST_TEST(line.find('\n') == std::string::npos);
     auto v = boost::json::parse(line);
     BOOST_TEST(v.at("time") == 42);

@@ -178,9 +178,15 @@ struct batch {
     std::shared_ptr<waiter> publisher;  ///< null for emit()
 };
 
+/// nats.c's last error on this thread, without the "(conn.c:2088): " it
+/// starts with; the status's text when there is none.
 inline std::string last_nats_error(natsStatus fallback) {
     const char* text = nats_GetLastError(nullptr);
-    return text && *text ? std::string(text) : std::string(natsStatus_GetText(fallback));
+    std::string_view t = text ? text : "";
+    if (t.starts_with('(')) {
+        if (const auto end = t.find("): "); end != std::string_view::npos) t.remove_prefix(end + 3);
+    }
+    return t.empty() ? std::string(natsStatus_GetText(fallback)) : std::string(t);
 }
 
 /// What a copy of nats_sink points to: the options, the nats.c objects
@@ -190,9 +196,9 @@ inline std::string last_nats_error(natsStatus fallback) {
 class sink_state : public std::enable_shared_from_this<sink_state> {
 public:
     explicit sink_state(nats_sink_options o)
-        : options_(std::move(o)), servers_(parse_nats_url(options_.url)),
-          name_("NATS " + describe_servers(servers_)), operation_("publish to stream " + options_.stream),
-          wanted_(wanted_stream(options_)), tracker_(options_.max_in_flight) {
+        : options_(std::move(o)), servers_(parse_nats_url(options_.url)), name_("NATS " + describe_servers(servers_)),
+          operation_("publish to stream " + options_.stream), wanted_(wanted_stream(options_)),
+          tracker_(options_.max_in_flight) {
         if (!options_.log)
             options_.log = [](std::string_view line) {
                 std::fprintf(stderr, "%.*s\n", static_cast<int>(line.size()), line.data());
@@ -320,9 +326,8 @@ private:
     static void check_readable(std::string_view field, const std::string& path) {
         if (path.empty()) return;
         if (::access(path.c_str(), R_OK) != 0)
-            throw_error(error::invalid_argument, "nats_sink option " + std::string(field) + " = '" +
-                                                     printable(path) + "': cannot read it: " +
-                                                     std::system_category().message(errno));
+            throw_error(error::invalid_argument, "nats_sink option " + std::string(field) + " = '" + printable(path) +
+                                                     "': cannot read it: " + std::system_category().message(errno));
     }
 
     void connect() {
@@ -430,7 +435,9 @@ private:
         jsStreamInfo_Destroy(info);
         if (auto why = incompatibility(wanted_, found))
             throw_error(error::invalid_argument,
-                        diagnostics{name_, "check stream " + stream, {},
+                        diagnostics{name_,
+                                    "check stream " + stream,
+                                    {},
                                     "stream '" + printable(stream) + "' exists with " + found.describe() +
                                         "; nats_sink wants " + wanted_.describe() + " (" + *why +
                                         "); it is left unchanged: delete it or choose another stream name"});
@@ -490,8 +497,8 @@ private:
                 continue;
             }
             natsMsg* msg = nullptr;
-            natsStatus s = natsMsg_Create(&msg, m.subject.c_str(), nullptr, m.payload.data(),
-                                          static_cast<int>(m.payload.size()));
+            natsStatus s =
+                natsMsg_Create(&msg, m.subject.c_str(), nullptr, m.payload.data(), static_cast<int>(m.payload.size()));
             if (s != NATS_OK) {
                 outcome(g, i, classify_publish_status(s, last_nats_error(s)));
                 continue;
@@ -537,6 +544,7 @@ private:
         js_ = nullptr;
         // Flushes for at most 500 ms, closes the socket and joins nats.c's
         // connection threads (the reconnect thread ends within a connect timeout).
+        closing_.store(true);  // the disconnect this causes is ours, not a loss
         if (nc_) natsConnection_Destroy(nc_);
         nc_ = nullptr;
         connected_.store(false);
@@ -589,8 +597,8 @@ private:
             if (!error.empty()) {
                 log("nats_sink: event " + m.id + " refused for good (" + reason +
                     ") and the dead-letter file failed: " + error + "; its batch fails");
-                return {outcome_kind::unavailable, "refused for good (" + reason + "), and the dead-letter file " +
-                                                       "failed: " + error};
+                return {outcome_kind::unavailable,
+                        "refused for good (" + reason + "), and the dead-letter file " + "failed: " + error};
             }
             where = "written to " + dead_letters_file_.path();
         }
@@ -613,8 +621,7 @@ private:
                 batches_.erase(it);
             }
             settle(*c, *b);
-        } catch (...) {
-        }
+        } catch (...) {}
     }
 
     void fail_all(error code, const std::string& reason) noexcept {
@@ -632,8 +639,7 @@ private:
                 queued_emits_ = 0;
             }
             for (auto& [c, b] : ended) settle(c, *b);
-        } catch (...) {
-        }
+        } catch (...) {}
     }
 
     void settle(const completion& c, batch& b) noexcept {
@@ -646,8 +652,7 @@ private:
     void log(const std::string& line) noexcept {
         try {
             options_.log(line);
-        } catch (...) {
-        }
+        } catch (...) {}
     }
 
     // ---- nats.c's callbacks (nats.c's threads) ---------------------------------
@@ -663,8 +668,8 @@ private:
             if (o.kind == outcome_kind::stored) published_.fetch_add(1, std::memory_order_relaxed);
             if (o.kind == outcome_kind::duplicate) duplicates_.fetch_add(1, std::memory_order_relaxed);
             if (o.kind == outcome_kind::timeout)
-                o.reason = "no acknowledgement from JetStream within " + std::to_string(options_.ack_deadline.count()) +
-                           " ms";
+                o.reason =
+                    "no acknowledgement from JetStream within " + std::to_string(options_.ack_deadline.count()) + " ms";
             std::optional<tracker::slot> slot;
             {
                 std::lock_guard lock(mutex_);
@@ -672,14 +677,14 @@ private:
             }
             work_.notify_all();  // room for the next message
             if (slot) outcome(slot->generation, slot->index, std::move(o));
-        } catch (...) {
-        }
+        } catch (...) {}
     }
 
     static void on_disconnected(natsConnection*, void* closure) {
         auto self = callback_registry::instance().find(closure);
         if (!self) return;
         self->connected_.store(false);
+        if (self->closing_.load()) return;
         self->disconnects_.fetch_add(1, std::memory_order_relaxed);
         self->log("nats_sink: connection to " + self->name_ + " lost; reconnecting");
         self->fail_all(error::backend_unavailable, "connection lost before JetStream acknowledged it");
@@ -732,6 +737,7 @@ private:
     std::atomic<std::uint64_t> published_{0}, duplicates_{0}, publish_errors_{0}, dead_letters_{0}, dropped_{0},
         disconnects_{0}, reconnects_{0};
     std::atomic<bool> connected_{false};
+    std::atomic<bool> closing_{false};  ///< close_nats() is closing the connection
 };
 
 }  // namespace detail::nats
@@ -857,8 +863,7 @@ private:
                 thread.detach();
                 try {
                     o.log("nats_sink: closing " + state->name() + " takes longer than expected; left to finish");
-                } catch (...) {
-                }
+                } catch (...) {}
             }
         }
         std::shared_ptr<detail::nats::sink_state> state;
@@ -868,7 +873,8 @@ private:
     explicit nats_sink(std::shared_ptr<owner> o) : owner_(std::move(o)) {}
 
     void check_connected() const {
-        if (!owner_) throw_error(error::backend_unavailable, "nats_sink: not connected (made by the default constructor)");
+        if (!owner_)
+            throw_error(error::backend_unavailable, "nats_sink: not connected (made by the default constructor)");
     }
 
     std::shared_ptr<owner> owner_;

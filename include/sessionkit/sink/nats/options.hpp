@@ -104,8 +104,8 @@ inline std::string masked_url(std::string_view url) {
 }
 
 [[noreturn]] inline void bad_option(std::string_view field, std::string_view shown, std::string_view why) {
-    throw_error(error::invalid_argument, "nats_sink option " + std::string(field) + " = " + std::string(shown) + ": " +
-                                             std::string(why));
+    throw_error(error::invalid_argument,
+                "nats_sink option " + std::string(field) + " = " + std::string(shown) + ": " + std::string(why));
 }
 
 /// Text for a message, in single quotes, made printable.
@@ -158,7 +158,7 @@ inline std::vector<nats_server_url> parse_nats_url(std::string_view url) {
             if (ch == '/' || ch == '?' || ch == '#' || static_cast<unsigned char>(ch) <= 0x20)
                 fail("server " + shown(masked_url(entry)) + " has a path, a query or a space (only host[:port])");
         std::size_t colon = std::string_view::npos;  // before the port, if any
-        if (rest.starts_with('[')) {                   // [IPv6]
+        if (rest.starts_with('[')) {                 // [IPv6]
             const std::size_t close = rest.find(']');
             if (close == std::string_view::npos) fail("an IPv6 address without its ']'");
             s.host = std::string(rest.substr(0, close + 1));
@@ -230,8 +230,8 @@ inline void validate(const nats_sink_options& o) {
         for (const auto& s : o.subjects) taken = taken || subject_matches(s, sample);
         if (!taken)
             bad_option("subjects", shown(o.subjects.front() + (o.subjects.size() > 1 ? ",..." : "")),
-                       "the stream would not take in " + shown(o.subject_prefix + "." + std::string(to_string(type)) +
-                                                                ".<id>") +
+                       "the stream would not take in " +
+                           shown(o.subject_prefix + "." + std::string(to_string(type)) + ".<id>") +
                            " (subject_prefix " + shown(o.subject_prefix) + ")");
     }
     auto ms = [](milliseconds d) { return std::to_string(d.count()) + " ms"; };

@@ -50,9 +50,9 @@ public:
     void open(const std::string& path) {
         fd_ = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
         if (fd_ < 0)
-            throw_error(error::invalid_argument, "nats_sink option dead_letter_file = '" + path +
-                                                     "': cannot open it for appending: " +
-                                                     std::system_category().message(errno));
+            throw_error(error::invalid_argument,
+                        "nats_sink option dead_letter_file = '" + path +
+                            "': cannot open it for appending: " + std::system_category().message(errno));
         path_ = path;
     }
     bool is_open() const noexcept { return fd_ >= 0; }

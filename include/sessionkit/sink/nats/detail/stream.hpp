@@ -53,7 +53,8 @@ inline std::optional<std::string> incompatibility(const stream_settings& wanted,
     auto add = [&why](const std::string& part) { why += (why.empty() ? "" : "; ") + part; };
     if (sorted(wanted.subjects) != sorted(found.subjects)) add("other subjects");
     if (!found.file_storage) add("memory storage, not file");
-    if (found.duplicate_window < std::chrono::nanoseconds(min_duplicate_window)) add("a duplicate window under 2 minutes");
+    if (found.duplicate_window < std::chrono::nanoseconds(min_duplicate_window))
+        add("a duplicate window under 2 minutes");
     if (why.empty()) return std::nullopt;
     return why;
 }

@@ -131,9 +131,8 @@ public:
         out.reserve(attempts_.size());
         for (auto& [g, a] : attempts_) out.push_back(failed(g, a, code, reason));
         attempts_.clear();
-        std::sort(out.begin(), out.end(), [](const completion& x, const completion& y) {
-            return x.generation < y.generation;
-        });
+        std::sort(out.begin(), out.end(),
+                  [](const completion& x, const completion& y) { return x.generation < y.generation; });
         return out;
     }
 
