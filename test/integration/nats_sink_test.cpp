@@ -218,15 +218,17 @@ std::string nats_server_program() {
 /// store directory, so that it can be killed, stopped and restarted.
 class private_nats {
 public:
-    explicit private_nats(std::string extra_config = {})
+    explicit private_nats(std::string extra_config = {}, bool jetstream = true)
         : port_(free_port()),
-          dir_(std::filesystem::temp_directory_path() / ("sktest-nats-" + generate_id().substr(0, 8))) {
+          dir_(std::filesystem::temp_directory_path() / ("sktest-nats-" + generate_id().substr(0, 8))),
+          jetstream_(jetstream) {
         std::filesystem::create_directories(dir_ / "jetstream");
         std::ofstream conf(dir_ / "nats.conf");
-        conf << "host: 127.0.0.1\nport: " << port_ << "\n"
-             << "jetstream {\n  store_dir: \"" << (dir_ / "jetstream").string() << "\"\n"
-             << "  max_memory_store: 64MB\n  max_file_store: 256MB\n}\n"
-             << extra_config << "\n";
+        conf << "host: 127.0.0.1\nport: " << port_ << "\n";
+        if (jetstream)
+            conf << "jetstream {\n  store_dir: \"" << (dir_ / "jetstream").string() << "\"\n"
+                 << "  max_memory_store: 64MB\n  max_file_store: 256MB\n}\n";
+        conf << extra_config << "\n";
         conf.close();
         start();
     }
@@ -282,7 +284,7 @@ private:
             char buf[2048];
             const ssize_t n = ::read(fd, buf, sizeof buf);
             const std::string_view line(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
-            ok = line.starts_with("INFO") && line.find("\"jetstream\":true") != std::string_view::npos;
+            ok = line.starts_with("INFO") && (!jetstream_ || line.find("\"jetstream\":true") != std::string_view::npos);
         }
         ::close(fd);
         return ok;
@@ -290,6 +292,7 @@ private:
 
     std::uint16_t port_;
     std::filesystem::path dir_;
+    bool jetstream_;
     pid_t pid_ = -1;
 };
 
@@ -377,6 +380,28 @@ BOOST_AUTO_TEST_CASE(an_incompatible_stream_is_refused_naming_both_configuration
     BOOST_TEST(contains(s.what(), "other subjects"));
     BOOST_TEST(contains(s.what(), "subjects [" + other.prefix + ".created.>]"));
     r.delete_stream(other.stream);
+}
+
+BOOST_AUTO_TEST_CASE(sinks_starting_at_once_all_find_or_create_the_one_stream) {
+    names n;
+    const auto o = options_for(n);
+    testing::io_threads io(2);
+    std::vector<std::future<nats_sink>> sinks;
+    for (int i = 0; i < 4; ++i)
+        sinks.push_back(boost::asio::co_spawn(io.executor(), nats_sink::connect(o), boost::asio::use_future));
+    for (auto& s : sinks) BOOST_TEST(s.get().stats().connected);
+    reader r;
+    BOOST_TEST(r.count(n.stream) == 0u);
+    r.delete_stream(n.stream);
+}
+
+BOOST_AUTO_TEST_CASE(a_server_without_jetstream_is_named) {
+    private_nats server({}, false);
+    auto e = expect_failure(nats_sink::connect(options_for(names{}, server.url())));
+    BOOST_TEST_MESSAGE(e.what());
+    BOOST_TEST((e.code() == error::backend_unavailable));
+    BOOST_TEST(contains(e.what(), "NATS " + server.url() + " look up stream SKTEST_"));
+    BOOST_TEST(contains(e.what(), "is JetStream enabled on the server?"));
 }
 
 BOOST_AUTO_TEST_CASE(unreachable_servers_and_bad_options_fail_connect_naming_them) {

@@ -112,7 +112,7 @@ BOOST_AUTO_TEST_CASE(subjects_and_wildcards) {
 BOOST_AUTO_TEST_CASE(stream_names) {
     BOOST_TEST(nd::valid_stream_name("SESSIONS"));
     BOOST_TEST(nd::valid_stream_name("sessions-test_1"));
-    for (std::string bad : {"", "A.B", "A B", "A*", "A>", "A/B", "A\\B", std::string(256, 'x')})
+    for (std::string bad : std::vector<std::string>{"", "A.B", "A B", "A*", "A>", "A/B", "A\\B", std::string(256, 'x')})
         BOOST_TEST_CONTEXT(bad) { BOOST_TEST(!nd::valid_stream_name(bad)); }
 }
 

@@ -275,7 +275,7 @@ public:
             g = tracker_.open(b->messages.size());
             if (emitted) ++queued_emits_;
             batches_.emplace(g, std::move(b));
-            jobs_.push_back(g);
+            jobs_.push_back({g, emitted});
         }
         work_.notify_all();
         return g;
@@ -469,12 +469,13 @@ private:
                 std::unique_lock lock(mutex_);
                 wait_for_work(lock, [&] { return stopping_ || !jobs_.empty(); });
                 if (jobs_.empty()) return;  // stopping, and nothing queued
-                g = jobs_.front();
+                const job next = jobs_.front();
                 jobs_.pop_front();
+                g = next.generation;
+                if (next.emitted) --queued_emits_;
                 auto it = batches_.find(g);
                 if (it == batches_.end()) continue;  // failed or abandoned while queued
                 b = it->second;
-                if (!b->publisher) --queued_emits_;
             }
             send(g, *b);
         }
@@ -725,7 +726,11 @@ private:
     mutable std::mutex mutex_;
     std::condition_variable work_;  ///< attempts queued, room in flight, an attempt ended, stopping
     std::condition_variable finished_cv_;
-    std::deque<std::uint64_t> jobs_;  ///< generations for the sink's thread, in order
+    struct job {
+        std::uint64_t generation = 0;
+        bool emitted = false;  ///< counts in queued_emits_
+    };
+    std::deque<job> jobs_;                                               ///< attempts for the sink's thread, in order
     std::unordered_map<std::uint64_t, std::shared_ptr<batch>> batches_;  ///< open attempts' events
     tracker tracker_;
     std::size_t queued_emits_ = 0;
