@@ -39,5 +39,12 @@ if grep -q "sessionkit::nats" "$work"/prefix/share/cmake/sessionkit/sessionkit-t
     || { cat "$work/nats.log"; exit 1; }
   cmake --build "$work/nats" >/dev/null
   "$work/nats/nats_consumer"
+  # Without nats.c, asking for the component fails and says what is missing.
+  if PKG_CONFIG_LIBDIR=/nonexistent PKG_CONFIG_PATH='' cmake -S "$source_dir/test/cmake/nats-consumer" \
+    -B "$work/nats-missing" -G Ninja -DCMAKE_PREFIX_PATH="$work/prefix" >"$work/nats-missing.log" 2>&1; then
+    echo "FAIL: find_package(sessionkit COMPONENTS nats) succeeded without libnats"; exit 1
+  fi
+  grep -q "needs pkg-config module libnats" "$work/nats-missing.log" \
+    || { echo "FAIL: the error does not name libnats"; cat "$work/nats-missing.log"; exit 1; }
 fi
 echo "install + find_package: ok"
