@@ -742,7 +742,10 @@ BOOST_AUTO_TEST_CASE(destroying_a_sink_with_messages_in_flight_to_a_stopped_serv
         took = std::chrono::steady_clock::now() - started;
     }
     BOOST_TEST_MESSAGE("destroyed in " << std::chrono::duration_cast<milliseconds>(took).count() << " ms");
-    BOOST_TEST((took < o.drain_timeout + o.connect_timeout + 2s + 500ms));
+    // The drain gives up at drain_timeout; nats.c's close flushes for at
+    // most 500 ms more. (The sink's last resort, detaching its thread after
+    // drain_timeout + connect_timeout + 2 s, must not be what ends it.)
+    BOOST_TEST((took < o.drain_timeout + 1500ms));
     server.resume();
 }
 
