@@ -66,7 +66,8 @@ inline message_outcome classify_ack(const jsPubAck* pa, const jsPubAckErr* pae) 
 /// js_PublishMsgAsync returned `s` (not NATS_OK): the message was not sent.
 /// `text` is nats.c's last error (nats_GetLastError).
 inline message_outcome classify_publish_status(natsStatus s, std::string_view text) {
-    std::string reason = text.empty() ? std::string(natsStatus_GetText(s)) : std::string(text);
+    std::string reason = "nats.c could not send it: ";
+    reason += text.empty() ? std::string_view(natsStatus_GetText(s)) : text;
     switch (s) {
     case NATS_MAX_PAYLOAD:
     case NATS_INVALID_SUBJECT: return {outcome_kind::refused, std::move(reason)};
