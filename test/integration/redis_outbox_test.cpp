@@ -219,6 +219,39 @@ BOOST_AUTO_TEST_CASE(events_are_appended_only_when_the_write_lands) {
     BOOST_TEST(read_all(*store, 0).size() == 3u);
 }
 
+BOOST_AUTO_TEST_CASE(a_write_that_appends_events_wakes_the_relay_of_its_partition) {
+    auto store = outbox_store_of({}, 4);
+    auto& signal = store->outbox_signal();
+    const auto now = ms_now();
+    auto s = record_of("wake-" + generate_id().substr(0, 8), now);
+    const unsigned p = redis_store_keys::partition_of(s.id, 4);
+    signal.take_dirty();
+    auto seen = signal.generation();
+    BOOST_TEST_REQUIRE(sync_wait(store->create(s, {event_of(event_type::created, s.id, now)})).created);
+    BOOST_TEST(signal.generation() > seen);
+    BOOST_TEST((signal.take_dirty() == std::vector<unsigned>{p}));
+
+    // A write that does not land, or carries nothing, wakes nobody.
+    seen = signal.generation();
+    BOOST_TEST(!sync_wait(store->create(s, {event_of(event_type::created, s.id, now)})).created);
+    BOOST_TEST((sync_wait(store->update(s, 99, {event_of(event_type::status_changed, s.id, now)})) ==
+                update_result::version_conflict));
+    auto cur = *sync_wait(store->get(s.id));
+    BOOST_TEST((sync_wait(store->update(cur, cur.version)) == update_result::updated));
+    BOOST_TEST(signal.generation() == seen);
+
+    cur = *sync_wait(store->get(s.id));
+    BOOST_TEST((sync_wait(store->update(cur, cur.version, {event_of(event_type::status_changed, s.id, now)})) ==
+                update_result::updated));
+    BOOST_TEST(signal.generation() > seen);
+    signal.take_dirty();
+    // The warnings a sweep appends wake it too.
+    seen = signal.generation();
+    BOOST_TEST(sync_wait(store->claim_warnings(now + 30s, now + 65s, 10)).size() == 1u);
+    BOOST_TEST(signal.generation() > seen);
+    BOOST_TEST((signal.take_dirty() == std::vector<unsigned>{p}));
+}
+
 BOOST_AUTO_TEST_CASE(events_keep_their_order_per_partition_and_are_read_from_a_position) {
     auto store = outbox_store_of({}, 4);
     const auto now = ms_now();
