@@ -171,7 +171,7 @@ public:
         if (options_.outbox) {
             const auto& o = *options_.outbox;
             head.insert(head.end(), {"1", std::to_string(o.max_events), std::string(to_string(o.overflow)),
-                                     std::to_string(o.dropped_ids_kept), std::to_string(margin_ms())});
+                                     std::to_string(dropped_kept()), std::to_string(margin_ms())});
         } else {
             head.emplace_back("0");
         }
@@ -507,9 +507,15 @@ private:
         cmd.arg(static_cast<std::int64_t>(events->size()))
             .arg(static_cast<std::int64_t>(o.max_events))
             .arg(to_string(o.overflow))
-            .arg(static_cast<std::int64_t>(o.dropped_ids_kept));
+            .arg(dropped_kept());
         for (const auto& e : *events)
             cmd.arg(to_text(e)).arg(e.id).arg(e.session_id).arg(to_string(e.type)).arg(to_unix_ms(e.time));
+    }
+
+    /// dropped_ids_kept as the scripts get it: Lua numbers are doubles,
+    /// and LTRIM wants an integer, so at most 10^9 (more than memory allows).
+    std::int64_t dropped_kept() const noexcept {
+        return static_cast<std::int64_t>(std::min<std::size_t>(options_.outbox->dropped_ids_kept, 1'000'000'000));
     }
 
     void check_events(std::string_view op, const std::vector<event>* events) const {
