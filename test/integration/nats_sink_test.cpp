@@ -6,7 +6,10 @@
 #include <sessionkit/testing/io_threads.hpp>
 #include <sessionkit/testing/run.hpp>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_future.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/test/unit_test.hpp>
@@ -747,6 +750,35 @@ BOOST_AUTO_TEST_CASE(a_server_that_stops_answering_fails_the_batch_with_a_timeou
     publish_until_confirmed(sink, batch);
     reader r(server.url());
     BOOST_TEST(r.count(n.stream) == 20u);  // the first attempt's messages, if stored, were not stored twice
+}
+
+BOOST_AUTO_TEST_CASE(a_cancelled_publish_returns_at_once_and_the_sink_goes_on) {
+    private_nats server;
+    names n;
+    auto o = options_for(n, server.url());
+    o.ack_deadline = 10s;
+    auto sink = sync_wait(nats_sink::connect(o));
+    server.pause();
+    testing::io_threads io(1);
+    boost::asio::cancellation_signal cancel;
+    const auto cancelled = make_batch(10, "cancelled");  // a publish reads its span until it returns
+    auto pending = boost::asio::co_spawn(io.executor(), sink.publish(cancelled),
+                                         boost::asio::bind_cancellation_slot(cancel.slot(), boost::asio::use_future));
+    BOOST_TEST_REQUIRE(eventually([&] { return sink.stats().in_flight == 10u; }, 5s));
+    const auto started = std::chrono::steady_clock::now();
+    boost::asio::post(io.executor(), [&] { cancel.emit(boost::asio::cancellation_type::terminal); });
+    try {
+        pending.get();
+        BOOST_FAIL("the cancelled publish returned normally");
+    } catch (const boost::system::system_error& e) {
+        BOOST_TEST((e.code() == boost::asio::error::operation_aborted));
+    }
+    BOOST_TEST((std::chrono::steady_clock::now() - started < 500ms));
+    server.resume();
+    const auto batch = make_batch(5, "after");
+    sync_wait(sink.publish(batch));
+    reader r(server.url());
+    BOOST_TEST(r.count(n.stream) == 15u);  // the abandoned batch's messages were stored, once
 }
 
 BOOST_AUTO_TEST_CASE(destroying_a_sink_with_messages_in_flight_to_a_stopped_server_is_bounded) {

@@ -40,7 +40,9 @@
 #include <sessionkit/sink/nats/options.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/error.hpp>
 #include <boost/asio/experimental/concurrent_channel.hpp>
+#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -137,7 +139,8 @@ public:
         if (channel_) channel_->try_send(boost::system::error_code{});
     }
 
-    /// Suspends until wake() (or throws when the caller is cancelled).
+    /// Suspends until wake(); throws boost::system::system_error with
+    /// asio::error::operation_aborted when the caller is cancelled.
     awaitable<void> wait() {
         channel_type channel(co_await boost::asio::this_coro::executor, 1);
         struct attached {
@@ -154,7 +157,11 @@ public:
                 w.channel_ = nullptr;
             }
         } guard(*this, channel);
-        co_await channel.async_receive(boost::asio::use_awaitable);
+        boost::system::error_code ec;
+        co_await channel.async_receive(boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+        // Only cancellation ends the wait early; it reads as any cancelled
+        // Asio operation does (not as the channel's own code).
+        if (ec) throw boost::system::system_error(boost::asio::error::operation_aborted, "nats_sink: wait cancelled");
     }
 
 private:
@@ -792,7 +799,10 @@ public:
     /// event (or it was dead-lettered). Throws error::timeout naming NATS
     /// and the first event not acknowledged within ack_deadline, or
     /// error::backend_unavailable when the connection is down or lost, or
-    /// the sink is closed.
+    /// the sink is closed. Cancelled (through the coroutine's cancellation
+    /// slot), it throws asio::error::operation_aborted at once; what was
+    /// already sent may still be stored. `batch` must stay valid until it
+    /// returns.
     awaitable<void> publish(std::span<const event> batch) {
         if (batch.empty()) co_return;
         check_connected();
