@@ -366,15 +366,9 @@ private:
             s = natsOptions_SetUserCredentialsFromFiles(o, options_.credentials_file.c_str(), nullptr);
         if (s == NATS_OK && !options_.tls_ca_file.empty())
             s = natsOptions_LoadCATrustedCertificates(o, options_.tls_ca_file.c_str());
-        if (s == NATS_OK && servers_.front().tls) {
-            s = natsOptions_SetSecure(o, true);
-            // nats.c checks the certificate's name only when told one: when
-            // every server has the same host name (not an address), that one.
-            const std::string& host = servers_.front().host;
-            bool one_name = host.find_first_not_of("0123456789.") != std::string::npos && !host.starts_with('[');
-            for (const auto& server : servers_) one_name = one_name && server.host == host;
-            if (s == NATS_OK && one_name) s = natsOptions_SetExpectedHostname(o, host.c_str());
-        }
+        // nats.c checks each certificate against its server's host (its
+        // default build and Debian's force host verification).
+        if (s == NATS_OK && servers_.front().tls) s = natsOptions_SetSecure(o, true);
         if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(o, &sink_state::on_disconnected, closure_);
         if (s == NATS_OK) s = natsOptions_SetReconnectedCB(o, &sink_state::on_reconnected, closure_);
         if (s == NATS_OK) s = natsOptions_SetClosedCB(o, &sink_state::on_closed, closure_);
