@@ -508,6 +508,30 @@ BOOST_AUTO_TEST_CASE(tls_verified_against_a_ca_file_by_name_and_by_address) {
     BOOST_TEST(sync_wait(nats_sink::connect(plain)).stats().connected);
 }
 
+BOOST_AUTO_TEST_CASE(a_token_or_a_user_and_password_authenticate) {
+    {
+        private_nats server("authorization {\n  token: \"t0ken-s3cret\"\n}");
+        auto o = options_for(names{}, server.url());
+        o.token = "t0ken-s3cret";
+        BOOST_TEST(sync_wait(nats_sink::connect(o)).stats().connected);
+        o.token = "wrong";
+        auto e = expect_failure(nats_sink::connect(o));
+        BOOST_TEST_MESSAGE(e.what());
+        BOOST_TEST((e.code() == error::backend_unavailable));
+        BOOST_TEST(contains(e.what(), "NATS " + server.url() + " connect"));
+        BOOST_TEST(!contains(e.what(), "wrong"));
+    }
+    {
+        private_nats server("authorization {\n  user: app\n  password: \"pa55\"\n}");
+        const std::string address = server.url().substr(7);  // 127.0.0.1:port
+        BOOST_TEST(sync_wait(nats_sink::connect(options_for(names{}, "nats://app:pa55@" + address))).stats().connected);
+        auto e = expect_failure(nats_sink::connect(options_for(names{}, "nats://app:nope@" + address)));
+        BOOST_TEST_MESSAGE(e.what());
+        BOOST_TEST(contains(e.what(), "NATS nats://" + address + " connect"));  // no credentials shown
+        BOOST_TEST(!contains(e.what(), "nope"));
+    }
+}
+
 BOOST_AUTO_TEST_CASE(unreachable_servers_and_bad_options_fail_connect_naming_them) {
     auto o = options_for(names{}, "nats://127.0.0.1:" + std::to_string(free_port()));
     const auto started = std::chrono::steady_clock::now();
