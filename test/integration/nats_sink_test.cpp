@@ -906,6 +906,21 @@ BOOST_AUTO_TEST_CASE(a_cancelled_publish_returns_at_once_and_the_sink_goes_on) {
     BOOST_TEST(r.count(n.stream) == 15u);  // the abandoned batch's messages were stored, once
 }
 
+BOOST_AUTO_TEST_CASE(connecting_to_a_stopped_server_fails_within_the_connect_timeout) {
+    private_nats server;
+    server.pause();
+    auto o = options_for(names{}, server.url());
+    o.connect_timeout = 500ms;
+    const auto started = std::chrono::steady_clock::now();
+    auto e = expect_failure(nats_sink::connect(o));
+    const auto took = std::chrono::steady_clock::now() - started;
+    BOOST_TEST_MESSAGE(std::chrono::duration_cast<milliseconds>(took).count() << " ms: " << e.what());
+    BOOST_TEST((e.code() == error::timeout || e.code() == error::backend_unavailable));
+    BOOST_TEST(contains(e.what(), "NATS " + server.url() + " connect"));
+    BOOST_TEST((took < 2s));
+    server.resume();
+}
+
 BOOST_AUTO_TEST_CASE(destroying_a_sink_with_messages_in_flight_to_a_stopped_server_is_bounded) {
     private_nats server;
     names n;
