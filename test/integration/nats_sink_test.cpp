@@ -142,7 +142,7 @@ public:
         return n;
     }
     void add_stream(const std::string& stream, const std::string& subject, jsStorageType storage, milliseconds dups,
-                    std::int32_t max_msg_size = -1) {
+                    std::int32_t max_msg_size = -1, bool no_ack = false) {
         jsStreamConfig c;
         jsStreamConfig_Init(&c);
         const char* subjects[] = {subject.c_str()};
@@ -152,6 +152,7 @@ public:
         c.Storage = storage;
         c.Duplicates = std::chrono::duration_cast<std::chrono::nanoseconds>(dups).count();
         c.MaxMsgSize = max_msg_size;
+        c.NoAck = no_ack;
         jsStreamInfo* si = nullptr;
         jsErrCode code{};
         check(js_AddStream(&si, js_, &c, nullptr, &code), "add stream");
@@ -440,6 +441,13 @@ BOOST_AUTO_TEST_CASE(an_incompatible_stream_is_refused_naming_both_configuration
     BOOST_TEST(contains(w.what(), "duplicate window 30 s"));
     BOOST_TEST(contains(w.what(), "a duplicate window under 2 minutes"));
     r.delete_stream(short_window.stream);
+
+    names silent;
+    r.add_stream(silent.stream, silent.subjects, js_FileStorage, 2min, -1, true);
+    auto a = expect_failure(nats_sink::connect(options_for(silent)));
+    BOOST_TEST_MESSAGE(a.what());
+    BOOST_TEST(contains(a.what(), "no acknowledgements, so nothing could be confirmed"));
+    r.delete_stream(silent.stream);
 
     names other;
     r.add_stream(other.stream, other.prefix + ".created.>", js_FileStorage, 2min);

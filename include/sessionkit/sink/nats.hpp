@@ -357,7 +357,8 @@ private:
         if (s == NATS_OK) s = natsOptions_SetMaxReconnect(o, -1);  // for ever: batches fail meanwhile
         if (s == NATS_OK) s = natsOptions_SetReconnectWait(o, 250);
         // A server that stops answering without closing the socket is
-        // noticed after about two intervals, then reconnected.
+        // noticed after about three intervals (two pings unanswered, measured
+        // 15 s), then reconnected.
         if (s == NATS_OK) s = natsOptions_SetPingInterval(o, 5'000);
         if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(o, 2);
         if (s == NATS_OK) s = natsOptions_SetFailRequestsOnDisconnect(o, true);
@@ -399,6 +400,8 @@ private:
         for (int i = 0; i < c.SubjectsLen; ++i) out.subjects.emplace_back(c.Subjects[i] ? c.Subjects[i] : "");
         out.file_storage = c.Storage == js_FileStorage;
         out.duplicate_window = std::chrono::nanoseconds(c.Duplicates);
+        out.no_ack = c.NoAck;
+        out.sealed = c.Sealed;
         return out;
     }
 
@@ -410,7 +413,9 @@ private:
         jsErrCode code = static_cast<jsErrCode>(0);
         natsStatus s = js_GetStreamInfo(&info, js_, stream.c_str(), nullptr, &code);
         bool created = false;
+        std::string operation = "look up stream " + stream;
         if (s == NATS_NOT_FOUND) {
+            operation = "create stream " + stream;
             std::vector<const char*> subjects;
             for (const auto& subject : options_.subjects) subjects.push_back(subject.c_str());
             jsStreamConfig config;
@@ -422,15 +427,16 @@ private:
             config.Duplicates = std::chrono::duration_cast<std::chrono::nanoseconds>(options_.duplicate_window).count();
             s = js_AddStream(&info, js_, &config, nullptr, &code);
             created = s == NATS_OK;
-            if (s != NATS_OK && code == JSStreamNameExistErr)  // another process created it meanwhile
+            if (s != NATS_OK && code == JSStreamNameExistErr) {  // another process created it meanwhile
+                operation = "look up stream " + stream;
                 s = js_GetStreamInfo(&info, js_, stream.c_str(), nullptr, &code);
+            }
         }
         if (s != NATS_OK) {
             std::string detail = last_nats_error(s);
             if (code != 0) detail = "JetStream error " + std::to_string(static_cast<int>(code)) + ": " + detail;
             if (s == NATS_NO_RESPONDERS) detail = "no responders: is JetStream enabled on the server?";
-            connect_failed(s == NATS_TIMEOUT ? error::timeout : error::backend_unavailable,
-                           (created ? "create stream " : "look up stream ") + stream, s, detail);
+            connect_failed(s == NATS_TIMEOUT ? error::timeout : error::backend_unavailable, operation, s, detail);
         }
         const stream_settings found = info && info->Config ? settings_of(*info->Config) : stream_settings{};
         jsStreamInfo_Destroy(info);
