@@ -449,6 +449,17 @@ BOOST_AUTO_TEST_CASE(an_incompatible_stream_is_refused_naming_both_configuration
     BOOST_TEST(contains(a.what(), "no acknowledgements, so nothing could be confirmed"));
     r.delete_stream(silent.stream);
 
+    // Another stream already takes in our subjects: JetStream will not
+    // create a second one over them.
+    names overlap;
+    r.add_stream(overlap.stream + "_OTHER", overlap.subjects, js_FileStorage, 2min);
+    auto v = expect_failure(nats_sink::connect(options_for(overlap)));
+    BOOST_TEST_MESSAGE(v.what());
+    BOOST_TEST((v.code() == error::invalid_argument));
+    BOOST_TEST(contains(v.what(), "create stream " + overlap.stream + ": JetStream error 10065"));
+    BOOST_TEST(r.info(overlap.stream) == nullptr);
+    r.delete_stream(overlap.stream + "_OTHER");
+
     names other;
     r.add_stream(other.stream, other.prefix + ".created.>", js_FileStorage, 2min);
     auto s = expect_failure(nats_sink::connect(options_for(other)));

@@ -436,7 +436,13 @@ private:
             std::string detail = last_nats_error(s);
             if (code != 0) detail = "JetStream error " + std::to_string(static_cast<int>(code)) + ": " + detail;
             if (s == NATS_NO_RESPONDERS) detail = "no responders: is JetStream enabled on the server?";
-            connect_failed(s == NATS_TIMEOUT ? error::timeout : error::backend_unavailable, operation, s, detail);
+            // Subjects another stream has (10065) or a configuration the
+            // server refuses (10052): the options are wrong, not the server.
+            const bool refused = code == JSStreamSubjectOverlapErr || static_cast<int>(code) == 10052;
+            connect_failed(refused             ? error::invalid_argument
+                           : s == NATS_TIMEOUT ? error::timeout
+                                               : error::backend_unavailable,
+                           operation, s, detail);
         }
         const stream_settings found = info && info->Config ? settings_of(*info->Config) : stream_settings{};
         jsStreamInfo_Destroy(info);
