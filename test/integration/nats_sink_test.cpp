@@ -221,22 +221,25 @@ std::string nats_server_program() {
 }
 
 /// A nats-server of this test's own with JetStream, on a fixed port and
-/// store directory, so that it can be killed, stopped and restarted.
+/// store directory, so that it can be killed, stopped and restarted. Its
+/// INFO line must carry its own server name: on a shared machine the port
+/// free_port() found may be taken by someone else's server meanwhile, and
+/// that one must not pass for ours (a new port is tried then).
 class private_nats {
 public:
     explicit private_nats(std::string extra_config = {}, bool jetstream = true)
-        : port_(free_port()),
-          dir_(std::filesystem::temp_directory_path() / ("sktest-nats-" + generate_id().substr(0, 8))),
+        : dir_(std::filesystem::temp_directory_path() / ("sktest-nats-" + generate_id().substr(0, 8))),
+          name_("sktest-" + generate_id().substr(0, 12)), extra_config_(std::move(extra_config)),
           jetstream_(jetstream) {
         std::filesystem::create_directories(dir_ / "jetstream");
-        std::ofstream conf(dir_ / "nats.conf");
-        conf << "host: 127.0.0.1\nport: " << port_ << "\n";
-        if (jetstream)
-            conf << "jetstream {\n  store_dir: \"" << (dir_ / "jetstream").string() << "\"\n"
-                 << "  max_memory_store: 64MB\n  max_file_store: 256MB\n}\n";
-        conf << extra_config << "\n";
-        conf.close();
-        start();
+        for (int attempt = 0; attempt < 3; ++attempt) {
+            port_ = free_port();
+            write_config();
+            if (launch()) return;
+        }
+        std::error_code ignored;
+        std::filesystem::remove_all(dir_, ignored);
+        throw std::runtime_error("private nats-server did not start on three free ports");
     }
     ~private_nats() {
         kill();
@@ -248,21 +251,11 @@ public:
 
     std::string url() const { return "nats://127.0.0.1:" + std::to_string(port_); }
 
+    /// Starts it again on the same port and store directory.
     void start() {
-        std::vector<std::string> args{nats_server_program(), "-c", (dir_ / "nats.conf").string(), "-l",
-                                      (dir_ / "nats.log").string()};
-        std::vector<char*> argv;
-        for (auto& a : args) argv.push_back(a.data());
-        argv.push_back(nullptr);
-        if (int rc = ::posix_spawnp(&pid_, argv[0], nullptr, nullptr, argv.data(), environ); rc != 0)
-            throw std::runtime_error("cannot start nats-server: " + std::string(std::strerror(rc)));
-        for (int i = 0; i < 200; ++i) {
-            if (ready()) return;
-            std::this_thread::sleep_for(25ms);
-        }
-        kill();
-        throw std::runtime_error("private nats-server on port " + std::to_string(port_) + " did not start (see " +
-                                 (dir_ / "nats.log").string() + ")");
+        if (!launch())
+            throw std::runtime_error("private nats-server did not restart on port " + std::to_string(port_) + " (see " +
+                                     (dir_ / "nats.log").string() + ")");
     }
     /// SIGKILL: no goodbye, no flush of the store beyond what the OS has.
     void kill() {
@@ -276,28 +269,65 @@ public:
     void resume() { ::kill(pid_, SIGCONT); }
 
 private:
-    /// Up when the client port sends an INFO line that advertises JetStream.
+    void write_config() const {
+        std::ofstream conf(dir_ / "nats.conf");
+        conf << "host: 127.0.0.1\nport: " << port_ << "\nserver_name: " << name_ << "\n";
+        if (jetstream_)
+            conf << "jetstream {\n  store_dir: \"" << (dir_ / "jetstream").string() << "\"\n"
+                 << "  max_memory_store: 64MB\n  max_file_store: 256MB\n}\n";
+        conf << extra_config_ << "\n";
+    }
+
+    /// Spawns the server; true once it answers, false when it exited (its
+    /// port was taken) or did not answer within 10 s.
+    bool launch() {
+        std::vector<std::string> args{nats_server_program(), "-c", (dir_ / "nats.conf").string(), "-l",
+                                      (dir_ / "nats.log").string()};
+        std::vector<char*> argv;
+        for (auto& a : args) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        if (int rc = ::posix_spawnp(&pid_, argv[0], nullptr, nullptr, argv.data(), environ); rc != 0)
+            throw std::runtime_error("cannot start nats-server: " + std::string(std::strerror(rc)));
+        const auto until = std::chrono::steady_clock::now() + 10s;
+        while (std::chrono::steady_clock::now() < until) {
+            int status = 0;
+            if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+                pid_ = -1;
+                return false;
+            }
+            if (ready()) return true;
+            std::this_thread::sleep_for(25ms);
+        }
+        kill();
+        return false;
+    }
+
+    /// Up when the client port sends our server's INFO line, advertising
+    /// JetStream when it should.
     bool ready() const {
         int fd = ::socket(AF_INET, SOCK_STREAM, 0);
         sockaddr_in a{};
         a.sin_family = AF_INET;
         a.sin_port = htons(port_);
         a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        timeval limit{.tv_sec = 1, .tv_usec = 0};
+        timeval limit{.tv_sec = 0, .tv_usec = 200'000};
         ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
         bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
         if (ok) {
             char buf[2048];
             const ssize_t n = ::read(fd, buf, sizeof buf);
             const std::string_view line(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
-            ok = line.starts_with("INFO") && (!jetstream_ || line.find("\"jetstream\":true") != std::string_view::npos);
+            ok = line.starts_with("INFO") && line.find("\"" + name_ + "\"") != std::string_view::npos &&
+                 (!jetstream_ || line.find("\"jetstream\":true") != std::string_view::npos);
         }
         ::close(fd);
         return ok;
     }
 
-    std::uint16_t port_;
+    std::uint16_t port_ = 0;
     std::filesystem::path dir_;
+    std::string name_;
+    std::string extra_config_;
     bool jetstream_;
     pid_t pid_ = -1;
 };
