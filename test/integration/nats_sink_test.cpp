@@ -550,6 +550,12 @@ BOOST_AUTO_TEST_CASE(tls_verified_against_a_ca_file_by_name_and_by_address) {
     } else {
         BOOST_TEST_MESSAGE("no other name for 127.0.0.1 here: the name check is not exercised");
     }
+    // tls:// insists: a server without TLS (the harness's) is refused.
+    const std::string plain_address = nats_url().substr(7);
+    auto insecure = expect_failure(nats_sink::connect(options_for(names{}, "tls://" + plain_address)));
+    BOOST_TEST_MESSAGE(insecure.what());
+    BOOST_TEST((insecure.code() == error::backend_unavailable));
+    BOOST_TEST(contains(insecure.what(), "NATS tls://" + plain_address + " connect"));
     // Plain nats:// to a server that requires TLS: nats.c upgrades, and
     // verifies with the CA file given.
     auto plain = options_for(names{}, "nats://127.0.0.1" + port);

@@ -416,33 +416,30 @@ private:
         std::string operation = "look up stream " + stream;
         if (s == NATS_NOT_FOUND) {
             operation = "create stream " + stream;
-            std::vector<const char*> subjects;
-            for (const auto& subject : options_.subjects) subjects.push_back(subject.c_str());
-            jsStreamConfig config;
-            jsStreamConfig_Init(&config);
-            config.Name = stream.c_str();
-            config.Subjects = subjects.data();
-            config.SubjectsLen = static_cast<int>(subjects.size());
-            config.Storage = js_FileStorage;
-            config.Duplicates = std::chrono::duration_cast<std::chrono::nanoseconds>(options_.duplicate_window).count();
-            s = js_AddStream(&info, js_, &config, nullptr, &code);
+            s = create_stream(&info, code);
             created = s == NATS_OK;
-            if (s != NATS_OK && code == JSStreamNameExistErr) {  // another process created it meanwhile
-                operation = "look up stream " + stream;
-                s = js_GetStreamInfo(&info, js_, stream.c_str(), nullptr, &code);
+            if (s != NATS_OK && code != 0) {
+                // Another process may have created it meanwhile: JetStream
+                // then says "name in use" (10058) or, while that creation
+                // is under way, "subjects overlap" (10065). A stream of that
+                // name that is there now is checked like any other.
+                const std::string refusal = last_nats_error(s);
+                const int refused_with = static_cast<int>(code);
+                if (js_GetStreamInfo(&info, js_, stream.c_str(), nullptr, &code) != NATS_OK) {
+                    // Subjects another stream has (10065) or a configuration
+                    // the server refuses (10052): the options are wrong.
+                    const bool options_wrong = refused_with == JSStreamSubjectOverlapErr || refused_with == 10052;
+                    connect_failed(options_wrong ? error::invalid_argument : error::backend_unavailable, operation, s,
+                                   "JetStream error " + std::to_string(refused_with) + ": " + refusal);
+                }
+                s = NATS_OK;
             }
         }
         if (s != NATS_OK) {
             std::string detail = last_nats_error(s);
             if (code != 0) detail = "JetStream error " + std::to_string(static_cast<int>(code)) + ": " + detail;
             if (s == NATS_NO_RESPONDERS) detail = "no responders: is JetStream enabled on the server?";
-            // Subjects another stream has (10065) or a configuration the
-            // server refuses (10052): the options are wrong, not the server.
-            const bool refused = code == JSStreamSubjectOverlapErr || static_cast<int>(code) == 10052;
-            connect_failed(refused             ? error::invalid_argument
-                           : s == NATS_TIMEOUT ? error::timeout
-                                               : error::backend_unavailable,
-                           operation, s, detail);
+            connect_failed(s == NATS_TIMEOUT ? error::timeout : error::backend_unavailable, operation, s, detail);
         }
         const stream_settings found = info && info->Config ? settings_of(*info->Config) : stream_settings{};
         jsStreamInfo_Destroy(info);
@@ -456,6 +453,20 @@ private:
                                         "); it is left unchanged: delete it or choose another stream name"});
         log((created ? "nats_sink: created stream '" : "nats_sink: using stream '") + stream + "' (" +
             found.describe() + ") on " + name_);
+    }
+
+    /// js_AddStream with file storage, the subjects and the duplicate window.
+    natsStatus create_stream(jsStreamInfo** info, jsErrCode& code) {
+        std::vector<const char*> subjects;
+        for (const auto& subject : options_.subjects) subjects.push_back(subject.c_str());
+        jsStreamConfig config;
+        jsStreamConfig_Init(&config);
+        config.Name = options_.stream.c_str();
+        config.Subjects = subjects.data();
+        config.SubjectsLen = static_cast<int>(subjects.size());
+        config.Storage = js_FileStorage;
+        config.Duplicates = std::chrono::duration_cast<std::chrono::nanoseconds>(options_.duplicate_window).count();
+        return js_AddStream(info, js_, &config, nullptr, &code);
     }
 
     // ---- publishing (the sink's thread) -----------------------------------------
