@@ -181,8 +181,9 @@ double nats_c_rate(const std::string& url, const std::string& stream, const std:
                 ++ref.in_flight;
             }
             natsMsg* msg = nullptr;
-            check(natsMsg_Create(&msg, m.subject.c_str(), nullptr, m.payload.data(), static_cast<int>(m.payload.size())),
-                  "message");
+            check(
+                natsMsg_Create(&msg, m.subject.c_str(), nullptr, m.payload.data(), static_cast<int>(m.payload.size())),
+                "message");
             po.MsgId = m.id.c_str();
             check(js_PublishMsgAsync(js, &msg, &po), "publish");
         }

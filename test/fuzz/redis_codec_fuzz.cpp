@@ -216,6 +216,26 @@ void decode_everything(const rp::value& v, std::uint64_t offset, std::size_t lim
         for (auto& [p, ids] : picked) n += ids.size();
         check(n <= limit && n <= all.size());
     });
+    // The outbox: a stream read, its positions, the dropped-event list.
+    guarded([&] {
+        auto read = replies::decode_outbox(v, "fuzz");
+        check(read.entries.size() + read.skipped.size() == read.count);
+        for (auto& e : read.entries) check(!e.ev.id.empty());
+    });
+    guarded([&] { (void)replies::first_entry_time(v); });
+    guarded([&] { (void)replies::decode_counter(v); });
+    guarded([&] { (void)replies::outbox_refusal(v, static_cast<std::int64_t>(offset)); });
+    guarded([&] { (void)replies::decode_dropped_list(v, 0); });
+    if (v.is_string()) {
+        guarded([&] {
+            if (auto pos = replies::parse_position(v.as_string())) {
+                // The next position sorts after the one it follows.
+                auto next = replies::parse_position(replies::next_position(v.as_string()));
+                check(next && (next->first > pos->first || (next->first == pos->first && next->second > pos->second)));
+            }
+        });
+        guarded([&] { (void)replies::decode_dropped(v.as_string(), 0); });
+    }
     // A sweep's or list's reply: each element an entry.
     std::vector<session> sessions;
     guarded([&] {
