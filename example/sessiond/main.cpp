@@ -1,5 +1,6 @@
 // sessiond — the session service: an HTTP JSON API over a session_registry,
-// with a janitor that ends idle sessions and lifecycle events as JSON lines.
+// with a janitor that ends idle sessions, and lifecycle events kept in the
+// store's outbox and relayed to JSON lines and/or NATS JetStream.
 // Runs on the in-memory store with nothing else installed.
 //
 //   sessiond [--listen 127.0.0.1:8080] [--idle-timeout S] [--token T] ...
@@ -11,10 +12,15 @@
 // authentication is never off by accident. SIGINT/SIGTERM stop accepting,
 // let requests in flight finish, stop the janitor, exit 0.
 // doc/sessiond.md documents every endpoint, flag and metric.
+#include <sessionkit/event_relay.hpp>
 #include <sessionkit/http/handler.hpp>
 #include <sessionkit/http/metrics.hpp>
 #include <sessionkit/http/server.hpp>
 #include <sessionkit/sessionkit.hpp>
+#include <sessionkit/sink/any.hpp>
+#ifdef SESSIOND_WITH_NATS
+#include <sessionkit/sink/nats.hpp>
+#endif
 #include <sessionkit/spawner/any.hpp>
 #include <sessionkit/spawner/docker.hpp>
 #include <sessionkit/spawner/process.hpp>
@@ -53,7 +59,6 @@ using namespace std::chrono_literals;
 namespace {
 
 using example::log_line;
-using example::optional_jsonl_sink;
 using example::shown;
 using example::to_ms;
 
@@ -80,8 +85,16 @@ struct config {
     double janitor_interval_s = 10;
     double warning_window_s = 60;
     double history_s = 3600;
-    std::string events;
+    std::vector<std::string> events;
+    bool events_fsync = false;
     std::int64_t events_queue = static_cast<std::int64_t>(jsonl_sink::default_max_queued);
+    std::string nats_url = "nats://127.0.0.1:4222";
+    std::string nats_stream = "SESSIONS";
+    std::string nats_dead_letters;
+    std::int64_t outbox_max = static_cast<std::int64_t>(outbox_options{}.max_events);
+    std::string outbox_overflow = "drop_oldest";
+    double relay_lease_s = 10;
+    double relay_poll_s = 0.1;
     std::string token;
     bool insecure = false;
     std::int64_t body_limit = 1 << 20;
@@ -91,6 +104,22 @@ struct config {
     int demo = 0;
     double run_for_s = 0;
 };
+
+// One --events value: jsonl:PATH, PATH, -, nats, or '' (none).
+void check_events_target(const std::string& target) {
+    if (target.empty() || target == "-") return;
+    if (target == "nats") {
+#ifndef SESSIOND_WITH_NATS
+        throw po::error("--events nats: this sessiond was built without NATS support (libnats was not found)");
+#else
+        return;
+#endif
+    }
+    if (target.rfind("jsonl:", 0) == 0 && target.size() == 6) throw po::error("--events jsonl: needs a path");
+    if (target.find(':') != std::string::npos && target.rfind("jsonl:", 0) != 0 &&
+        target.find('/') == std::string::npos)
+        throw po::error("--events '" + target + "' is not a target (jsonl:PATH, PATH, -, nats)");
+}
 
 void need_seconds(const char* flag, double v, bool zero_ok = false) {
     if (!std::isfinite(v) || v < 0 || (!zero_ok && v == 0) || v > 3'155'760'000.0) {
@@ -187,8 +216,23 @@ std::optional<config> parse(int argc, char** argv) {
          "seconds before expiry when timeout_warning is sent (0: never)")
         ("history", po::value(&c.history_s)->default_value(c.history_s),
          "seconds that ended sessions stay readable")
-        ("events", po::value(&c.events)->default_value(c.events),
-         "lifecycle events as JSON lines: a file path, - for stdout, empty for none")
+        ("events", po::value(&c.events)->composing(),
+         "where lifecycle events go (repeat for several): jsonl:PATH or PATH (JSON lines appended to a file), "
+         "- (JSON lines on stdout), nats (JetStream: --nats-url, --nats-stream)")
+        ("events-fsync", po::bool_switch(&c.events_fsync), "fsync --events files after each batch (survives a power cut)")
+        ("nats-url", po::value(&c.nats_url)->default_value(c.nats_url),
+         "--events nats: nats://[user:pass@]host:port or tls://..., comma-separated for several (also NATS_URL)")
+        ("nats-stream", po::value(&c.nats_stream)->default_value(c.nats_stream), "--events nats: the JetStream stream")
+        ("nats-dead-letters", po::value(&c.nats_dead_letters),
+         "--events nats: file (JSON lines) for events the server refuses for good (default: the log)")
+        ("outbox-max", po::value(&c.outbox_max)->default_value(c.outbox_max),
+         "events kept per outbox partition while the sinks are down, before --outbox-overflow applies")
+        ("outbox-overflow", po::value(&c.outbox_overflow)->default_value(c.outbox_overflow),
+         "when the outbox is full: drop_oldest (counted and logged by id) or refuse_writes (session changes fail)")
+        ("relay-lease", po::value(&c.relay_lease_s)->default_value(c.relay_lease_s),
+         "seconds an outbox partition stays leased to a relay that stopped renewing (a killed sessiond)")
+        ("relay-poll", po::value(&c.relay_poll_s)->default_value(c.relay_poll_s),
+         "seconds between reads of an idle outbox partition (other instances' events; ours wake it at once)")
         ("events-queue", po::value(&c.events_queue)->default_value(c.events_queue),
          "event lines held for a slow --events reader; events past that are dropped and counted")
         ("token", po::value(&c.token), "bearer token required on /api/ (also SESSIONKIT_TOKEN); never empty")
@@ -218,7 +262,7 @@ std::optional<config> parse(int argc, char** argv) {
         throw po::error("SESSIOND_TOKEN and SESSIONKIT_TOKEN are both set, to different tokens: set one of them");
     // SESSIOND_IDLE_TIMEOUT=60 is --idle-timeout 60, SESSIOND_TOKEN is
     // --token (and so is SESSIONKIT_TOKEN, unless SESSIOND_TOKEN is set).
-    std::map<std::string, std::string> aliases{{"REDIS_URL", "redis-url"}};
+    std::map<std::string, std::string> aliases{{"REDIS_URL", "redis-url"}, {"NATS_URL", "nats-url"}};
     if (!sessiond_token) aliases.emplace("SESSIONKIT_TOKEN", "token");
     example::store_environment(opts, "SESSIOND_", aliases, vm);
     if (example::answered_help_or_version(vm, "usage: sessiond [options]", opts, version,
@@ -271,6 +315,15 @@ std::optional<config> parse(int argc, char** argv) {
     for (const auto& kv : c.worker_env)
         if (kv.find('=') == std::string::npos || kv.front() == '=')
             throw po::error("--worker-env must be NAME=VALUE, got '" + kv + "'");
+    for (auto& e : c.events) check_events_target(e);
+    std::erase(c.events, std::string());  // --events '' (the old way to say none)
+    if (c.outbox_max < 1 || c.outbox_max > 100'000'000)
+        throw po::error("--outbox-max must be between 1 and 100000000 events, got " + std::to_string(c.outbox_max));
+    if (c.outbox_overflow != "drop_oldest" && c.outbox_overflow != "refuse_writes")
+        throw po::error("--outbox-overflow must be drop_oldest or refuse_writes, got '" + c.outbox_overflow + "'");
+    need_seconds("relay-lease", c.relay_lease_s);
+    need_seconds("relay-poll", c.relay_poll_s);
+    if (c.relay_lease_s < 0.1) throw po::error("--relay-lease must be at least 0.1 seconds");
     if (c.events_queue < 1 || c.events_queue > 10'000'000)
         throw po::error("--events-queue must be between 1 and 10000000 lines, got " + std::to_string(c.events_queue));
     // Validated now, bound later. Reachable from other hosts without a
@@ -344,19 +397,111 @@ any_spawner make_spawner(const config& c, asio::io_context& ctx) {
     return process_spawner(ctx.get_executor(), std::move(o));
 }
 
+/// Where --events sends events: the sinks, and what the stop line and
+/// /metrics read from them.
+struct event_outputs {
+    sink_list sinks;
+    std::vector<std::shared_ptr<jsonl_sink>> jsonl;  ///< files and stdout
+    std::function<std::uint64_t()> dead_letters;     ///< the NATS sink's, when there is one
+    bool any() const noexcept { return !sinks.empty(); }
+    std::uint64_t dropped() const {
+        std::uint64_t n = 0;
+        for (const auto& j : jsonl) n += j->dropped();
+        return n;
+    }
+};
+
+event_outputs make_event_outputs(const config& c) {
+    event_outputs out;
+    const jsonl_sink_options jopts{static_cast<std::size_t>(c.events_queue), c.events_fsync};
+    for (const auto& target : c.events) {
+        if (target == "nats") continue;  // added by the caller, which owns the executor
+        std::shared_ptr<jsonl_sink> sink;
+        if (target == "-")
+            sink = std::make_shared<jsonl_sink>(std::cout, jopts.max_queued);
+        else
+            sink = std::make_shared<jsonl_sink>(target.rfind("jsonl:", 0) == 0 ? target.substr(6) : target, jopts);
+        out.jsonl.push_back(sink);
+        // The list holds a handle sharing the writer (jsonl_sink copies do).
+        out.sinks.add(any_sink(*sink));
+    }
+    return out;
+}
+
+// With --events, a store that can keep an outbox keeps one.
+template <class StoreOptions>
+void enable_outbox(StoreOptions& options, const config& c) {
+    if constexpr (requires { options.outbox = outbox_options{}; }) {
+        if (c.events.empty()) return;
+        outbox_options o;
+        o.max_events = static_cast<std::size_t>(c.outbox_max);
+        o.overflow =
+            c.outbox_overflow == "refuse_writes" ? outbox_overflow::refuse_writes : outbox_overflow::drop_oldest;
+        options.outbox = o;
+    }
+}
+
 template <class Store>
-int serve(const config& c, asio::io_context& ctx, Store& store, optional_jsonl_sink& sink) {
+awaitable<outbox_stats> outbox_figures(Store& store) {
+    if constexpr (outbox_store<Store>)
+        co_return co_await store.outbox_stats();
+    else
+        co_return outbox_stats{};
+}
+
+// The relay of a store with an outbox; a store without one publishes
+// directly (best effort), and this stands in for the relay.
+template <class Store, bool = outbox_store<Store>>
+struct relay_for {
+    using type = event_relay<Store, sink_list>;
+};
+template <class Store>
+struct relay_for<Store, false> {
+    struct type {
+        type(Store&, sink_list&, const event_relay_options&) {}
+        awaitable<void> run() { co_return; }
+        void stop() noexcept {}
+        event_relay_stats stats() const noexcept { return {}; }
+    };
+};
+
+template <class Store>
+int serve(const config& c, asio::io_context& ctx, Store& store, event_outputs& events) {
     const config* cfg = &c;
-    using registry_t = basic_session_registry<Store, system_clock_policy, optional_jsonl_sink, any_spawner>;
+    using registry_t = basic_session_registry<Store, system_clock_policy, sink_list, any_spawner>;
     using handler_t = http::api_handler<registry_t>;
     registry_options ropts;
     ropts.idle_timeout = to_ms(cfg->idle_timeout_s);
     if (cfg->max_lifetime_s > 0) ropts.max_lifetime = to_ms(cfg->max_lifetime_s);
     ropts.stop_grace = to_ms(cfg->stop_grace_s);
-    registry_t registry(store, ropts, {}, sink, make_spawner(*cfg, ctx));
+    registry_t registry(store, ropts, {}, events.sinks, make_spawner(*cfg, ctx));
+
+    // With --events the store keeps an outbox and this relay empties it
+    // into the sinks (each partition leased by one sessiond at a time).
+    event_relay_options relay_opts;
+    relay_opts.lease = to_ms(cfg->relay_lease_s);
+    relay_opts.poll_interval = std::max(milliseconds{1}, to_ms(cfg->relay_poll_s));
+    relay_opts.log = [](std::string_view line) { log_line("warn", std::string(line), {}); };
+    std::optional<typename relay_for<Store>::type> relay;
+    if (events.any() && writes_events(store)) relay.emplace(store, events.sinks, relay_opts);
 
     http::api_metrics metrics;
-    if (sink.sink) metrics.events_dropped = [events = sink.sink] { return events->dropped(); };
+    if (relay) {
+        metrics.event_source = [&store, &relay, &events]() -> awaitable<http::event_figures> {
+            auto box = co_await outbox_figures(store);
+            const auto r = relay->stats();
+            http::event_figures f;
+            f.outbox_depth = box.depth;
+            if (box.oldest)
+                f.outbox_lag_seconds = std::max(
+                    0.0, std::chrono::duration<double>(std::chrono::system_clock::now() - *box.oldest).count());
+            f.published = r.published;
+            f.publish_errors = r.publish_errors;
+            f.dropped = box.dropped;
+            f.dead_letters = events.dead_letters ? events.dead_letters() : 0;
+            co_return f;
+        };
+    }
     janitor_options jopts;
     jopts.interval = to_ms(cfg->janitor_interval_s);
     jopts.warning_window = to_ms(cfg->warning_window_s);
@@ -407,8 +552,32 @@ int serve(const config& c, asio::io_context& ctx, Store& store, optional_jsonl_s
         log_line("info", "stopping", {{"reason", why}});
         server.stop();
         jan.stop();
+        if (relay && !std::is_same_v<Store, memory_store>) relay->stop();
     };
-    std::atomic<int> running{2};  // server and janitor
+    // The memory store's outbox ends with the process: once the server and
+    // janitor have stopped (no more writes), give the relay up to 10 s to
+    // publish what is left, then stop it. A shared store keeps its outbox
+    // for the next relay.
+    std::uint64_t unpublished = 0;
+    auto drain_then_stop_relay = [&]() -> awaitable<void> {
+        asio::steady_timer pause(ctx);
+        const auto give_up = std::chrono::steady_clock::now() + 10s;
+        for (;;) {
+            std::uint64_t left = 0;
+            try {
+                const auto box = co_await outbox_figures(store);
+                left = box.depth;
+            } catch (...) {}
+            if (left == 0 || std::chrono::steady_clock::now() >= give_up) {
+                unpublished = left;
+                break;
+            }
+            pause.expires_after(20ms);
+            co_await pause.async_wait(asio::use_awaitable);
+        }
+        relay->stop();
+    };
+    std::atomic<int> running{relay ? 3 : 2};  // server, janitor, relay
     auto finished = [&](std::exception_ptr e) {
         if (e) {
             // One loop failing leaves a daemon that cannot do its job:
@@ -421,10 +590,14 @@ int serve(const config& c, asio::io_context& ctx, Store& store, optional_jsonl_s
             }
             stop("a service loop failed");
         }
-        if (--running == 0) ctx.stop();
+        const int left = --running;
+        if (left == 1 && relay && stopping && std::is_same_v<Store, memory_store>)
+            asio::co_spawn(ctx, drain_then_stop_relay(), asio::detached);
+        if (left == 0) ctx.stop();
     };
     asio::co_spawn(server.executor(), server.run(), finished);
     asio::co_spawn(ctx, jan.run(), finished);
+    if (relay) asio::co_spawn(ctx, relay->run(), finished);
     if (cfg->demo > 0) asio::co_spawn(ctx, run_demo(registry, cfg->demo, ropts.idle_timeout), asio::detached);
 
     // The first SIGINT/SIGTERM stops gracefully; a second one ends now.
@@ -437,6 +610,7 @@ int serve(const config& c, asio::io_context& ctx, Store& store, optional_jsonl_s
               {"spawner", cfg->spawner},
               {"threads", cfg->threads},
               {"auth", cfg->token.empty() ? "none" : "bearer"},
+              {"events", events.any() ? boost::json::value(boost::json::value_from(cfg->events)) : nullptr},
               {"idle_timeout_s", seconds_json(cfg->idle_timeout_s)}});
     if (cfg->token.empty() && !loopback(where.address()))
         log_line("warn", "serving without authentication on an address other hosts can reach (--insecure)",
@@ -450,10 +624,22 @@ int serve(const config& c, asio::io_context& ctx, Store& store, optional_jsonl_s
     if (loop_failed) return 1;
     // The events still queued are written before the final count, for as
     // long as requests in flight get (10 s): a reader that stopped reading
-    // must not keep sessiond from exiting.
-    const bool drained = !sink.sink || sink.sink->flush_for(std::chrono::seconds(10));
-    boost::json::object fields{{"events_dropped", sink.sink ? sink.sink->dropped() : 0}};
-    if (!drained) fields["events_unwritten"] = sink.sink->queued();
+    // must not keep sessiond from exiting. (Events the relay did not get
+    // to stay in the store's outbox: a sessiond on the same store sends
+    // them; with the memory store they end with the process.)
+    bool drained = true;
+    std::uint64_t unwritten = 0;
+    for (const auto& j : events.jsonl)
+        if (!j->flush_for(std::chrono::seconds(10))) {
+            drained = false;
+            unwritten += j->queued();
+        }
+    boost::json::object fields{{"events_dropped", events.dropped()}};
+    if (relay) {
+        fields["events_published"] = relay->stats().published;
+        if constexpr (std::is_same_v<Store, memory_store>) fields["events_unpublished"] = unpublished;
+    }
+    if (!drained) fields["events_unwritten"] = unwritten;
     if constexpr (std::is_same_v<Store, memory_store>) {
         // The memory store's figures die with the process: log them.
         auto st = store.stats_now();
@@ -475,14 +661,38 @@ int main(int argc, char** argv) {
     if (!cfg) return command_line.exit_status;
 
     try {
-        optional_jsonl_sink sink;
-        const auto queue = static_cast<std::size_t>(cfg->events_queue);
-        if (cfg->events == "-")
-            sink.sink = std::make_shared<jsonl_sink>(std::cout, queue);
-        else if (!cfg->events.empty())
-            sink.sink = std::make_shared<jsonl_sink>(cfg->events, queue);
+        event_outputs events = make_event_outputs(*cfg);
 
         asio::io_context ctx(cfg->threads);
+#ifdef SESSIOND_WITH_NATS
+        // Connected (and the stream created or checked) before we listen:
+        // a NATS we cannot reach, or a stream configured otherwise, stops
+        // sessiond now with the reason rather than filling the outbox.
+        std::optional<nats_sink> nats;
+        if (std::find(cfg->events.begin(), cfg->events.end(), "nats") != cfg->events.end()) {
+            nats_sink_options nopts;
+            nopts.url = cfg->nats_url;
+            nopts.stream = cfg->nats_stream;
+            nopts.dead_letter_file = cfg->nats_dead_letters;
+            nopts.log = [](std::string_view line) { log_line("warn", std::string(line), {}); };
+            auto connecting = asio::co_spawn(ctx, nats_sink::connect(std::move(nopts)), asio::use_future);
+            // The wait is on the sink's thread: ctx may run out of work
+            // (and stop) meanwhile, so poll it and restart it afterwards.
+            while (connecting.wait_for(std::chrono::milliseconds(1)) != std::future_status::ready) {
+                ctx.restart();
+                ctx.run_one_for(std::chrono::milliseconds(10));
+            }
+            ctx.restart();
+            try {
+                nats = connecting.get();
+            } catch (const std::exception& e) {
+                log_line("error", "cannot use NATS JetStream", {{"error", e.what()}});
+                return 1;
+            }
+            events.sinks.add(any_sink(*nats));
+            events.dead_letters = [sink = *nats] { return sink.dead_letters(); };
+        }
+#endif
         if (cfg->store == "redis") {
             auto rcfg = redis::connection_options::from_url(cfg->redis_url);
             rcfg.request_timeout = to_ms(cfg->redis_timeout_s);
@@ -493,6 +703,7 @@ int main(int argc, char** argv) {
             options.on_corrupt = [](const std::string& key, const std::string& what) {
                 log_line("error", "unreadable session record moved aside", {{"key", key}, {"error", what}});
             };
+            enable_outbox(options, *cfg);
             redis_store store(ctx.get_executor(), rcfg, options);
             // Refuse to start against a Redis we cannot reach: say so now.
             // (The connection's own loops keep ctx busy: run until answered.)
@@ -504,10 +715,12 @@ int main(int argc, char** argv) {
                 log_line("error", "cannot reach Redis", {{"redis", store.connection().name()}, {"error", e.what()}});
                 return 1;
             }
-            return serve(*cfg, ctx, store, sink);
+            return serve(*cfg, ctx, store, events);
         }
-        memory_store store(memory_store_options{.output_limit = static_cast<std::size_t>(cfg->output_limit)});
-        return serve(*cfg, ctx, store, sink);
+        memory_store_options options{.output_limit = static_cast<std::size_t>(cfg->output_limit)};
+        enable_outbox(options, *cfg);
+        memory_store store(options);
+        return serve(*cfg, ctx, store, events);
     } catch (const std::exception& e) {
         log_line("error", "sessiond failed", {{"error", e.what()}});
         return 1;

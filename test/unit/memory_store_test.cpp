@@ -10,6 +10,9 @@ namespace {
 struct memory_store_factory {
     using store_type = sessionkit::memory_store;
     std::unique_ptr<sessionkit::memory_store> make() { return std::make_unique<sessionkit::memory_store>(); }
+    std::unique_ptr<sessionkit::memory_store> make_with_outbox(sessionkit::outbox_options outbox) {
+        return std::make_unique<sessionkit::memory_store>(sessionkit::memory_store_options{.outbox = outbox});
+    }
 };
 }  // namespace
 

@@ -362,9 +362,11 @@ private:
 
     awaitable<response> do_metrics() {
         auto st = co_await registry_.stats();
+        std::optional<event_figures> events;
+        if (metrics_.event_source) events = co_await metrics_.event_source();
         response res{boost::beast::http::status::ok, 11};
         res.set(boost::beast::http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-        res.body() = metrics_.render(st);
+        res.body() = metrics_.render(st, events);
         res.prepare_payload();
         co_return res;
     }

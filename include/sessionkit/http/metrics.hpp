@@ -9,11 +9,19 @@
 //   sessionkit_janitor_sweeps_total, ..._failures_total
 //   sessionkit_http_request_duration_seconds{route,code}  histogram
 //   sessionkit_events_dropped_total                  counter, when a source is set
+//   with an event outbox (event_figures, read at scrape time):
+//   sessionkit_outbox_depth                          gauge, events waiting in the store's outbox
+//   sessionkit_outbox_lag_seconds                    gauge, age of the oldest waiting event (0: none)
+//   sessionkit_events_published_total                counter, confirmed by the sinks (this process)
+//   sessionkit_events_publish_errors_total           counter, failed publishes, each retried (this process)
+//   sessionkit_events_dead_letters_total             counter, events a sink refused for good (this process)
+//   (sessionkit_events_dropped_total then counts the outbox's overflow drops, store-wide)
 //
 // Store figures are read at scrape time, so every instance sharing a store
 // reports the same totals; request and sweep figures are this process's.
 #pragma once
 
+#include <sessionkit/concepts.hpp>
 #include <sessionkit/http/command.hpp>
 #include <sessionkit/janitor.hpp>
 #include <sessionkit/store_types.hpp>
@@ -24,6 +32,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -69,6 +78,16 @@ private:
     double sum_ = 0;
 };
 
+/// What an event outbox and its relay report (see the list above).
+struct event_figures {
+    std::uint64_t outbox_depth = 0;
+    double outbox_lag_seconds = 0;
+    std::uint64_t published = 0;
+    std::uint64_t publish_errors = 0;
+    std::uint64_t dropped = 0;
+    std::uint64_t dead_letters = 0;
+};
+
 class api_metrics {
 public:
     void record_request(route_id route, unsigned status, std::chrono::steady_clock::duration took) {
@@ -90,8 +109,13 @@ public:
     /// before the server runs.
     std::function<std::uint64_t()> events_dropped;
 
+    /// Where the outbox and relay figures are read at scrape time (the
+    /// handler awaits it); without one they are left out. Set it before
+    /// the server runs. It replaces events_dropped when both are set.
+    std::function<awaitable<event_figures>()> event_source;
+
     /// The whole exposition, with the store's figures read by the caller.
-    std::string render(const store_stats& st) const {
+    std::string render(const store_stats& st, const std::optional<event_figures>& events = std::nullopt) const {
         std::string out;
         out += "# HELP sessionkit_sessions Sessions in the store, by status.\n"
                "# TYPE sessionkit_sessions gauge\n";
@@ -105,7 +129,27 @@ public:
         counter("sessionkit_sessions_created_total", "Sessions created since the store began.", st.created_total);
         counter("sessionkit_sessions_expired_total", "Sessions expired by a janitor.", st.expired_total);
         counter("sessionkit_sessions_terminated_total", "Sessions that reached a final status.", st.terminated_total);
-        if (events_dropped)
+        auto gauge = [&](std::string_view name, std::string_view help, std::string value) {
+            out += "# HELP " + std::string(name) + " " + std::string(help) + "\n# TYPE " + std::string(name) +
+                   " gauge\n" + std::string(name) + " " + value + "\n";
+        };
+        if (events) {
+            char lag[64];
+            std::snprintf(lag, sizeof lag, "%.3f", events->outbox_lag_seconds);
+            gauge("sessionkit_outbox_depth", "Events waiting in the store's outbox (every partition).",
+                  std::to_string(events->outbox_depth));
+            gauge("sessionkit_outbox_lag_seconds", "Age of the oldest event waiting in the outbox (0 when empty).",
+                  lag);
+            counter("sessionkit_events_published_total", "Events this process published and a sink confirmed.",
+                    events->published);
+            counter("sessionkit_events_publish_errors_total", "Publishes that failed in this process (each retried).",
+                    events->publish_errors);
+            counter("sessionkit_events_dropped_total",
+                    "Events the outbox dropped because it was full (store-wide; each logged with its id).",
+                    events->dropped);
+            counter("sessionkit_events_dead_letters_total",
+                    "Events a sink refused for good, set aside as dead letters (this process).", events->dead_letters);
+        } else if (events_dropped)
             counter("sessionkit_events_dropped_total",
                     "Lifecycle events this process could not deliver to its event sink (queue full or write failed).",
                     events_dropped());

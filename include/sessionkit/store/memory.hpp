@@ -17,13 +17,21 @@
 // deadline instead of claiming it. That keeps touch O(1) after the hash
 // lookup (no tree is rebalanced) and costs one re-file per idle period of
 // a busy session (doc/decisions.md, "lazy expiry index").
+//
+// With `options.outbox` set, the store keeps an outbox (sessionkit/outbox.hpp):
+// create/update take the events their write implies and append them under
+// the same lock, only when the write lands; claim_warnings appends a
+// timeout_warning per record it claims. One partition (0): a single process
+// needs no more, and it keeps every event in write order.
 #pragma once
 
 #include <sessionkit/concepts.hpp>
 #include <sessionkit/detail/cursor.hpp>
 #include <sessionkit/error.hpp>
 #include <sessionkit/id.hpp>
+#include <sessionkit/outbox.hpp>
 #include <sessionkit/output.hpp>
+#include <sessionkit/store/memory/detail/outbox.hpp>
 #include <sessionkit/store/memory/detail/table.hpp>
 
 #include <algorithm>
@@ -32,6 +40,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -42,6 +51,8 @@ namespace sessionkit {
 struct memory_store_options {
     /// Bytes of worker output kept per session (the oldest are dropped).
     std::size_t output_limit = 1 << 20;
+    /// Keep an outbox of the events each write implies (off by default).
+    std::optional<outbox_options> outbox;
 };
 
 class memory_store {
@@ -50,15 +61,23 @@ public:
     explicit memory_store(memory_store_options options) : options_(options) {
         if (options_.output_limit == 0)
             throw_error(error::invalid_argument, "memory_store_options.output_limit must be at least 1 byte");
+        if (options_.outbox) outbox_.emplace(*options_.outbox);
     }
     memory_store(const memory_store&) = delete;
     memory_store& operator=(const memory_store&) = delete;
 
     awaitable<create_result> create(const session& rec) { co_return create_now(rec); }
+    awaitable<create_result> create(const session& rec, const std::vector<event>& events) {
+        co_return create_now(rec, events);
+    }
     awaitable<std::optional<session>> get(std::string_view id) { co_return get_now(id); }
     awaitable<std::optional<touch_result>> touch(std::string_view id, time_point now) { co_return touch_now(id, now); }
     awaitable<update_result> update(const session& rec, std::uint64_t expected_version) {
         co_return update_now(rec, expected_version);
+    }
+    awaitable<update_result> update(const session& rec, std::uint64_t expected_version,
+                                    const std::vector<event>& events) {
+        co_return update_now(rec, expected_version, events);
     }
     awaitable<bool> erase(std::string_view id) { co_return erase_now(id); }
     awaitable<std::vector<session>> claim_expired(time_point now, std::size_t limit, milliseconds lease) {
@@ -77,6 +96,9 @@ public:
         co_return try_lock_now(name, ttl, now);
     }
     awaitable<bool> unlock(std::string_view name, std::string_view token) { co_return unlock_now(name, token); }
+    awaitable<bool> extend_lock(std::string_view name, std::string_view token, milliseconds ttl, time_point now) {
+        co_return extend_lock_now(name, token, ttl, now);
+    }
     awaitable<bool> append_output(std::string_view id, std::string_view bytes) {
         co_return append_output_now(id, bytes);
     }
@@ -84,16 +106,31 @@ public:
         co_return read_output_now(id, offset, max);
     }
 
+    // ---- the outbox (outbox_store; only with options.outbox) ----
+
+    bool has_outbox() const noexcept { return outbox_.has_value(); }
+    unsigned outbox_partitions() const noexcept { return 1; }
+    awaitable<std::vector<outbox_entry>> read_outbox(unsigned partition, std::string_view after, std::size_t limit) {
+        co_return read_outbox_now(partition, after, limit);
+    }
+    awaitable<std::size_t> trim_outbox(unsigned partition, std::string_view upto) {
+        co_return trim_outbox_now(partition, upto);
+    }
+    awaitable<sessionkit::outbox_stats> outbox_stats() { co_return outbox_stats_now(); }
+    awaitable<std::vector<dropped_event>> take_dropped(std::size_t limit) { co_return take_dropped_now(limit); }
+    sessionkit::outbox_signal& outbox_signal() noexcept { return signal_; }
+
     // ---- synchronous bodies (public: benchmarks and tests call them too) ----
 
-    create_result create_now(const session& rec) {
+    create_result create_now(const session& rec, const std::vector<event>& events = {}) {
         check_id(rec.id);
-        std::lock_guard lock(mutex_);
+        std::unique_lock lock(mutex_);
         auto it = find(rec.id);
         session fresh = rec;
+        if (it != table_.end() && !is_final(it->record.status)) return {false, it->record.to_session()};
+        stage_events(events);
         if (it != table_.end()) {
             const auto& old = it->record;
-            if (!is_final(old.status)) return {false, old.to_session()};
             // A finished session's id is reused by a new one: continue the
             // version sequence so a stale CAS on the old one cannot land.
             fresh.version = old.version + 1;
@@ -106,6 +143,7 @@ public:
         }
         count(fresh.status, +1);
         ++created_total_;
+        append_events(events, lock);
         return {true, std::move(fresh)};
     }
 
@@ -140,19 +178,22 @@ public:
         return it->record.touched();
     }
 
-    update_result update_now(const session& rec, std::uint64_t expected_version) {
-        std::lock_guard lock(mutex_);
+    update_result update_now(const session& rec, std::uint64_t expected_version,
+                             const std::vector<event>& events = {}) {
+        std::unique_lock lock(mutex_);
         auto it = find(rec.id);
         if (it == table_.end()) return update_result::not_found;
         const auto& old = it->record;
         if (is_final(old.status)) return update_result::final_state;
         if (old.version != expected_version) return update_result::version_conflict;
+        stage_events(events);
         session next = rec;
         next.version = expected_version + 1;
         count(old.status, -1);
         count(next.status, +1);
         if (is_final(next.status)) ++terminated_total_;
         table_.replace(it, detail::memory::node(std::move(next)));
+        append_events(events, lock);
         return update_result::updated;
     }
 
@@ -208,7 +249,7 @@ public:
 
     std::vector<session> claim_warnings_now(time_point now, time_point horizon, std::size_t limit) {
         using detail::memory::expiry_class;
-        std::lock_guard lock(mutex_);
+        std::unique_lock lock(mutex_);
         auto& idx = table_.get<detail::memory::by_expiry>();
         // Entries filed at or before `now` are due (claim_expired takes them,
         // with no warning) or touched since (claim_expired re-files them, and
@@ -233,6 +274,15 @@ public:
                 n.check_at = n.record.idle_deadline;
             });
             warned.push_back(d->record.to_session());
+        }
+        if (outbox_ && !warned.empty()) {
+            std::vector<event> warnings;
+            warnings.reserve(warned.size());
+            for (const auto& s : warned) warnings.push_back(make_timeout_warning(s, now, generate_id()));
+            // Never refused: a warning is not worth failing the sweep over.
+            // Under refuse_writes one that does not fit is dropped, counted
+            // and logged by the relay like any other.
+            append_events(warnings, lock);
         }
         return warned;
     }
@@ -323,6 +373,31 @@ public:
         return it->second.token;
     }
 
+    std::vector<outbox_entry> read_outbox_now(unsigned partition, std::string_view after, std::size_t limit) {
+        std::lock_guard lock(mutex_);
+        return the_outbox("read_outbox", partition).read(after, limit);
+    }
+    std::size_t trim_outbox_now(unsigned partition, std::string_view upto) {
+        std::lock_guard lock(mutex_);
+        return the_outbox("trim_outbox", partition).trim(upto);
+    }
+    sessionkit::outbox_stats outbox_stats_now() {
+        std::lock_guard lock(mutex_);
+        return the_outbox("outbox_stats", 0).stats();
+    }
+    std::vector<dropped_event> take_dropped_now(std::size_t limit) {
+        std::lock_guard lock(mutex_);
+        return the_outbox("take_dropped", 0).take_dropped(limit);
+    }
+
+    bool extend_lock_now(std::string_view name, std::string_view token, milliseconds ttl, time_point now) {
+        std::lock_guard lock(mutex_);
+        auto it = locks_.find(std::string(name));
+        if (it == locks_.end() || it->second.token != token || it->second.expires <= now) return false;
+        it->second.expires = now + ttl;
+        return true;
+    }
+
     bool unlock_now(std::string_view name, std::string_view token) {
         std::lock_guard lock(mutex_);
         auto it = locks_.find(std::string(name));
@@ -353,6 +428,34 @@ private:
         return log->second.read(offset, max, what);
     }
 
+    detail::memory::outbox& the_outbox(std::string_view operation, unsigned partition) {
+        if (!outbox_)
+            throw_error(error::invalid_argument,
+                        "memory_store." + std::string(operation) + ": the outbox is off (memory_store_options.outbox)");
+        if (partition != 0)
+            throw_error(error::invalid_argument, "memory_store." + std::string(operation) + ": partition " +
+                                                     std::to_string(partition) + " does not exist (it has 1)");
+        return *outbox_;
+    }
+
+    // Before a write changes anything: events need an outbox, and a full
+    // one that refuses writes refuses this one.
+    void stage_events(const std::vector<event>& events) const {
+        if (events.empty()) return;
+        if (!outbox_)
+            throw_error(error::invalid_argument,
+                        "memory_store: a write carried events but the outbox is off (memory_store_options.outbox)");
+        outbox_->check_room(events.size());
+    }
+
+    // After the write landed: append, release the lock, wake the relay.
+    void append_events(const std::vector<event>& events, std::unique_lock<std::mutex>& lock) {
+        if (events.empty()) return;
+        outbox_->append(events);
+        lock.unlock();
+        signal_.notify(0);
+    }
+
     detail::memory::table::iterator find(std::string_view id) {
         auto& by_hash = table_.get<detail::memory::by_id_hash>();
         return table_.project<0>(by_hash.find(id, detail::memory::id_hash{}, detail::memory::id_equal{}));
@@ -372,9 +475,12 @@ private:
     std::uint64_t terminated_total_ = 0;
     std::unordered_map<std::string, detail::memory::lock_entry> locks_;
     std::size_t locks_since_sweep_ = 0;
+    std::optional<detail::memory::outbox> outbox_;
+    sessionkit::outbox_signal signal_;
 };
 
 static_assert(session_store<memory_store>);
 static_assert(output_log<memory_store>);
+static_assert(outbox_store<memory_store>);
 
 }  // namespace sessionkit

@@ -27,6 +27,7 @@
 // In this order: the order the cases run in.
 #include <sessionkit/testing/detail/store_cases_listing.hpp>
 #include <sessionkit/testing/detail/store_cases_locks.hpp>
+#include <sessionkit/testing/detail/store_cases_outbox.hpp>
 #include <sessionkit/testing/detail/store_cases_output.hpp>
 #include <sessionkit/testing/detail/store_cases_records.hpp>
 #include <sessionkit/testing/detail/store_cases_sweeps.hpp>
