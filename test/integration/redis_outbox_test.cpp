@@ -631,6 +631,21 @@ BOOST_AUTO_TEST_CASE(an_entry_that_is_not_an_event_is_reported_removed_and_block
     BOOST_TEST(depth(store) == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(an_outbox_key_that_is_not_a_stream_fails_the_write_before_it_changes_anything) {
+    auto store = outbox_store_of({}, 1);
+    auto conn = shared_connection();
+    sync_wait(conn->exec_one("SET", store->outbox_key(0), "not a stream", "PX", "60000"));
+    const auto now = ms_now();
+    auto s = record_of("wrongtype-" + generate_id().substr(0, 6), now);
+    auto e = expect_failure(store->create(s, {event_of(event_type::created, s.id, now)}));
+    BOOST_TEST_MESSAGE(e.what());
+    BOOST_TEST((e.code() == error::corrupt_record));
+    BOOST_TEST(contains(e.what(), "WRONGTYPE"));
+    BOOST_TEST(!sync_wait(store->get(s.id)).has_value());
+    // A write without events does not touch the outbox.
+    BOOST_TEST(sync_wait(store->create(s)).created);
+}
+
 BOOST_AUTO_TEST_CASE(a_registry_and_an_event_relay_deliver_every_event_once_in_order) {
     auto store = outbox_store_of({}, 4);
     recording_confirming_sink sink;

@@ -407,6 +407,84 @@ BOOST_AUTO_TEST_CASE(output_reads_say_what_was_dropped) {
 
 BOOST_AUTO_TEST_SUITE_END()
 
+BOOST_AUTO_TEST_SUITE(redis_outbox_replies)
+
+BOOST_AUTO_TEST_CASE(the_position_after_one_is_the_next_entry_id) {
+    BOOST_TEST(replies::next_position("1700000000000-0") == "1700000000000-1");
+    BOOST_TEST(replies::next_position("5-41") == "5-42");
+    BOOST_TEST(replies::next_position("5-18446744073709551615") == "6-0");
+    for (auto bad : {"", "-", "5-", "-5", "5", "5-x", "x-5", "5-5-5", " 5-5"}) {
+        auto e = failure([&] { replies::next_position(bad); });
+        BOOST_TEST((e.code() == error::invalid_argument), bad);
+    }
+    BOOST_TEST((replies::parse_position("3-9") < replies::parse_position("3-10")));
+    BOOST_TEST((replies::parse_position("3-9") < replies::parse_position("4-0")));
+}
+
+BOOST_AUTO_TEST_CASE(a_refused_write_is_told_apart_from_the_other_answers) {
+    BOOST_TEST(replies::outbox_refusal(array({integer(2), integer(7)}), 2).value() == 7u);
+    BOOST_TEST(!replies::outbox_refusal(array({integer(1), integer(7)}), 2));  // created at version 7
+    BOOST_TEST(!replies::outbox_refusal(array({integer(0), array({})}), 2));
+    BOOST_TEST(replies::outbox_refusal(array({integer(4), integer(3)}), 4).value() == 3u);
+    BOOST_TEST(!replies::outbox_refusal(integer(0), 4));
+    BOOST_TEST(!replies::outbox_refusal(integer(4), 4));
+}
+
+BOOST_AUTO_TEST_CASE(an_xrange_of_the_outbox_gives_events_and_names_what_it_could_not_read) {
+    const event e = make_event(event_type::created, "s1", t0, {{"owner", "alice"}});
+    auto entry = [](std::string id, std::vector<rp::value> fields) { return array({bulk(id), array(fields)}); };
+    auto read = replies::decode_outbox(
+        array({entry("1-0", {bulk("event"), bulk(to_text(e)), bulk("id"), bulk(e.id)}),
+               entry("1-1", {bulk("event"), bulk("{nope")}), entry("2-0", {bulk("other"), bulk("x")})}),
+        "k:{0}:outbox");
+    BOOST_TEST_REQUIRE(read.entries.size() == 1u);
+    BOOST_TEST(read.entries[0].position == "1-0");
+    BOOST_TEST(read.entries[0].ev.id == e.id);
+    BOOST_TEST(to_text(read.entries[0].ev) == to_text(e));
+    BOOST_TEST_REQUIRE(read.skipped.size() == 2u);
+    BOOST_TEST(read.skipped[0].position == "1-1");
+    BOOST_TEST(contains(read.skipped[0].problem, "k:{0}:outbox entry 1-1"));
+    BOOST_TEST(contains(read.skipped[1].problem, "no 'event' field"));
+    BOOST_TEST(read.count == 3u);
+    BOOST_TEST(read.last_position == "2-0");
+    BOOST_TEST(replies::decode_outbox(array({}), "k").count == 0u);
+    BOOST_TEST((failure([&] { replies::decode_outbox(integer(1), "k"); }).code() == error::protocol_error));
+    BOOST_TEST(replies::first_entry_time(array({entry("1-0", {bulk("time"), bulk("1700000000000")})})).value() ==
+               1'700'000'000'000);
+    BOOST_TEST(!replies::first_entry_time(array({entry("1-0", {bulk("time"), bulk("soon")})})));
+    BOOST_TEST(!replies::first_entry_time(array({})));
+}
+
+BOOST_AUTO_TEST_CASE(dropped_lines_are_read_and_merged_oldest_first) {
+    auto d = replies::decode_dropped("1700000000005 expired ev1 a session id", 3);
+    BOOST_TEST(d.time == 1'700'000'000'005);
+    BOOST_TEST(d.event.type == "expired");
+    BOOST_TEST(d.event.event_id == "ev1");
+    BOOST_TEST(d.event.session_id == "a session id");
+    BOOST_TEST(d.event.partition == 3u);
+    auto odd = replies::decode_dropped("garbage", 0);  // never a crash
+    BOOST_TEST(odd.event.event_id.empty());
+    auto list = [](unsigned p, std::vector<std::string> lines) {
+        std::vector<rp::value> v;
+        for (auto& l : lines) v.push_back(bulk(l));
+        return replies::decode_dropped_list(array(v), p);
+    };
+    std::vector<std::vector<replies::dropped_line>> parts;
+    parts.push_back(list(0, {"10 created a0 s", "40 created a1 s"}));
+    parts.push_back(list(1, {"20 created b0 s", "30 created b1 s", "50 created b2 s"}));
+    parts.push_back(replies::decode_dropped_list(null(), 2));
+    std::vector<std::string> ids;
+    for (auto& m : replies::merge_dropped(parts, 4)) ids.push_back(m.event.event_id);
+    BOOST_TEST((ids == std::vector<std::string>{"a0", "b0", "b1", "a1"}));
+    // Each partition keeps its order, even when times disagree.
+    parts = {list(0, {"50 x late s", "10 x early s"}), list(1, {"20 x mid s"})};
+    ids.clear();
+    for (auto& m : replies::merge_dropped(parts, 10)) ids.push_back(m.event.event_id);
+    BOOST_TEST((ids == std::vector<std::string>{"mid", "late", "early"}));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
 BOOST_AUTO_TEST_SUITE(redis_scripts)
 
 BOOST_AUTO_TEST_CASE(the_lua_field_lists_are_the_cpp_one) {
@@ -427,7 +505,7 @@ BOOST_AUTO_TEST_CASE(every_script_has_its_name_text_and_sha) {
     BOOST_TEST(sessionkit::detail::redis_store::sha1_hex("abc") == "a9993e364706816aba3e25717850c26c9cd0d89d");
     auto& s = redis_store_scripts::all();
     for (auto name : {"create", "update", "touch", "erase", "claim_expired", "claim_warnings", "purge_ended", "list",
-                      "append_output", "read_output", "try_lock", "unlock"}) {
+                      "append_output", "read_output", "try_lock", "unlock", "extend_lock", "trim_outbox"}) {
         auto* found = s.find(name);
         BOOST_REQUIRE_MESSAGE(found, name);
         BOOST_TEST(found->name == name);
@@ -437,6 +515,10 @@ BOOST_AUTO_TEST_CASE(every_script_has_its_name_text_and_sha) {
     // The hot touch and the locks stand alone; the rest start with the prelude.
     BOOST_TEST(!contains(s.touch.text, "local FIELDS"));
     BOOST_TEST(!contains(s.try_lock.text, "local FIELDS"));
+    BOOST_TEST(!contains(s.trim_outbox.text, "local FIELDS"));
+    // The scripts that append events carry the outbox's helpers.
+    for (auto* with : {&s.create, &s.update, &s.claim_warnings}) BOOST_TEST(contains(with->text, "outbox_append"));
+    BOOST_TEST(!contains(s.claim_expired.text, "outbox_append"));
     BOOST_TEST(contains(s.list.text, "local FIELDS"));
     BOOST_TEST(&redis_store_scripts::all() == &s);
 }
