@@ -18,6 +18,9 @@
 #include <sessionkit/http/server.hpp>
 #include <sessionkit/sessionkit.hpp>
 #include <sessionkit/sink/any.hpp>
+#ifdef SESSIOND_WITH_NATS
+#include <sessionkit/sink/nats.hpp>
+#endif
 #include <sessionkit/spawner/any.hpp>
 #include <sessionkit/spawner/docker.hpp>
 #include <sessionkit/spawner/process.hpp>
@@ -85,7 +88,7 @@ struct config {
     std::vector<std::string> events;
     bool events_fsync = false;
     std::int64_t events_queue = static_cast<std::int64_t>(jsonl_sink::default_max_queued);
-    std::string nats_url;
+    std::string nats_url = "nats://127.0.0.1:4222";
     std::string nats_stream = "SESSIONS";
     std::string nats_dead_letters;
     std::int64_t outbox_max = static_cast<std::int64_t>(outbox_options{}.max_events);
@@ -217,8 +220,8 @@ std::optional<config> parse(int argc, char** argv) {
          "where lifecycle events go (repeat for several): jsonl:PATH or PATH (JSON lines appended to a file), "
          "- (JSON lines on stdout), nats (JetStream: --nats-url, --nats-stream)")
         ("events-fsync", po::bool_switch(&c.events_fsync), "fsync --events files after each batch (survives a power cut)")
-        ("nats-url", po::value(&c.nats_url),
-         "--events nats: nats://[user:pass@]host:port or tls://..., comma-separated for several (default: NATS_URL)")
+        ("nats-url", po::value(&c.nats_url)->default_value(c.nats_url),
+         "--events nats: nats://[user:pass@]host:port or tls://..., comma-separated for several (also NATS_URL)")
         ("nats-stream", po::value(&c.nats_stream)->default_value(c.nats_stream), "--events nats: the JetStream stream")
         ("nats-dead-letters", po::value(&c.nats_dead_letters),
          "--events nats: file (JSON lines) for events the server refuses for good (default: the log)")
@@ -259,7 +262,7 @@ std::optional<config> parse(int argc, char** argv) {
         throw po::error("SESSIOND_TOKEN and SESSIONKIT_TOKEN are both set, to different tokens: set one of them");
     // SESSIOND_IDLE_TIMEOUT=60 is --idle-timeout 60, SESSIOND_TOKEN is
     // --token (and so is SESSIONKIT_TOKEN, unless SESSIOND_TOKEN is set).
-    std::map<std::string, std::string> aliases{{"REDIS_URL", "redis-url"}};
+    std::map<std::string, std::string> aliases{{"REDIS_URL", "redis-url"}, {"NATS_URL", "nats-url"}};
     if (!sessiond_token) aliases.emplace("SESSIONKIT_TOKEN", "token");
     example::store_environment(opts, "SESSIOND_", aliases, vm);
     if (example::answered_help_or_version(vm, "usage: sessiond [options]", opts, version,
@@ -661,6 +664,29 @@ int main(int argc, char** argv) {
         event_outputs events = make_event_outputs(*cfg);
 
         asio::io_context ctx(cfg->threads);
+#ifdef SESSIOND_WITH_NATS
+        // Connected (and the stream created or checked) before we listen:
+        // a NATS we cannot reach, or a stream configured otherwise, stops
+        // sessiond now with the reason rather than filling the outbox.
+        std::optional<nats_sink> nats;
+        if (std::find(cfg->events.begin(), cfg->events.end(), "nats") != cfg->events.end()) {
+            nats_sink_options nopts;
+            nopts.url = cfg->nats_url;
+            nopts.stream = cfg->nats_stream;
+            nopts.dead_letter_file = cfg->nats_dead_letters;
+            nopts.log = [](std::string_view line) { log_line("warn", std::string(line), {}); };
+            auto connecting = asio::co_spawn(ctx, nats_sink::connect(std::move(nopts)), asio::use_future);
+            while (connecting.wait_for(std::chrono::seconds(0)) != std::future_status::ready) ctx.run_one();
+            try {
+                nats = connecting.get();
+            } catch (const std::exception& e) {
+                log_line("error", "cannot use NATS JetStream", {{"error", e.what()}});
+                return 1;
+            }
+            events.sinks.add(any_sink(*nats));
+            events.dead_letters = [sink = *nats] { return sink.dead_letters(); };
+        }
+#endif
         if (cfg->store == "redis") {
             auto rcfg = redis::connection_options::from_url(cfg->redis_url);
             rcfg.request_timeout = to_ms(cfg->redis_timeout_s);
