@@ -156,23 +156,43 @@ def nats_kill(run):
 
 
 def sessiond_kill(run):
+    """Two kills: one in plain running (the outbox nearly empty), one with a
+    backlog and a batch in flight: nats-server is paused (SIGSTOP) so the
+    relay's publish hangs and the outbox fills, sessiond is killed, NATS
+    resumes (and stores the batch the dead process sent), and the new
+    sessiond republishes everything untrimmed: JetStream must drop what it
+    already holds, by id."""
     run.start_nats()
     run.start_redis()
     d = run.add_daemon("redis", lease=1.0)
     load = Load(run.daemons, run.history, run.tag, threads=4, rate=run.args.rate).start()
     time.sleep(run.args.warmup)
-    for cycle in range(2):
-        before = depth(run.daemons)
-        log("SIGKILL %s (cycle %d; outbox depth %s)" % (d.name, cycle + 1, before))
+    fails = []
+    for cycle in (1, 2):
+        if cycle == 2 and run.nats:
+            run.nats.send_signal(signal.SIGSTOP)
+            time.sleep(2)
+        backlog = depth(run.daemons)
+        log("SIGKILL %s (cycle %d%s; outbox depth %s)"
+            % (d.name, cycle, ", nats-server paused for 2 s" if cycle == 2 and run.nats else "", backlog))
         d.kill(signal.SIGKILL)
+        if cycle == 2 and run.nats:
+            run.nats.send_signal(signal.SIGCONT)
+            if backlog is not None and backlog < 100:
+                fails.append("the outbox held only %s events at the second kill" % backlog)
         time.sleep(0.5)
         d.start()
+        run.facts.append("kill %d: outbox depth %s at the kill" % (cycle, backlog))
         log("%s back on port %d" % (d.name, d.addr[1]))
         time.sleep(run.args.warmup)
     load.stop()
     r = run.check()
     run.facts.append("ambiguous operations (in flight at a kill): %d" % run.history.counts.get("ambiguous", 0))
-    return run.finish(r)
+    return run.finish(r, fails)
+
+
+def published(d):
+    return int(d.metrics().get("sessionkit_events_published_total", 0))
 
 
 def takeover(run):
@@ -182,20 +202,37 @@ def takeover(run):
         run.add_daemon("redis", lease=1.0)
     load = Load(run.daemons, run.history, run.tag, threads=6, rate=run.args.rate).start()
     time.sleep(run.args.warmup)
-    victim = run.daemons[1]
-    published = {d.name: int(d.metrics().get("sessionkit_events_published_total", 0)) for d in run.daemons}
-    log("SIGKILL %s; it stays dead (published %s so far)" % (victim.name, published))
+    # The victim is the sessiond relaying the most: the first one started
+    # leases every partition, and the others wait for a lease to run out.
+    before = {d.name: published(d) for d in run.daemons}
+    victim = max(run.daemons, key=lambda d: before[d.name])
+    calm = [depth(run.daemons) for _ in range(4) if time.sleep(0.25) is None]
+    log("SIGKILL %s, which stays dead (events published so far: %s; outbox depth %s)" % (victim.name, before, calm))
     victim.kill(signal.SIGKILL)
+    t0 = time.monotonic()
     survivors = [d for d in run.daemons if d is not victim]
-    time.sleep(run.args.warmup + 1)
+    samples = []
+    while time.monotonic() - t0 < run.args.warmup + 1:
+        samples.append((time.monotonic() - t0, depth(survivors)))
+        time.sleep(0.25)
     load.stop()
+    peak = max(samples, key=lambda s: s[1])
+    settled = max(20, 2 * max(calm))
+    back = next((t for t, dp in samples if t > peak[0] and dp <= settled), None)
+    log("outbox depth after the kill (s: depth): %s" % ", ".join("%.1f: %d" % s for s in samples))
     r = run.check(drain_timeout=30)
-    after = {d.name: int(d.metrics().get("sessionkit_events_published_total", 0)) for d in survivors}
-    run.facts.append("events published by the victim before the kill: %d; by the survivors %s -> %s"
-                     % (published[victim.name], {d.name: published[d.name] for d in survivors}, after))
+    after = {d.name: published(d) for d in survivors}
+    run.facts.append("victim %s had published %d events; survivors %s -> %s; depth peaked at %d %.1f s after the kill, "
+                     "back to <= %d after %s s (relay lease 1 s), load still running"
+                     % (victim.name, before[victim.name], {d.name: before[d.name] for d in survivors}, after, peak[1],
+                        peak[0], settled, "%.1f" % back if back is not None else "never"))
     fails = []
-    if run.args.sink == "nats" and published[victim.name] == 0:
-        fails.append("the victim published nothing before it died: it held no partition worth taking over")
+    if before[victim.name] == 0:
+        fails.append("no sessiond had published anything before the kill")
+    if back is None or back > 5:
+        fails.append("the survivors did not take the victim's partitions over within 5 s of the kill")
+    if sum(after.values()) <= sum(before[d.name] for d in survivors):
+        fails.append("the survivors published nothing after the kill")
     return run.finish(r, fails)
 
 
