@@ -4,12 +4,16 @@
 #   sessionkit_component(NAME <name>
 #       [REQUIRED]                       # the build fails without it (core)
 #       [DEPENDS "<find_package args>"...]  # one quoted string per package
+#       [PKGCONFIG "<PREFIX> <module>"...]  # pkg_check_modules(<PREFIX> IMPORTED_TARGET <module>)
 #       [LINK <targets>...]              # what sessionkit::<name> links, besides core
 #       [FOUND_IF <targets>...]          # it exists only if these exist (default: LINK)
 #       [WHAT "<text>"] [ALSO "<text>"] [HINT "<text>"])  # the message when it does not
 #
 # Each DEPENDS entry is found here (QUIET, or REQUIRED) and, in an installed
 # package, again by find_dependency() when a consumer asks for the component.
+# Each PKGCONFIG entry does the same through pkg-config, for a library whose
+# CMake package is missing or broken (nats.c on Debian): it defines
+# PkgConfig::<PREFIX>, here and in a consumer that asks for the component.
 # When every FOUND_IF target exists, the function defines the INTERFACE
 # target sessionkit_<name>, its alias sessionkit::<name>, its export name
 # and install rule, and sets SESSIONKIT_HAVE_<NAME> ON in the caller; else it
@@ -21,7 +25,7 @@ include_guard(GLOBAL)
 include(CMakePackageConfigHelpers)
 
 function(sessionkit_component)
-    cmake_parse_arguments(PARSE_ARGV 0 arg "REQUIRED" "NAME;WHAT;ALSO;HINT" "DEPENDS;LINK;FOUND_IF")
+    cmake_parse_arguments(PARSE_ARGV 0 arg "REQUIRED" "NAME;WHAT;ALSO;HINT" "DEPENDS;PKGCONFIG;LINK;FOUND_IF")
     if(NOT arg_NAME OR arg_UNPARSED_ARGUMENTS)
         message(FATAL_ERROR "sessionkit_component: NAME is required (unexpected: ${arg_UNPARSED_ARGUMENTS})")
     endif()
@@ -34,6 +38,20 @@ function(sessionkit_component)
             find_package(${dep_args} REQUIRED)
         else()
             find_package(${dep_args} QUIET)
+        endif()
+    endforeach()
+
+    foreach(pc IN LISTS arg_PKGCONFIG)
+        separate_arguments(pc_args UNIX_COMMAND "${pc}")
+        list(POP_FRONT pc_args pc_prefix)
+        if(arg_REQUIRED)
+            find_package(PkgConfig REQUIRED)
+            pkg_check_modules(${pc_prefix} REQUIRED IMPORTED_TARGET ${pc_args})
+        else()
+            find_package(PkgConfig QUIET)
+            if(PKG_CONFIG_FOUND)
+                pkg_check_modules(${pc_prefix} QUIET IMPORTED_TARGET ${pc_args})
+            endif()
         endif()
     endforeach()
 
@@ -67,6 +85,7 @@ function(sessionkit_component)
 
     set_property(GLOBAL APPEND PROPERTY SESSIONKIT_COMPONENTS ${name})
     set_property(GLOBAL PROPERTY SESSIONKIT_COMPONENT_${name}_DEPENDS "${arg_DEPENDS}")
+    set_property(GLOBAL PROPERTY SESSIONKIT_COMPONENT_${name}_PKGCONFIG "${arg_PKGCONFIG}")
     set_property(GLOBAL PROPERTY SESSIONKIT_COMPONENT_${name}_REQUIRED ${arg_REQUIRED})
     set(SESSIONKIT_HAVE_${upper} ON PARENT_SCOPE)
 endfunction()
@@ -81,7 +100,11 @@ function(sessionkit_write_package_config template install_dir)
     set(SESSIONKIT_COMPONENT_DEPENDENCIES "")
     foreach(name IN LISTS components)
         get_property(depends GLOBAL PROPERTY SESSIONKIT_COMPONENT_${name}_DEPENDS)
+        get_property(pkgconfig GLOBAL PROPERTY SESSIONKIT_COMPONENT_${name}_PKGCONFIG)
         get_property(required GLOBAL PROPERTY SESSIONKIT_COMPONENT_${name}_REQUIRED)
+        if(required AND pkgconfig)
+            message(FATAL_ERROR "sessionkit_component(${name}): a REQUIRED component with PKGCONFIG is not supported")
+        endif()
         if(required)
             foreach(dep IN LISTS depends)
                 string(APPEND SESSIONKIT_REQUIRED_DEPENDENCIES "find_dependency(${dep})\n")
@@ -92,11 +115,27 @@ function(sessionkit_write_package_config template install_dir)
         string(APPEND SESSIONKIT_COMPONENT_DEPENDENCIES
             "if(TARGET sessionkit::${name})\n"
             "    list(APPEND _sessionkit_known_components ${name})\n")
-        if(depends)
+        if(depends OR pkgconfig)
             string(APPEND SESSIONKIT_COMPONENT_DEPENDENCIES
                 "    if(${name} IN_LIST \${CMAKE_FIND_PACKAGE_NAME}_FIND_COMPONENTS)\n")
             foreach(dep IN LISTS depends)
                 string(APPEND SESSIONKIT_COMPONENT_DEPENDENCIES "        find_dependency(${dep})\n")
+            endforeach()
+            # A module pkg-config cannot find fails the package, naming it,
+            # as find_dependency() does for a missing CMake package.
+            foreach(pc IN LISTS pkgconfig)
+                separate_arguments(pc_args UNIX_COMMAND "${pc}")
+                list(POP_FRONT pc_args pc_prefix)
+                list(JOIN pc_args " " pc_modules)
+                string(APPEND SESSIONKIT_COMPONENT_DEPENDENCIES
+                    "        find_dependency(PkgConfig)\n"
+                    "        pkg_check_modules(${pc_prefix} QUIET IMPORTED_TARGET ${pc_modules})\n"
+                    "        if(NOT TARGET PkgConfig::${pc_prefix})\n"
+                    "            set(\${CMAKE_FIND_PACKAGE_NAME}_NOT_FOUND_MESSAGE\n"
+                    "                \"sessionkit component ${name} needs pkg-config module ${pc_modules}, which was not found\")\n"
+                    "            set(\${CMAKE_FIND_PACKAGE_NAME}_FOUND FALSE)\n"
+                    "            return()\n"
+                    "        endif()\n")
             endforeach()
             string(APPEND SESSIONKIT_COMPONENT_DEPENDENCIES "    endif()\n")
         endif()

@@ -676,7 +676,13 @@ int main(int argc, char** argv) {
             nopts.dead_letter_file = cfg->nats_dead_letters;
             nopts.log = [](std::string_view line) { log_line("warn", std::string(line), {}); };
             auto connecting = asio::co_spawn(ctx, nats_sink::connect(std::move(nopts)), asio::use_future);
-            while (connecting.wait_for(std::chrono::seconds(0)) != std::future_status::ready) ctx.run_one();
+            // The wait is on the sink's thread: ctx may run out of work
+            // (and stop) meanwhile, so poll it and restart it afterwards.
+            while (connecting.wait_for(std::chrono::milliseconds(1)) != std::future_status::ready) {
+                ctx.restart();
+                ctx.run_one_for(std::chrono::milliseconds(10));
+            }
+            ctx.restart();
             try {
                 nats = connecting.get();
             } catch (const std::exception& e) {

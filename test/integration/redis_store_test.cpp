@@ -52,6 +52,14 @@ struct redis_store_factory_of {
         o.partitions = Partitions;
         return std::make_unique<redis_store>(shared_connection(), o);
     }
+    /// The same with the event outbox on (the outbox conformance cases).
+    std::unique_ptr<redis_store> make_with_outbox(outbox_options outbox) {
+        redis_store_options o;
+        o.prefix = test::fresh_prefix("confo" + std::to_string(Partitions));
+        o.partitions = Partitions;
+        o.outbox = outbox;
+        return std::make_unique<redis_store>(shared_connection(), o);
+    }
 };
 using redis_store_factory = redis_store_factory_of<4>;
 using redis_store_one_partition_factory = redis_store_factory_of<1>;

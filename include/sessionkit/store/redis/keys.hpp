@@ -81,6 +81,14 @@ inline constexpr std::string_view corrupt_index = "corrupt";
 /// The partition's counters, a hash (store_stats).
 inline constexpr std::string_view stats_hash = "stats";
 
+/// The partition's event outbox, a stream (doc/redis.md, "Outbox").
+inline constexpr std::string_view outbox_stream = "outbox";
+/// Events the outbox's overflow policy dropped, a list, oldest first:
+/// "<time ms> <type> <event id> <session id>".
+inline constexpr std::string_view outbox_dropped = "outbox:dropped";
+/// The field of stats_hash that counts the events ever dropped.
+inline constexpr std::string_view outbox_dropped_counter = "outbox_dropped";
+
 /// The ids of one owner's sessions.
 inline std::string owner_index(std::string_view owner) { return "owner:" + std::string(owner); }
 /// The ids of the sessions in one status.

@@ -24,7 +24,9 @@
 namespace sessionkit::testing::conformance {
 
 template <class F>
-concept makes_outbox_store = requires(F f, outbox_options o) { f.make_with_outbox(o); };
+concept makes_outbox_store = requires(F f, outbox_options o) {
+    f.make_with_outbox(o);
+};
 
 inline event test_event(const std::string& session_id, std::string tag, event_type type = event_type::status_changed) {
     return make_event(type, session_id, t0, {{"tag", std::move(tag)}});
@@ -85,16 +87,16 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(outbox_takes_events_only_with_a_write_that_lands, 
         auto rec = made.record;
         rec.status = session_status::idle;
         BOOST_TEST((sync_wait(store->update(rec, rec.version + 7, std::vector<event>{test_event("ob1", "stale")})) ==
-                   update_result::version_conflict));
+                    update_result::version_conflict));
         BOOST_TEST((sync_wait(store->update(make_record("nobody"), 1, std::vector<event>{test_event("nobody", "x")})) ==
-                   update_result::not_found));
+                    update_result::not_found));
         // Landed: its event follows the first.
         BOOST_TEST((sync_wait(store->update(rec, rec.version, std::vector<event>{test_event("ob1", "idle")})) ==
-                   update_result::updated));
+                    update_result::updated));
         // A final record takes no write, so no event.
         auto ended = finish(*store, *sync_wait(store->get("ob1")), t0 + 1s);
         BOOST_TEST((sync_wait(store->update(ended, ended.version, std::vector<event>{test_event("ob1", "late")})) ==
-                   update_result::final_state));
+                    update_result::final_state));
         // Writes without events append nothing.
         create_ok(*store, make_record("ob2"));
 
@@ -124,7 +126,8 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(outbox_keeps_each_sessions_events_whole_and_in_ord
                                                       std::vector<event>{test_event(id, std::to_string(step))})) ==
                               update_result::updated);
             }
-        for (auto& id : ids) BOOST_TEST(tags_of(*store, id) == (std::vector<std::string>{"0", "1", "2", "3", "4", "5"}));
+        for (auto& id : ids)
+            BOOST_TEST(tags_of(*store, id) == (std::vector<std::string>{"0", "1", "2", "3", "4", "5"}));
         // Each event comes back whole: same id, type, session, time, data.
         auto first = read_whole_outbox(*store);
         BOOST_REQUIRE(!first.empty());
@@ -193,7 +196,7 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(a_full_outbox_drops_its_oldest_and_says_which, F, 
         BOOST_TEST(dropped[0].session_id == "full");
         BOOST_TEST(dropped[0].type == "status_changed");
         BOOST_TEST(dropped[0].partition == partition_of(*store, "full"));
-        BOOST_TEST(sync_wait(store->take_dropped(100)).empty());  // taken once
+        BOOST_TEST(sync_wait(store->take_dropped(100)).empty());     // taken once
         BOOST_TEST(sync_wait(store->outbox_stats()).dropped == 2u);  // still counted
     }
 }
@@ -201,9 +204,10 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(a_full_outbox_drops_its_oldest_and_says_which, F, 
 BOOST_AUTO_TEST_CASE_TEMPLATE(a_full_outbox_that_refuses_writes_changes_nothing, F, conformance_factories) {
     if constexpr (makes_outbox_store<F>) {
         F factory;
-        auto store = factory.make_with_outbox(outbox_options{.max_events = 2, .overflow = outbox_overflow::refuse_writes});
-        auto made = sync_wait(
-            store->create(make_record("tight"), std::vector<event>{test_event("tight", "0"), test_event("tight", "1")}));
+        auto store =
+            factory.make_with_outbox(outbox_options{.max_events = 2, .overflow = outbox_overflow::refuse_writes});
+        auto made = sync_wait(store->create(make_record("tight"),
+                                            std::vector<event>{test_event("tight", "0"), test_event("tight", "1")}));
         BOOST_REQUIRE(made.created);
         auto rec = made.record;
         rec.status = session_status::idle;
@@ -224,7 +228,7 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(a_full_outbox_that_refuses_writes_changes_nothing,
         auto waiting = sync_wait(store->read_outbox(p, "", 10));
         sync_wait(store->trim_outbox(p, waiting.back().position));
         BOOST_TEST((sync_wait(store->update(rec, rec.version, std::vector<event>{test_event("tight", "2")})) ==
-                   update_result::updated));
+                    update_result::updated));
     }
 }
 

@@ -25,8 +25,8 @@ class outbox {
 public:
     explicit outbox(outbox_options options) : options_(options) {
         if (options_.max_events == 0 || options_.max_events > 100'000'000)
-            throw_error(error::invalid_argument, "outbox_options.max_events must be 1..100000000, got " +
-                                                     std::to_string(options_.max_events));
+            throw_error(error::invalid_argument,
+                        "outbox_options.max_events must be 1..100000000, got " + std::to_string(options_.max_events));
     }
 
     /// Throws error::backend_unavailable when `n` more events would not fit

@@ -65,13 +65,14 @@ local function quarantine(id, now, e)
   redis.call('ZADD', base .. 'corrupt', now, id)
   return {id, false, errtext(e)}
 end
--- Sweeps: fn(id) for each id in ARGV from `first` on, each in its own
--- pcall, so that a record that cannot be read is quarantined (its error
--- reported in its place) and never stops the others. The non-nil results.
-local function each_guarded(first, now, fn)
+-- Sweeps: fn(id, i) for each id in ARGV from `first` on (every `step`th
+-- argument, default 1; i is its index), each in its own pcall, so that a
+-- record that cannot be read is quarantined (its error reported in its
+-- place) and never stops the others. The non-nil results.
+local function each_guarded(first, now, fn, step)
   local out = {}
-  for i = first, #ARGV do
-    local ok, r = pcall(fn, ARGV[i])
+  for i = first, #ARGV, step or 1 do
+    local ok, r = pcall(fn, ARGV[i], i)
     if not ok then r = quarantine(ARGV[i], now, r) end
     if r then out[#out + 1] = r end
   end
@@ -142,14 +143,21 @@ local function write_record(id, skey, rec, now, margin)
 end
 )lua";
 
-/// create: ARGV = id, now, margin, then the record's fields as
-/// (name, value) pairs. Returns {1, version} when created, {0, fields...}
-/// of the live session that already has this id.
+/// create: ARGV = id, now, margin, the write's events (lua_outbox.hpp:
+/// "0" for none), then the record's fields as (name, value) pairs. Returns
+/// {1, version} when created, {0, fields...} of the live session that
+/// already has this id, {2, length} when the outbox refuses the events
+/// (refuse_writes, full: nothing was written).
 inline constexpr std::string_view create = R"lua(
 local id, now, margin = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local ev, fields_at = write_events(4)
 local skey = base .. 's:' .. id
 local old = redis.call('HMGET', skey, 'status', 'version', 'owner')
 if old[1] and not is_final(old[1]) then return {0, fields_of(skey)} end
+-- The write lands: its events must fit before anything changes.
+local ob = ev and outbox_open(ev.max, ev.overflow, ev.kept, margin)
+local full = ob and outbox_full(ob, ev.n)
+if full then return {2, full} end
 local version = 1
 if old[1] then
   version = num(old[2], 'version', id) + 1
@@ -157,7 +165,7 @@ if old[1] then
   stat('st:' .. old[1], -1)
   redis.call('DEL', skey)
 end
-local rec = record_from_args(4)
+local rec = record_from_args(fields_at)
 rec.version = version
 redis.call('DEL', base .. 'o:' .. id)  -- a new session's output log starts empty
 local ttl = write_record(id, skey, rec, now, margin)
@@ -165,19 +173,27 @@ stat('st:' .. rec.status, 1)
 stat('created_total', 1)
 if is_final(rec.status) then stat('terminated_total', 1) end
 extend(base .. 'stats', ttl)
+if ob then outbox_append(ob, ev) end
 return {1, version}
 )lua";
 
-/// update: ARGV = id, expected_version, now, margin, then (name, value)
-/// pairs. Returns 0 updated, 1 not found, 2 version conflict, 3 final.
+/// update: ARGV = id, expected_version, now, margin, the write's events
+/// (lua_outbox.hpp: "0" for none), then (name, value) pairs. Returns 0
+/// updated, 1 not found, 2 version conflict, 3 final, {4, length} when the
+/// outbox refuses the events (refuse_writes, full: nothing was written).
 inline constexpr std::string_view update = R"lua(
 local id, expected, now, margin = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local ev, fields_at = write_events(5)
 local skey = base .. 's:' .. id
 local old = redis.call('HMGET', skey, 'status', 'version', 'owner', 'out_end')
 if not old[1] then return 1 end
 if is_final(old[1]) then return 3 end
 if old[2] ~= expected then return 2 end
-local rec = record_from_args(5)
+-- The write lands: its events must fit before anything changes.
+local ob = ev and outbox_open(ev.max, ev.overflow, ev.kept, margin)
+local full = ob and outbox_full(ob, ev.n)
+if full then return {4, full} end
+local rec = record_from_args(fields_at)
 rec.version = num(expected, 'expected version', id) + 1
 -- The output log is the session's, not the caller's: it is carried over,
 -- and lives as long as the record now does.
@@ -190,6 +206,7 @@ stat('st:' .. old[1], -1)
 stat('st:' .. rec.status, 1)
 if is_final(rec.status) then stat('terminated_total', 1) end
 extend(base .. 'stats', ttl)
+if ob then outbox_append(ob, ev) end
 return 0
 )lua";
 
@@ -346,6 +363,20 @@ if v then
   if expires and expires > now then return false end
 end
 redis.call('SET', KEYS[1], (now + ttl) .. ':' .. ARGV[3], 'PX', ttl)
+return 1
+)lua";
+
+/// extend_lock: KEYS[1] = the lock key; ARGV = now, ttl_ms, token. 1 when
+/// the token holds the lock (not expired on the caller's clock) and it now
+/// lasts `ttl` more. The value is rewritten, not just PEXPIREd: try_lock
+/// reads the expiry in it, and a stale one would let another take the lock.
+inline constexpr std::string_view extend_lock = R"lua(
+local now, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+local expires, token = string.match(v, '^(%d+):(.*)$')
+if token ~= ARGV[3] or tonumber(expires) <= now then return 0 end
+redis.call('SET', KEYS[1], (now + ttl) .. ':' .. token, 'PX', ttl)
 return 1
 )lua";
 

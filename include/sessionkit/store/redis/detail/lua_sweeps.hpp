@@ -104,13 +104,23 @@ end
 return out
 )lua";
 
-/// claim_warnings: ARGV = now, horizon, ids... Returns {id, fields...} per
-/// record marked warned.
+/// claim_warnings: ARGV = now, horizon, outbox ("0" off, "1" on), then
+/// with the outbox off the candidate ids; with it on max_events, overflow,
+/// dropped_ids_kept, margin, then (id, event id) pairs: each record warned
+/// gets a timeout_warning event with that id in the partition's outbox, the
+/// JSON that make_timeout_warning (event.hpp) builds. Returns {id,
+/// fields...} per record marked warned.
 inline constexpr std::string_view claim_warnings = R"lua(
 local now, horizon = tonumber(ARGV[1]), tonumber(ARGV[2])
-local function warn(id)
+local ob, first, step = nil, 4, 1
+if ARGV[3] == '1' then
+  ob = outbox_open(ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7]))
+  first, step = 8, 2
+end
+local function number_text(n) return string.format('%.17g', n) end
+local function warn(id, i)
   local skey = base .. 's:' .. id
-  local f = redis.call('HMGET', skey, 'status', 'idle_deadline', 'warning_sent', 'version')
+  local f = redis.call('HMGET', skey, 'status', 'idle_deadline', 'warning_sent', 'version', 'absolute_deadline')
   if not f[1] or is_final(f[1]) or f[1] == 'stopping' or f[3] ~= '0' then
     redis.call('ZREM', base .. 'warn', id)
     return nil
@@ -122,11 +132,23 @@ local function warn(id)
     return nil
   end
   if d <= now then return nil end
+  local reason = 'idle'
+  if ob and f[5] and f[5] ~= '' and d >= num(f[5], 'absolute_deadline', id) then reason = 'lifetime' end
   redis.call('HSET', skey, 'warning_sent', '1', 'version', num(f[4], 'version', id) + 1)
   redis.call('ZREM', base .. 'warn', id)
-  return {id, fields_of(skey)}
+  local fields = fields_of(skey)
+  if ob then
+    local eid = ARGV[i + 1]
+    local text = '{"v":1,"id":' .. cjson.encode(eid) .. ',"type":"timeout_warning","session_id":' ..
+                 cjson.encode(id) .. ',"time":' .. ARGV[1] .. ',"data":{"deadline":' .. number_text(d) ..
+                 ',"reason":"' .. reason .. '","remaining_ms":' .. number_text(d - now) .. '}}'
+    outbox_add(ob, text, eid, id, 'timeout_warning', ARGV[1])
+  end
+  return {id, fields}
 end
-return each_guarded(3, now, warn)
+local out = each_guarded(first, now, warn, step)
+if ob then outbox_bound(ob) end
+return out
 )lua";
 
 /// purge_ended: ARGV = before, ids... Returns how many were removed.

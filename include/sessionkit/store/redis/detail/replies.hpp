@@ -11,6 +11,8 @@
 
 #include <sessionkit/detail/cursor.hpp>
 #include <sessionkit/error.hpp>
+#include <sessionkit/event.hpp>
+#include <sessionkit/outbox.hpp>
 #include <sessionkit/output.hpp>
 #include <sessionkit/redis/detail/resp_parser.hpp>
 #include <sessionkit/redis/resp.hpp>
@@ -26,6 +28,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace sessionkit::detail::redis_store {
@@ -213,6 +216,169 @@ inline std::optional<output_chunk> decode_output(const resp::value& reply, std::
     out.data = std::string(r.elements[2].as_string());
     out.dropped = offset < out.offset;
     out.next_offset = out.offset + out.data.size();
+    return out;
+}
+
+// ---- the outbox (lua_outbox.hpp) ------------------------------------------
+
+/// create and update carrying events: when the outbox refused them
+/// (refuse_writes, full), the script answers {`code`, length} (create 2,
+/// update 4) and wrote nothing; the length, else nothing.
+inline std::optional<std::uint64_t> outbox_refusal(const resp::value& reply, std::int64_t code) {
+    if (reply.kind != resp::type::array || reply.elements.size() != 2) return std::nullopt;
+    if (reply.elements[0].kind != resp::type::integer || reply.elements[0].as_integer() != code) return std::nullopt;
+    return static_cast<std::uint64_t>(std::max<std::int64_t>(0, reply.elements[1].as_integer()));
+}
+
+/// A stream entry id "<ms>-<seq>" (an outbox position) as two numbers, or
+/// nothing when `text` is not one.
+inline std::optional<std::pair<std::uint64_t, std::uint64_t>> parse_position(std::string_view text) {
+    const auto dash = text.find('-');
+    if (dash == std::string_view::npos || dash == 0 || dash + 1 == text.size()) return std::nullopt;
+    std::uint64_t ms = 0, seq = 0;
+    auto number = [](std::string_view t, std::uint64_t& n) {
+        auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), n);
+        return ec == std::errc{} && end == t.data() + t.size();
+    };
+    if (!number(text.substr(0, dash), ms) || !number(text.substr(dash + 1), seq)) return std::nullopt;
+    return std::pair{ms, seq};
+}
+
+/// The smallest position after `text` (XRANGE and XTRIM MINID are
+/// inclusive, so "after p" is "from next_position(p)"). Throws
+/// invalid_argument for a position the outbox never gave out.
+inline std::string next_position(std::string_view text) {
+    auto p = parse_position(text);
+    if (!p)
+        throw_error(error::invalid_argument,
+                    "position '" + printable(text.substr(0, 60)) + "' is not one this outbox gave out (<ms>-<seq>)");
+    auto [ms, seq] = *p;
+    if (seq == UINT64_MAX) {
+        if (ms == UINT64_MAX) throw_error(error::invalid_argument, "position '" + std::string(text) + "' is the last");
+        return std::to_string(ms + 1) + "-0";
+    }
+    return std::to_string(ms) + "-" + std::to_string(seq + 1);
+}
+
+/// The value of `name` among a stream entry's fields (a flat array, or a
+/// RESP3 map: both name, value, ...), or null when absent.
+inline const resp::value* entry_field(const resp::value& fields, std::string_view name) {
+    for (std::size_t i = 0; i + 1 < fields.elements.size(); i += 2)
+        if (fields.elements[i].is_string() && fields.elements[i].as_string() == name) return &fields.elements[i + 1];
+    return nullptr;
+}
+
+/// An XRANGE of an outbox: its entries, and those that could not be read
+/// (someone else wrote them) with why.
+struct outbox_read {
+    std::vector<outbox_entry> entries;
+    struct unreadable {
+        std::string position;
+        std::string problem;
+    };
+    std::vector<unreadable> skipped;
+    std::string last_position;  ///< of the last entry, readable or not ("" when none)
+    std::size_t count = 0;      ///< entries in the reply
+};
+
+/// XRANGE <outbox> ... : each entry [id, [field, value, ...]]. `where`
+/// names the stream in the problems.
+inline outbox_read decode_outbox(const resp::value& reply, std::string_view where) {
+    if (reply.kind != resp::type::array && !reply.is_null()) unexpected_reply(reply);
+    outbox_read out;
+    for (auto& e : reply.elements) {
+        if (e.kind != resp::type::array || e.elements.size() != 2 || !e.elements[0].is_string())
+            throw_error(error::protocol_error, "malformed stream entry");
+        std::string position(e.elements[0].as_string());
+        ++out.count;
+        out.last_position = position;
+        const auto* text = entry_field(e.elements[1], "event");
+        if (!text || !text->is_string()) {
+            out.skipped.push_back({std::move(position), "it has no 'event' field"});
+            continue;
+        }
+        try {
+            event ev = event_from_text(text->as_string(), std::string(where) + " entry " + position);
+            out.entries.push_back({std::move(position), std::move(ev)});
+        } catch (const boost::system::system_error& err) {
+            out.skipped.push_back({std::move(position), what_without_code(err)});
+        }
+    }
+    return out;
+}
+
+/// The time (ms) of the first entry of an XRANGE ... COUNT 1, or nothing
+/// when the stream is empty or the entry has no readable time.
+inline std::optional<std::int64_t> first_entry_time(const resp::value& reply) {
+    if (reply.kind != resp::type::array || reply.elements.empty()) return std::nullopt;
+    const auto& e = reply.elements.front();
+    if (e.elements.size() != 2) return std::nullopt;
+    const auto* t = entry_field(e.elements[1], "time");
+    if (!t || !t->is_string()) return std::nullopt;
+    std::int64_t ms = 0;
+    const std::string_view text = t->as_string();
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), ms);
+    if (ec != std::errc{} || end != text.data() + text.size() || ms < -max_unix_ms || ms > max_unix_ms)
+        return std::nullopt;
+    return ms;
+}
+
+/// A counter an HGET answers: null (none yet) is 0.
+inline std::uint64_t decode_counter(const resp::value& reply) {
+    if (reply.is_null()) return 0;
+    return static_cast<std::uint64_t>(std::max<std::int64_t>(0, reply.as_integer()));
+}
+
+/// A dropped event as the outbox lists it: "<time> <type> <event id>
+/// <session id>" (the session id last: it is the one part that could hold
+/// a space). With the time it was written, for merging partitions.
+struct dropped_line {
+    std::int64_t time = 0;
+    dropped_event event;
+};
+
+inline dropped_line decode_dropped(std::string_view line, unsigned partition) {
+    dropped_line out;
+    out.event.partition = partition;
+    auto next = [&line]() {
+        const auto sp = line.find(' ');
+        std::string_view part = line.substr(0, sp);
+        line = sp == std::string_view::npos ? std::string_view{} : line.substr(sp + 1);
+        return part;
+    };
+    const std::string_view time = next();
+    std::from_chars(time.data(), time.data() + time.size(), out.time);
+    out.event.type = std::string(next());
+    out.event.event_id = std::string(next());
+    out.event.session_id = std::string(line);
+    return out;
+}
+
+/// One partition's LRANGE or LPOP of dropped lines (null: none).
+inline std::vector<dropped_line> decode_dropped_list(const resp::value& reply, unsigned partition) {
+    std::vector<dropped_line> out;
+    if (reply.is_null()) return out;
+    if (reply.kind != resp::type::array) unexpected_reply(reply);
+    for (auto& line : reply.elements) out.push_back(decode_dropped(line.as_string(), partition));
+    return out;
+}
+
+/// Partitions' dropped lines merged oldest first (by the time written;
+/// each partition keeps its own order), the first `limit` of them; also
+/// how many each partition gave.
+inline std::vector<dropped_line> merge_dropped(std::vector<std::vector<dropped_line>> per_partition,
+                                               std::size_t limit) {
+    std::vector<dropped_line> out;
+    std::vector<std::size_t> next(per_partition.size(), 0);
+    while (out.size() < limit) {
+        std::size_t best = per_partition.size();
+        for (std::size_t p = 0; p < per_partition.size(); ++p)
+            if (next[p] < per_partition[p].size() &&
+                (best == per_partition.size() || per_partition[p][next[p]].time < per_partition[best][next[best]].time))
+                best = p;
+        if (best == per_partition.size()) break;
+        out.push_back(std::move(per_partition[best][next[best]++]));
+    }
     return out;
 }
 
