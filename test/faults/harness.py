@@ -107,11 +107,12 @@ class Process:
         self.proc = None
         self.log_path = os.path.join(env.dir, name + ".log")
 
-    def _spawn(self, argv):
+    def _spawn(self, argv, env=None):
         with open(self.log_path, "ab") as out:
             out.write(("==== %s: %s\n" % (time.strftime("%H:%M:%S"), " ".join(argv))).encode())
             out.flush()
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True,
+                                         env=env)
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
@@ -202,7 +203,11 @@ class Sessiond(Process):
 
     def start(self):
         offset = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
-        self._spawn([self.binary, "--listen", "127.0.0.1:0", "--keepalive-timeout", "600"] + self.args)
+        # Only our flags: a SESSIOND_TOKEN or USE_REDIS of the caller's
+        # environment would change what the test talks to.
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("SESSIOND_") and k not in ("SESSIONKIT_TOKEN", "USE_REDIS", "REDIS_URL", "NATS_URL")}
+        self._spawn([self.binary, "--listen", "127.0.0.1:0", "--keepalive-timeout", "600"] + self.args, env)
         port = []
 
         def started():
