@@ -367,7 +367,7 @@ def stream_tool_selftest(run):
     dump_stream(run.args.stream_tool, run.nats.url, STREAM, path)
     with open(path) as s:
         r = eventcheck.check(hist, s)
-    print(r.summary("faults.stream-tool (a re-minted id)"))
+    print(r.summary("faults.stream-tool (a re-minted id: must be caught)"))
     if r.unexpected != 1 or r.lost or r.duplicates:
         raise Failure("a republished event under a new id was not caught as unexpected")
     print("faults.stream-tool: ok")
