@@ -6,13 +6,18 @@
 #include <sessionkit/testing/io_threads.hpp>
 #include <sessionkit/testing/run.hpp>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_future.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/test/unit_test.hpp>
 
 #include <nats/nats.h>
 
+#include <fcntl.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
@@ -137,7 +142,7 @@ public:
         return n;
     }
     void add_stream(const std::string& stream, const std::string& subject, jsStorageType storage, milliseconds dups,
-                    std::int32_t max_msg_size = -1) {
+                    std::int32_t max_msg_size = -1, bool no_ack = false) {
         jsStreamConfig c;
         jsStreamConfig_Init(&c);
         const char* subjects[] = {subject.c_str()};
@@ -147,6 +152,7 @@ public:
         c.Storage = storage;
         c.Duplicates = std::chrono::duration_cast<std::chrono::nanoseconds>(dups).count();
         c.MaxMsgSize = max_msg_size;
+        c.NoAck = no_ack;
         jsStreamInfo* si = nullptr;
         jsErrCode code{};
         check(js_AddStream(&si, js_, &c, nullptr, &code), "add stream");
@@ -215,22 +221,25 @@ std::string nats_server_program() {
 }
 
 /// A nats-server of this test's own with JetStream, on a fixed port and
-/// store directory, so that it can be killed, stopped and restarted.
+/// store directory, so that it can be killed, stopped and restarted. Its
+/// INFO line must carry its own server name: on a shared machine the port
+/// free_port() found may be taken by someone else's server meanwhile, and
+/// that one must not pass for ours (a new port is tried then).
 class private_nats {
 public:
     explicit private_nats(std::string extra_config = {}, bool jetstream = true)
-        : port_(free_port()),
-          dir_(std::filesystem::temp_directory_path() / ("sktest-nats-" + generate_id().substr(0, 8))),
+        : dir_(std::filesystem::temp_directory_path() / ("sktest-nats-" + generate_id().substr(0, 8))),
+          name_("sktest-" + generate_id().substr(0, 12)), extra_config_(std::move(extra_config)),
           jetstream_(jetstream) {
         std::filesystem::create_directories(dir_ / "jetstream");
-        std::ofstream conf(dir_ / "nats.conf");
-        conf << "host: 127.0.0.1\nport: " << port_ << "\n";
-        if (jetstream)
-            conf << "jetstream {\n  store_dir: \"" << (dir_ / "jetstream").string() << "\"\n"
-                 << "  max_memory_store: 64MB\n  max_file_store: 256MB\n}\n";
-        conf << extra_config << "\n";
-        conf.close();
-        start();
+        for (int attempt = 0; attempt < 3; ++attempt) {
+            port_ = free_port();
+            write_config();
+            if (launch()) return;
+        }
+        std::error_code ignored;
+        std::filesystem::remove_all(dir_, ignored);
+        throw std::runtime_error("private nats-server did not start on three free ports");
     }
     ~private_nats() {
         kill();
@@ -242,21 +251,11 @@ public:
 
     std::string url() const { return "nats://127.0.0.1:" + std::to_string(port_); }
 
+    /// Starts it again on the same port and store directory.
     void start() {
-        std::vector<std::string> args{nats_server_program(), "-c", (dir_ / "nats.conf").string(), "-l",
-                                      (dir_ / "nats.log").string()};
-        std::vector<char*> argv;
-        for (auto& a : args) argv.push_back(a.data());
-        argv.push_back(nullptr);
-        if (int rc = ::posix_spawnp(&pid_, argv[0], nullptr, nullptr, argv.data(), environ); rc != 0)
-            throw std::runtime_error("cannot start nats-server: " + std::string(std::strerror(rc)));
-        for (int i = 0; i < 200; ++i) {
-            if (ready()) return;
-            std::this_thread::sleep_for(25ms);
-        }
-        kill();
-        throw std::runtime_error("private nats-server on port " + std::to_string(port_) + " did not start (see " +
-                                 (dir_ / "nats.log").string() + ")");
+        if (!launch())
+            throw std::runtime_error("private nats-server did not restart on port " + std::to_string(port_) + " (see " +
+                                     (dir_ / "nats.log").string() + ")");
     }
     /// SIGKILL: no goodbye, no flush of the store beyond what the OS has.
     void kill() {
@@ -270,30 +269,129 @@ public:
     void resume() { ::kill(pid_, SIGCONT); }
 
 private:
-    /// Up when the client port sends an INFO line that advertises JetStream.
+    void write_config() const {
+        std::ofstream conf(dir_ / "nats.conf");
+        conf << "host: 127.0.0.1\nport: " << port_ << "\nserver_name: " << name_ << "\n";
+        if (jetstream_)
+            conf << "jetstream {\n  store_dir: \"" << (dir_ / "jetstream").string() << "\"\n"
+                 << "  max_memory_store: 64MB\n  max_file_store: 256MB\n}\n";
+        conf << extra_config_ << "\n";
+    }
+
+    /// Spawns the server; true once it answers, false when it exited (its
+    /// port was taken) or did not answer within 10 s.
+    bool launch() {
+        std::vector<std::string> args{nats_server_program(), "-c", (dir_ / "nats.conf").string(), "-l",
+                                      (dir_ / "nats.log").string()};
+        std::vector<char*> argv;
+        for (auto& a : args) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        if (int rc = ::posix_spawnp(&pid_, argv[0], nullptr, nullptr, argv.data(), environ); rc != 0)
+            throw std::runtime_error("cannot start nats-server: " + std::string(std::strerror(rc)));
+        const auto until = std::chrono::steady_clock::now() + 10s;
+        while (std::chrono::steady_clock::now() < until) {
+            int status = 0;
+            if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+                pid_ = -1;
+                return false;
+            }
+            if (ready()) return true;
+            std::this_thread::sleep_for(25ms);
+        }
+        kill();
+        return false;
+    }
+
+    /// Up when the client port sends our server's INFO line, advertising
+    /// JetStream when it should.
     bool ready() const {
         int fd = ::socket(AF_INET, SOCK_STREAM, 0);
         sockaddr_in a{};
         a.sin_family = AF_INET;
         a.sin_port = htons(port_);
         a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        timeval limit{.tv_sec = 1, .tv_usec = 0};
+        timeval limit{.tv_sec = 0, .tv_usec = 200'000};
         ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
         bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
         if (ok) {
             char buf[2048];
             const ssize_t n = ::read(fd, buf, sizeof buf);
             const std::string_view line(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
-            ok = line.starts_with("INFO") && (!jetstream_ || line.find("\"jetstream\":true") != std::string_view::npos);
+            ok = line.starts_with("INFO") && line.find("\"" + name_ + "\"") != std::string_view::npos &&
+                 (!jetstream_ || line.find("\"jetstream\":true") != std::string_view::npos);
         }
         ::close(fd);
         return ok;
     }
 
-    std::uint16_t port_;
+    std::uint16_t port_ = 0;
     std::filesystem::path dir_;
+    std::string name_;
+    std::string extra_config_;
     bool jetstream_;
     pid_t pid_ = -1;
+};
+
+bool resolves_to_loopback(const char* name) {
+    addrinfo hints{};
+    hints.ai_family = AF_INET;
+    addrinfo* found = nullptr;
+    if (::getaddrinfo(name, nullptr, &hints, &found) != 0) return false;
+    bool loopback = false;
+    for (auto* a = found; a; a = a->ai_next)
+        loopback = loopback || reinterpret_cast<sockaddr_in*>(a->ai_addr)->sin_addr.s_addr == htonl(INADDR_LOOPBACK);
+    ::freeaddrinfo(found);
+    return loopback;
+}
+
+/// Runs a program to completion; its exit status.
+int run_program(std::vector<std::string> args) {
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t quiet;  // its chatter would only clutter the test's output
+    ::posix_spawn_file_actions_init(&quiet);
+    ::posix_spawn_file_actions_addopen(&quiet, 1, "/dev/null", O_WRONLY, 0);
+    ::posix_spawn_file_actions_addopen(&quiet, 2, "/dev/null", O_WRONLY, 0);
+    pid_t pid = 0;
+    const int rc = ::posix_spawnp(&pid, argv[0], &quiet, nullptr, argv.data(), environ);
+    ::posix_spawn_file_actions_destroy(&quiet);
+    if (rc != 0) return -1;
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/// A throwaway CA and a certificate it signs for localhost and 127.0.0.1,
+/// made with the openssl program.
+struct test_certificates {
+    std::filesystem::path dir =
+        std::filesystem::temp_directory_path() / ("sktest-nats-tls-" + generate_id().substr(0, 8));
+    std::filesystem::path ca() const { return dir / "ca.pem"; }
+    std::filesystem::path cert() const { return dir / "server.pem"; }
+    std::filesystem::path key() const { return dir / "server.key"; }
+
+    test_certificates() {
+        std::filesystem::create_directories(dir);
+        std::ofstream(dir / "ext.cnf") << "subjectAltName=DNS:localhost,IP:127.0.0.1\n";
+        const std::string d = dir.string() + "/";
+        const std::vector<std::vector<std::string>> steps{
+            {"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+             d + "ca.key", "-out", d + "ca.pem", "-days", "2", "-subj", "/CN=sktest-ca"},
+            {"openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+             d + "server.key", "-out", d + "server.csr", "-subj", "/CN=localhost"},
+            {"openssl", "x509", "-req", "-in", d + "server.csr", "-CA", d + "ca.pem", "-CAkey", d + "ca.key",
+             "-CAcreateserial", "-out", d + "server.pem", "-days", "2", "-extfile", d + "ext.cnf"}};
+        for (const auto& step : steps)
+            if (run_program(step) != 0) throw std::runtime_error("openssl failed making test certificates in " + d);
+    }
+    ~test_certificates() {
+        std::error_code ignored;
+        std::filesystem::remove_all(dir, ignored);
+    }
+    std::string server_config() const {
+        return "tls {\n  cert_file: \"" + cert().string() + "\"\n  key_file: \"" + key().string() + "\"\n}\n";
+    }
 };
 
 template <class Pred>
@@ -374,6 +472,24 @@ BOOST_AUTO_TEST_CASE(an_incompatible_stream_is_refused_naming_both_configuration
     BOOST_TEST(contains(w.what(), "a duplicate window under 2 minutes"));
     r.delete_stream(short_window.stream);
 
+    names silent;
+    r.add_stream(silent.stream, silent.subjects, js_FileStorage, 2min, -1, true);
+    auto a = expect_failure(nats_sink::connect(options_for(silent)));
+    BOOST_TEST_MESSAGE(a.what());
+    BOOST_TEST(contains(a.what(), "no acknowledgements, so nothing could be confirmed"));
+    r.delete_stream(silent.stream);
+
+    // Another stream already takes in our subjects: JetStream will not
+    // create a second one over them.
+    names overlap;
+    r.add_stream(overlap.stream + "_OTHER", overlap.subjects, js_FileStorage, 2min);
+    auto v = expect_failure(nats_sink::connect(options_for(overlap)));
+    BOOST_TEST_MESSAGE(v.what());
+    BOOST_TEST((v.code() == error::invalid_argument));
+    BOOST_TEST(contains(v.what(), "create stream " + overlap.stream + ": JetStream error 10065"));
+    BOOST_TEST(r.info(overlap.stream) == nullptr);
+    r.delete_stream(overlap.stream + "_OTHER");
+
     names other;
     r.add_stream(other.stream, other.prefix + ".created.>", js_FileStorage, 2min);
     auto s = expect_failure(nats_sink::connect(options_for(other)));
@@ -402,6 +518,73 @@ BOOST_AUTO_TEST_CASE(a_server_without_jetstream_is_named) {
     BOOST_TEST((e.code() == error::backend_unavailable));
     BOOST_TEST(contains(e.what(), "NATS " + server.url() + " look up stream SKTEST_"));
     BOOST_TEST(contains(e.what(), "is JetStream enabled on the server?"));
+}
+
+BOOST_AUTO_TEST_CASE(tls_verified_against_a_ca_file_by_name_and_by_address) {
+    test_certificates certs;
+    private_nats server(certs.server_config());
+    const std::string port = server.url().substr(server.url().rfind(':'));
+    for (std::string host : {"localhost", "127.0.0.1"}) {
+        names n;
+        auto o = options_for(n, "tls://" + host + port);
+        o.tls_ca_file = certs.ca().string();
+        auto sink = sync_wait(nats_sink::connect(o));
+        sync_wait(sink.publish(make_batch(3, "tls")));
+        BOOST_TEST_CONTEXT(host) { BOOST_TEST(sink.published() == 3u); }
+    }
+    // The system's CAs do not know the throwaway one.
+    auto unknown = expect_failure(nats_sink::connect(options_for(names{}, "tls://localhost" + port)));
+    BOOST_TEST_MESSAGE(unknown.what());
+    BOOST_TEST((unknown.code() == error::backend_unavailable));
+    BOOST_TEST(contains(unknown.what(), "NATS tls://localhost" + port + " connect: SSL handshake error"));
+    // A certificate for localhost is not one for another name (this
+    // machine's name, when it resolves to 127.0.0.1).
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    if (std::string_view(host) != "localhost" && resolves_to_loopback(host)) {
+        auto o = options_for(names{}, "tls://" + std::string(host) + port);
+        o.tls_ca_file = certs.ca().string();
+        auto other = expect_failure(nats_sink::connect(o));
+        BOOST_TEST_MESSAGE(other.what());
+        BOOST_TEST((other.code() == error::backend_unavailable));
+    } else {
+        BOOST_TEST_MESSAGE("no other name for 127.0.0.1 here: the name check is not exercised");
+    }
+    // tls:// insists: a server without TLS (the harness's) is refused.
+    const std::string plain_address = nats_url().substr(7);
+    auto insecure = expect_failure(nats_sink::connect(options_for(names{}, "tls://" + plain_address)));
+    BOOST_TEST_MESSAGE(insecure.what());
+    BOOST_TEST((insecure.code() == error::backend_unavailable));
+    BOOST_TEST(contains(insecure.what(), "NATS tls://" + plain_address + " connect"));
+    // Plain nats:// to a server that requires TLS: nats.c upgrades, and
+    // verifies with the CA file given.
+    auto plain = options_for(names{}, "nats://127.0.0.1" + port);
+    plain.tls_ca_file = certs.ca().string();
+    BOOST_TEST(sync_wait(nats_sink::connect(plain)).stats().connected);
+}
+
+BOOST_AUTO_TEST_CASE(a_token_or_a_user_and_password_authenticate) {
+    {
+        private_nats server("authorization {\n  token: \"t0ken-s3cret\"\n}");
+        auto o = options_for(names{}, server.url());
+        o.token = "t0ken-s3cret";
+        BOOST_TEST(sync_wait(nats_sink::connect(o)).stats().connected);
+        o.token = "wrong";
+        auto e = expect_failure(nats_sink::connect(o));
+        BOOST_TEST_MESSAGE(e.what());
+        BOOST_TEST((e.code() == error::backend_unavailable));
+        BOOST_TEST(contains(e.what(), "NATS " + server.url() + " connect"));
+        BOOST_TEST(!contains(e.what(), "wrong"));
+    }
+    {
+        private_nats server("authorization {\n  user: app\n  password: \"pa55\"\n}");
+        const std::string address = server.url().substr(7);  // 127.0.0.1:port
+        BOOST_TEST(sync_wait(nats_sink::connect(options_for(names{}, "nats://app:pa55@" + address))).stats().connected);
+        auto e = expect_failure(nats_sink::connect(options_for(names{}, "nats://app:nope@" + address)));
+        BOOST_TEST_MESSAGE(e.what());
+        BOOST_TEST(contains(e.what(), "NATS nats://" + address + " connect"));  // no credentials shown
+        BOOST_TEST(!contains(e.what(), "nope"));
+    }
 }
 
 BOOST_AUTO_TEST_CASE(unreachable_servers_and_bad_options_fail_connect_naming_them) {
@@ -747,6 +930,50 @@ BOOST_AUTO_TEST_CASE(a_server_that_stops_answering_fails_the_batch_with_a_timeou
     publish_until_confirmed(sink, batch);
     reader r(server.url());
     BOOST_TEST(r.count(n.stream) == 20u);  // the first attempt's messages, if stored, were not stored twice
+}
+
+BOOST_AUTO_TEST_CASE(a_cancelled_publish_returns_at_once_and_the_sink_goes_on) {
+    private_nats server;
+    names n;
+    auto o = options_for(n, server.url());
+    o.ack_deadline = 10s;
+    auto sink = sync_wait(nats_sink::connect(o));
+    server.pause();
+    testing::io_threads io(1);
+    boost::asio::cancellation_signal cancel;
+    const auto cancelled = make_batch(10, "cancelled");  // a publish reads its span until it returns
+    auto pending = boost::asio::co_spawn(io.executor(), sink.publish(cancelled),
+                                         boost::asio::bind_cancellation_slot(cancel.slot(), boost::asio::use_future));
+    BOOST_TEST_REQUIRE(eventually([&] { return sink.stats().in_flight == 10u; }, 5s));
+    const auto started = std::chrono::steady_clock::now();
+    boost::asio::post(io.executor(), [&] { cancel.emit(boost::asio::cancellation_type::terminal); });
+    try {
+        pending.get();
+        BOOST_FAIL("the cancelled publish returned normally");
+    } catch (const boost::system::system_error& e) {
+        BOOST_TEST((e.code() == boost::asio::error::operation_aborted));
+    }
+    BOOST_TEST((std::chrono::steady_clock::now() - started < 500ms));
+    server.resume();
+    const auto batch = make_batch(5, "after");
+    sync_wait(sink.publish(batch));
+    reader r(server.url());
+    BOOST_TEST(r.count(n.stream) == 15u);  // the abandoned batch's messages were stored, once
+}
+
+BOOST_AUTO_TEST_CASE(connecting_to_a_stopped_server_fails_within_the_connect_timeout) {
+    private_nats server;
+    server.pause();
+    auto o = options_for(names{}, server.url());
+    o.connect_timeout = 500ms;
+    const auto started = std::chrono::steady_clock::now();
+    auto e = expect_failure(nats_sink::connect(o));
+    const auto took = std::chrono::steady_clock::now() - started;
+    BOOST_TEST_MESSAGE(std::chrono::duration_cast<milliseconds>(took).count() << " ms: " << e.what());
+    BOOST_TEST((e.code() == error::timeout || e.code() == error::backend_unavailable));
+    BOOST_TEST(contains(e.what(), "NATS " + server.url() + " connect"));
+    BOOST_TEST((took < 2s));
+    server.resume();
 }
 
 BOOST_AUTO_TEST_CASE(destroying_a_sink_with_messages_in_flight_to_a_stopped_server_is_bounded) {

@@ -241,6 +241,13 @@ BOOST_AUTO_TEST_CASE(an_existing_stream_must_match_subjects_storage_and_window) 
     BOOST_TEST(*nd::incompatibility(wanted, {{"sessions.>"}, true, 1min}) == "a duplicate window under 2 minutes");
     BOOST_TEST(*nd::incompatibility(wanted, {{"x.>"}, false, 0s}) ==
                "other subjects; memory storage, not file; a duplicate window under 2 minutes");
+    nd::stream_settings silent{{"sessions.>"}, true, 2min};
+    silent.no_ack = true;
+    BOOST_TEST(*nd::incompatibility(wanted, silent) == "no acknowledgements, so nothing could be confirmed");
+    BOOST_TEST(silent.describe() == "subjects [sessions.>], file storage, duplicate window 120 s, no acknowledgements");
+    nd::stream_settings sealed{{"sessions.>"}, true, 2min};
+    sealed.sealed = true;
+    BOOST_TEST(*nd::incompatibility(wanted, sealed) == "sealed");
 }
 
 BOOST_AUTO_TEST_CASE(configurations_are_described) {

@@ -40,7 +40,9 @@
 #include <sessionkit/sink/nats/options.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/error.hpp>
 #include <boost/asio/experimental/concurrent_channel.hpp>
+#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -137,7 +139,8 @@ public:
         if (channel_) channel_->try_send(boost::system::error_code{});
     }
 
-    /// Suspends until wake() (or throws when the caller is cancelled).
+    /// Suspends until wake(); throws boost::system::system_error with
+    /// asio::error::operation_aborted when the caller is cancelled.
     awaitable<void> wait() {
         channel_type channel(co_await boost::asio::this_coro::executor, 1);
         struct attached {
@@ -154,7 +157,11 @@ public:
                 w.channel_ = nullptr;
             }
         } guard(*this, channel);
-        co_await channel.async_receive(boost::asio::use_awaitable);
+        boost::system::error_code ec;
+        co_await channel.async_receive(boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+        // Only cancellation ends the wait early; it reads as any cancelled
+        // Asio operation does (not as the channel's own code).
+        if (ec) throw boost::system::system_error(boost::asio::error::operation_aborted, "nats_sink: wait cancelled");
     }
 
 private:
@@ -350,7 +357,8 @@ private:
         if (s == NATS_OK) s = natsOptions_SetMaxReconnect(o, -1);  // for ever: batches fail meanwhile
         if (s == NATS_OK) s = natsOptions_SetReconnectWait(o, 250);
         // A server that stops answering without closing the socket is
-        // noticed after about two intervals, then reconnected.
+        // noticed after about three intervals (two pings unanswered, measured
+        // 15 s), then reconnected.
         if (s == NATS_OK) s = natsOptions_SetPingInterval(o, 5'000);
         if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(o, 2);
         if (s == NATS_OK) s = natsOptions_SetFailRequestsOnDisconnect(o, true);
@@ -359,15 +367,9 @@ private:
             s = natsOptions_SetUserCredentialsFromFiles(o, options_.credentials_file.c_str(), nullptr);
         if (s == NATS_OK && !options_.tls_ca_file.empty())
             s = natsOptions_LoadCATrustedCertificates(o, options_.tls_ca_file.c_str());
-        if (s == NATS_OK && servers_.front().tls) {
-            s = natsOptions_SetSecure(o, true);
-            // nats.c checks the certificate's name only when told one: when
-            // every server has the same host name (not an address), that one.
-            const std::string& host = servers_.front().host;
-            bool one_name = host.find_first_not_of("0123456789.") != std::string::npos && !host.starts_with('[');
-            for (const auto& server : servers_) one_name = one_name && server.host == host;
-            if (s == NATS_OK && one_name) s = natsOptions_SetExpectedHostname(o, host.c_str());
-        }
+        // nats.c checks each certificate against its server's host (its
+        // default build and Debian's force host verification).
+        if (s == NATS_OK && servers_.front().tls) s = natsOptions_SetSecure(o, true);
         if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(o, &sink_state::on_disconnected, closure_);
         if (s == NATS_OK) s = natsOptions_SetReconnectedCB(o, &sink_state::on_reconnected, closure_);
         if (s == NATS_OK) s = natsOptions_SetClosedCB(o, &sink_state::on_closed, closure_);
@@ -398,6 +400,8 @@ private:
         for (int i = 0; i < c.SubjectsLen; ++i) out.subjects.emplace_back(c.Subjects[i] ? c.Subjects[i] : "");
         out.file_storage = c.Storage == js_FileStorage;
         out.duplicate_window = std::chrono::nanoseconds(c.Duplicates);
+        out.no_ack = c.NoAck;
+        out.sealed = c.Sealed;
         return out;
     }
 
@@ -409,27 +413,33 @@ private:
         jsErrCode code = static_cast<jsErrCode>(0);
         natsStatus s = js_GetStreamInfo(&info, js_, stream.c_str(), nullptr, &code);
         bool created = false;
+        std::string operation = "look up stream " + stream;
         if (s == NATS_NOT_FOUND) {
-            std::vector<const char*> subjects;
-            for (const auto& subject : options_.subjects) subjects.push_back(subject.c_str());
-            jsStreamConfig config;
-            jsStreamConfig_Init(&config);
-            config.Name = stream.c_str();
-            config.Subjects = subjects.data();
-            config.SubjectsLen = static_cast<int>(subjects.size());
-            config.Storage = js_FileStorage;
-            config.Duplicates = std::chrono::duration_cast<std::chrono::nanoseconds>(options_.duplicate_window).count();
-            s = js_AddStream(&info, js_, &config, nullptr, &code);
+            operation = "create stream " + stream;
+            s = create_stream(&info, code);
             created = s == NATS_OK;
-            if (s != NATS_OK && code == JSStreamNameExistErr)  // another process created it meanwhile
-                s = js_GetStreamInfo(&info, js_, stream.c_str(), nullptr, &code);
+            if (s != NATS_OK && code != 0) {
+                // Another process may have created it meanwhile: JetStream
+                // then says "name in use" (10058) or, while that creation
+                // is under way, "subjects overlap" (10065). A stream of that
+                // name that is there now is checked like any other.
+                const std::string refusal = last_nats_error(s);
+                const int refused_with = static_cast<int>(code);
+                if (js_GetStreamInfo(&info, js_, stream.c_str(), nullptr, &code) != NATS_OK) {
+                    // Subjects another stream has (10065) or a configuration
+                    // the server refuses (10052): the options are wrong.
+                    const bool options_wrong = refused_with == JSStreamSubjectOverlapErr || refused_with == 10052;
+                    connect_failed(options_wrong ? error::invalid_argument : error::backend_unavailable, operation, s,
+                                   "JetStream error " + std::to_string(refused_with) + ": " + refusal);
+                }
+                s = NATS_OK;
+            }
         }
         if (s != NATS_OK) {
             std::string detail = last_nats_error(s);
             if (code != 0) detail = "JetStream error " + std::to_string(static_cast<int>(code)) + ": " + detail;
             if (s == NATS_NO_RESPONDERS) detail = "no responders: is JetStream enabled on the server?";
-            connect_failed(s == NATS_TIMEOUT ? error::timeout : error::backend_unavailable,
-                           (created ? "create stream " : "look up stream ") + stream, s, detail);
+            connect_failed(s == NATS_TIMEOUT ? error::timeout : error::backend_unavailable, operation, s, detail);
         }
         const stream_settings found = info && info->Config ? settings_of(*info->Config) : stream_settings{};
         jsStreamInfo_Destroy(info);
@@ -443,6 +453,20 @@ private:
                                         "); it is left unchanged: delete it or choose another stream name"});
         log((created ? "nats_sink: created stream '" : "nats_sink: using stream '") + stream + "' (" +
             found.describe() + ") on " + name_);
+    }
+
+    /// js_AddStream with file storage, the subjects and the duplicate window.
+    natsStatus create_stream(jsStreamInfo** info, jsErrCode& code) {
+        std::vector<const char*> subjects;
+        for (const auto& subject : options_.subjects) subjects.push_back(subject.c_str());
+        jsStreamConfig config;
+        jsStreamConfig_Init(&config);
+        config.Name = options_.stream.c_str();
+        config.Subjects = subjects.data();
+        config.SubjectsLen = static_cast<int>(subjects.size());
+        config.Storage = js_FileStorage;
+        config.Duplicates = std::chrono::duration_cast<std::chrono::nanoseconds>(options_.duplicate_window).count();
+        return js_AddStream(info, js_, &config, nullptr, &code);
     }
 
     // ---- publishing (the sink's thread) -----------------------------------------
@@ -792,7 +816,10 @@ public:
     /// event (or it was dead-lettered). Throws error::timeout naming NATS
     /// and the first event not acknowledged within ack_deadline, or
     /// error::backend_unavailable when the connection is down or lost, or
-    /// the sink is closed.
+    /// the sink is closed. Cancelled (through the coroutine's cancellation
+    /// slot), it throws asio::error::operation_aborted at once; what was
+    /// already sent may still be stored. `batch` must stay valid until it
+    /// returns.
     awaitable<void> publish(std::span<const event> batch) {
         if (batch.empty()) co_return;
         check_connected();

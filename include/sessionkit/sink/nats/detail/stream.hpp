@@ -4,9 +4,10 @@
 //
 // nats_sink creates the stream with file storage, its subjects and its
 // duplicate window. A stream of that name that already exists is used as
-// it is when it has the same subjects (in any order), file storage and a
-// duplicate window of at least 2 minutes; any other is refused with both
-// configurations named, never changed (it may belong to someone else).
+// it is when it has the same subjects (in any order), file storage, a
+// duplicate window of at least 2 minutes, acknowledgements on and is not
+// sealed; any other is refused with both configurations named, never
+// changed (it may belong to someone else).
 #pragma once
 
 #include <sessionkit/sink/nats/options.hpp>
@@ -23,6 +24,8 @@ struct stream_settings {
     std::vector<std::string> subjects;
     bool file_storage = true;
     std::chrono::nanoseconds duplicate_window{0};
+    bool no_ack = false;  ///< JetStream acknowledges nothing: no publish could ever confirm
+    bool sealed = false;  ///< the stream takes no more messages
 
     /// "subjects [sessions.>], file storage, duplicate window 120 s"
     std::string describe() const {
@@ -33,6 +36,8 @@ struct stream_settings {
         out += " storage, duplicate window ";
         const auto ms = std::chrono::duration_cast<milliseconds>(duplicate_window).count();
         out += ms % 1000 == 0 ? std::to_string(ms / 1000) + " s" : std::to_string(ms) + " ms";
+        if (no_ack) out += ", no acknowledgements";
+        if (sealed) out += ", sealed";
         return out;
     }
 };
@@ -55,6 +60,8 @@ inline std::optional<std::string> incompatibility(const stream_settings& wanted,
     if (!found.file_storage) add("memory storage, not file");
     if (found.duplicate_window < std::chrono::nanoseconds(min_duplicate_window))
         add("a duplicate window under 2 minutes");
+    if (found.no_ack) add("no acknowledgements, so nothing could be confirmed");
+    if (found.sealed) add("sealed");
     if (why.empty()) return std::nullopt;
     return why;
 }
