@@ -403,6 +403,7 @@ struct event_outputs {
     sink_list sinks;
     std::vector<std::shared_ptr<jsonl_sink>> jsonl;  ///< files and stdout
     std::function<std::uint64_t()> dead_letters;     ///< the NATS sink's, when there is one
+    std::function<std::uint64_t()> duplicates;       ///< the NATS sink's, when there is one
     bool any() const noexcept { return !sinks.empty(); }
     std::uint64_t dropped() const {
         std::uint64_t n = 0;
@@ -499,6 +500,7 @@ int serve(const config& c, asio::io_context& ctx, Store& store, event_outputs& e
             f.publish_errors = r.publish_errors;
             f.dropped = box.dropped;
             f.dead_letters = events.dead_letters ? events.dead_letters() : 0;
+            f.duplicates = events.duplicates ? events.duplicates() : 0;
             co_return f;
         };
     }
@@ -691,6 +693,7 @@ int main(int argc, char** argv) {
             }
             events.sinks.add(any_sink(*nats));
             events.dead_letters = [sink = *nats] { return sink.dead_letters(); };
+            events.duplicates = [sink = *nats] { return sink.stats().duplicates; };
         }
 #endif
         if (cfg->store == "redis") {

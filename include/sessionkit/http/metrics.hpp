@@ -15,6 +15,7 @@
 //   sessionkit_events_published_total                counter, confirmed by the sinks (this process)
 //   sessionkit_events_publish_errors_total           counter, failed publishes, each retried (this process)
 //   sessionkit_events_dead_letters_total             counter, events a sink refused for good (this process)
+//   sessionkit_events_duplicates_total               counter, republished events the sink already held (this process)
 //   (sessionkit_events_dropped_total then counts the outbox's overflow drops, store-wide)
 //
 // Store figures are read at scrape time, so every instance sharing a store
@@ -86,6 +87,7 @@ struct event_figures {
     std::uint64_t publish_errors = 0;
     std::uint64_t dropped = 0;
     std::uint64_t dead_letters = 0;
+    std::uint64_t duplicates = 0;
 };
 
 class api_metrics {
@@ -149,6 +151,9 @@ public:
                     events->dropped);
             counter("sessionkit_events_dead_letters_total",
                     "Events a sink refused for good, set aside as dead letters (this process).", events->dead_letters);
+            counter("sessionkit_events_duplicates_total",
+                    "Republished events the sink already held, kept once (JetStream's duplicate window; this process).",
+                    events->duplicates);
         } else if (events_dropped)
             counter("sessionkit_events_dropped_total",
                     "Lifecycle events this process could not deliver to its event sink (queue full or write failed).",
