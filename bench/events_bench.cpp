@@ -241,7 +241,7 @@ int main(int argc, char** argv) {
     const std::string nats_url = argv[2];
     const bool quick = argc > 3 && std::string_view(argv[3]) == "--quick";
     const std::size_t creates = quick ? 5'000 : 20'000;
-    const std::size_t relayed = quick ? 5'000 : 40'000;
+    const std::size_t relayed = quick ? 5'000 : 20'000;
     const std::size_t serial = quick ? 100 : 400;
     const std::string tag = unique_tag();
 
@@ -274,58 +274,64 @@ int main(int argc, char** argv) {
                          ">= 0.85");
         }
 
-        // relay_vs_nats_c: the same events, subjects and ids both ways.
+        // relay_vs_nats_c: the same events, subjects and ids both ways;
+        // interleaved rounds, the best of each side (the machine is noisy).
         {
-            redis_store_options opts;
-            opts.prefix = "evb-relay-" + tag + ":";
-            opts.outbox = outbox_options{.max_events = 10'000'000};
-            redis_store store(ctx.get_executor(), rcfg, opts);
-            std::vector<event> events;
-            events.reserve(relayed);
-            const auto now = system_clock_policy{}.now();
-            for (std::size_t i = 0; i < relayed; ++i)
-                events.push_back(make_event(event_type::status_changed, "relay-" + std::to_string(i / 4), now,
-                                            {{"from", "active"}, {"to", "idle"}}));
-            // Committed: four events per session, written with its create.
-            for (std::size_t i = 0; i < relayed; i += 4) {
-                std::vector<event> four(events.begin() + static_cast<std::ptrdiff_t>(i),
-                                        events.begin() + static_cast<std::ptrdiff_t>(std::min(i + 4, relayed)));
-                wait(ctx, store.create(record_of(four.front().session_id, now), four));
+            double best_ref = 0, best_ours = 0;
+            for (int round = 0; round < 3; ++round) {
+                const std::string rtag = tag + "r" + std::to_string(round);
+                redis_store_options opts;
+                opts.prefix = "evb-relay-" + rtag + ":";
+                opts.outbox = outbox_options{.max_events = 10'000'000};
+                redis_store store(ctx.get_executor(), rcfg, opts);
+                std::vector<event> events;
+                events.reserve(relayed);
+                const auto now = system_clock_policy{}.now();
+                for (std::size_t i = 0; i < relayed; ++i)
+                    events.push_back(make_event(event_type::status_changed, "relay-" + std::to_string(i / 4), now,
+                                                {{"from", "active"}, {"to", "idle"}}));
+                // Committed: four events per session, written with its create.
+                for (std::size_t i = 0; i < relayed; i += 4) {
+                    std::vector<event> four(events.begin() + static_cast<std::ptrdiff_t>(i),
+                                            events.begin() + static_cast<std::ptrdiff_t>(std::min(i + 4, relayed)));
+                    wait(ctx, store.create(record_of(four.front().session_id, now), four));
+                }
+
+                std::vector<prepared_message> reference;
+                reference.reserve(relayed);
+                const std::string ref_prefix = "evbref" + rtag;
+                for (const auto& e : events)
+                    reference.push_back({ref_prefix + "." + std::string(to_string(e.type)) + "." + e.session_id, e.id,
+                                         boost::json::serialize(to_json(e))});
+                const double ref_rate = nats_c_rate(nats_url, "EVBREF" + rtag, ref_prefix + ".>", reference);
+
+                nats_sink_options nopts;
+                nopts.url = nats_url;
+                nopts.stream = "EVBRELAY" + rtag;
+                nopts.subject_prefix = "evbrelay" + rtag;
+                nopts.subjects = {nopts.subject_prefix + ".>"};
+                nopts.max_in_flight = in_flight_cap;
+                auto sink = wait(ctx, nats_sink::connect(nopts));
+                event_relay_options ropts;
+                ropts.lock_prefix = "evb-relay-" + rtag + ":lease:";
+                event_relay<redis_store, nats_sink> relay(store, sink, ropts);
+                std::future<void> running;
+                const double secs = bench::seconds_of([&] {
+                    running = asio::co_spawn(ctx, relay.run(), asio::use_future);
+                    ctx.restart();
+                    while (relay.stats().published < relayed) ctx.run_one_for(10ms);
+                });
+                relay.stop();
+                while (running.wait_for(0s) != std::future_status::ready) ctx.run_one_for(10ms);
+                running.get();
+                best_ours = std::max(best_ours, static_cast<double>(relayed) / secs);
+                best_ref = std::max(best_ref, ref_rate);
+                wait(ctx, sink.close());
             }
-
-            std::vector<prepared_message> reference;
-            reference.reserve(relayed);
-            const std::string ref_prefix = "evbref" + tag;
-            for (const auto& e : events)
-                reference.push_back({ref_prefix + "." + std::string(to_string(e.type)) + "." + e.session_id, e.id,
-                                     boost::json::serialize(to_json(e))});
-            const double ref_rate = nats_c_rate(nats_url, "EVBREF" + tag, ref_prefix + ".>", reference);
-
-            nats_sink_options nopts;
-            nopts.url = nats_url;
-            nopts.stream = "EVBRELAY" + tag;
-            nopts.subject_prefix = "evbrelay" + tag;
-            nopts.subjects = {nopts.subject_prefix + ".>"};
-            nopts.max_in_flight = in_flight_cap;
-            auto sink = wait(ctx, nats_sink::connect(nopts));
-            event_relay_options ropts;
-            ropts.lock_prefix = "evb-relay-" + tag + ":lease:";
-            event_relay<redis_store, nats_sink> relay(store, sink, ropts);
-            std::future<void> running;
-            const double secs = bench::seconds_of([&] {
-                running = asio::co_spawn(ctx, relay.run(), asio::use_future);
-                ctx.restart();
-                while (relay.stats().published < relayed) ctx.run_one_for(10ms);
-            });
-            relay.stop();
-            while (running.wait_for(0s) != std::future_status::ready) ctx.run_one_for(10ms);
-            running.get();
-            const double ours = static_cast<double>(relayed) / secs;
-            bench::value(bench_name, "nats_c_publish", ref_rate, "events/s");
-            bench::value(bench_name, "relay_publish", ours, "events/s");
-            bench::ratio(bench_name, "relay_vs_nats_c", ours / ref_rate,
+            bench::value(bench_name, "nats_c_publish", best_ref, "events/s");
+            bench::value(bench_name, "relay_publish", best_ours, "events/s");
+            bench::ratio(bench_name, "relay_vs_nats_c", best_ours / best_ref,
                          "nats.c js_PublishMsgAsync loop, same payloads and in-flight cap", ">= 0.8");
-            wait(ctx, sink.close());
         }
 
         // commit_to_ack_ms: one create at a time, relay running.
