@@ -58,12 +58,12 @@ pipeline_fsm ready_pipe(pipeline_fsm::timing t = timing(), std::size_t setup_sta
     return p;
 }
 
-pd::server_error server(std::string sqlstate, std::string message) {
+pd::statement_error server(std::string sqlstate, std::string message) {
     return {0, std::move(sqlstate), "ERROR", std::move(message)};
 }
 
 /// Feeds one statement's result and its null.
-void statement(pipeline_fsm& p, kind k, pd::server_error e = {}) {
+void statement(pipeline_fsm& p, kind k, pd::statement_error e = {}) {
     BOOST_TEST(!p.on_result(k, t0, std::move(e)).out_of_step);
     BOOST_TEST(!p.on_result(kind::end, t0).out_of_step);
 }
@@ -510,6 +510,7 @@ BOOST_AUTO_TEST_CASE(what_a_sqlstate_means_to_a_caller) {
     BOOST_TEST((error_for_sqlstate("57014") == error::timeout));
     BOOST_TEST((error_for_sqlstate("57P01") == error::backend_unavailable));  // admin shutdown
     BOOST_TEST((error_for_sqlstate("08006") == error::backend_unavailable));
+    BOOST_TEST((error_for_sqlstate("08P01") == error::invalid_argument));     // wrong number of parameters
     BOOST_TEST((error_for_sqlstate("53300") == error::backend_unavailable));  // too many connections
     BOOST_TEST((error_for_sqlstate("40001") == error::contention));
     BOOST_TEST((error_for_sqlstate("40P01") == error::contention));

@@ -62,7 +62,7 @@ enum class result_kind : std::uint8_t {
 };
 
 /// The first error of an operation, as the server said it.
-struct server_error {
+struct statement_error {
     std::size_t statement = 0;  ///< which of the operation's statements (0-based)
     std::string sqlstate;       ///< "57014"; empty when libpq made the error itself
     std::string severity;       ///< "ERROR", "FATAL"
@@ -76,11 +76,11 @@ struct exchange {
     kind what = kind::user;
     std::size_t statements = 0;  ///< sent before its Sync (0 for a health check)
     clock_type::time_point deadline{};
-    std::chrono::milliseconds timeout{0};  ///< for messages: the time it was given
-    std::size_t answered = 0;              ///< statements whose results are over
-    bool has_result = false;               ///< the current statement's result came, its null not yet
-    std::optional<server_error> failure;   ///< the first error inside it
-    bool done = false;                     ///< completed or failed: no action names it again
+    std::chrono::milliseconds timeout{0};    ///< for messages: the time it was given
+    std::size_t answered = 0;                ///< statements whose results are over
+    bool has_result = false;                 ///< the current statement's result came, its null not yet
+    std::optional<statement_error> failure;  ///< the first error inside it
+    bool done = false;                       ///< completed or failed: no action names it again
 };
 
 enum class link_state : std::uint8_t { connecting, setting_up, ready, down, closed };
@@ -202,7 +202,7 @@ public:
     void received(time_point now) noexcept { last_activity_ = now; }
 
     /// A result taken from libpq (`error` with the server's fields).
-    result_action on_result(result_kind kind, time_point now, server_error error = {}) {
+    result_action on_result(result_kind kind, time_point now, statement_error info = {}) {
         result_action a;
         if (kind == result_kind::end && in_flight_.empty()) {
             a.idle = true;  // libpq has nothing in its queue either
@@ -226,10 +226,10 @@ public:
             front.has_result = true;
             if (kind == result_kind::error || kind == result_kind::aborted) {
                 if (!front.failure) {
-                    error.statement = front.answered;
-                    if (kind == result_kind::aborted && error.message.empty())
-                        error.message = "not run: the pipeline was aborted";
-                    front.failure = std::move(error);
+                    info.statement = front.answered;
+                    if (kind == result_kind::aborted && info.message.empty())
+                        info.message = "not run: the pipeline was aborted";
+                    front.failure = std::move(info);
                 }
             } else if (!front.done && !front.failure) {
                 a.keep_for = in_flight_.front();
