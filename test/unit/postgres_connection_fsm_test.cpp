@@ -389,6 +389,11 @@ BOOST_AUTO_TEST_CASE(an_idle_link_is_checked_a_busy_one_is_not) {
     check->what = pd::exchange::kind::health_check;
     BOOST_TEST(p.enqueue(check, t0 + 1000ms).write.operations.size() == 1u);
     p.write_done(true, t0 + 1000ms);
+    // Busy: no check, but the timer looks again when one would be due,
+    // since nothing wakes it when the last result comes.
+    auto busy = p.tick(t0 + 1200ms);
+    BOOST_TEST(!busy.health_check);
+    BOOST_TEST((busy.wake_at == t0 + 2000ms));
     BOOST_TEST(!p.tick(t0 + 2500ms).health_check);  // one in flight
     p.received(t0 + 1001ms);
     BOOST_TEST((p.on_result(kind::sync, t0 + 1001ms).completed == check));

@@ -218,7 +218,12 @@ private:
 
     // ---- the link's life -----------------------------------------------------------
 
-    void publish() noexcept { state_.store(machine_.state(), std::memory_order_relaxed); }
+    /// The state, for a pool's choice; a new state has new deadlines (a
+    /// connect deadline, health checks once ready): the timer looks again.
+    void publish() noexcept {
+        const auto now = machine_.state();
+        if (state_.exchange(now, std::memory_order_relaxed) != now) watchdog_.cancel();
+    }
 
     std::size_t setup_statements() const noexcept {
         return (cfg_.effective_statement_timeout().count() > 0 ? 1 : 0) + statements_.size();
@@ -240,7 +245,6 @@ private:
         while (machine_.state() != link_state::closed) {
             machine_.connecting(clock_type::now());
             publish();
-            watchdog_.cancel();  // the connect deadline may come before the timer's next wake-up
             auto l = std::make_shared<link>(strand_);
             link_ = l;
             std::string reason;
@@ -334,7 +338,12 @@ private:
         if (l->closing || l != link_) return;
         const int r = PQflush(l->get());
         if (r == 0) {
-            if (auto next = machine_.write_done(true, clock_type::now())) write(next);
+            // Reported through the strand, as an Asio write's completion
+            // would be: operations that come meanwhile leave together next.
+            boost::asio::post(strand_, [self = shared_from_this(), l] {
+                if (l->closing || l != self->link_) return;
+                if (auto next = self->machine_.write_done(true, clock_type::now())) self->write(next);
+            });
             return;
         }
         if (r < 0) return l->close(one_line(PQerrorMessage(l->get())));
@@ -461,11 +470,13 @@ inline boost::asio::awaitable<result_set> await_on(std::shared_ptr<connection_im
     co_return results;
 }
 
+/// A coroutine, so that a refused operation is thrown where it is awaited.
 inline boost::asio::awaitable<result_set> execute_on(std::shared_ptr<connection_impl> impl, operation op) {
     impl->check(op);
     const auto timeout = op.timeout().value_or(impl->cfg().request_timeout);
     auto p = std::make_shared<pending>(std::move(op), clock_type::now() + timeout, timeout);
-    return await_on(std::move(impl), std::move(p));
+    auto results = co_await await_on(std::move(impl), std::move(p));
+    co_return results;
 }
 
 /// A Sync alone: one round trip, no statement.

@@ -348,13 +348,14 @@ public:
             }
         }
 
-        if (state_ == link_state::ready && in_flight_.empty() && queued_.empty() &&
-            timing_.health_check_interval > milliseconds::zero()) {
-            if (now - last_activity_ >= timing_.health_check_interval) {
+        if (state_ == link_state::ready && timing_.health_check_interval > milliseconds::zero()) {
+            if (in_flight_.empty() && queued_.empty() && now - last_activity_ >= timing_.health_check_interval) {
                 a.health_check = true;
                 return a;
             }
-            next = std::min(next, last_activity_ + timing_.health_check_interval);
+            // Busy now, maybe idle by then: look again (nothing wakes the
+            // timer when the last result comes).
+            next = std::min(next, std::max(last_activity_ + timing_.health_check_interval, now + milliseconds{1}));
         }
         // Never asleep longer than a request timeout: an operation enqueued
         // meanwhile then has a later deadline and need not wake the timer.
