@@ -435,7 +435,13 @@ BOOST_AUTO_TEST_CASE(a_restart_fails_what_is_in_flight_naming_postgresql_then_re
     BOOST_TEST_MESSAGE("pg_ctl restart took "
                        << std::chrono::duration_cast<std::chrono::milliseconds>(restart_took).count() << " ms");
     // They failed when the link broke, not at their deadline.
-    for (auto d : after_restart) BOOST_TEST((d < 1500ms));
+    clock_type::duration latest{};
+    for (auto d : after_restart) latest = std::max(latest, d);
+    BOOST_TEST(after_restart.size() == 40u);
+    BOOST_TEST((latest < 1500ms));
+    BOOST_TEST_MESSAGE("the last in-flight operation failed "
+                       << std::chrono::duration_cast<std::chrono::milliseconds>(latest).count()
+                       << " ms after pg_ctl was started");
 
     // No restart of ours: the pool reconnects by itself.
     const auto recovering = clock_type::now();
