@@ -69,33 +69,45 @@ public:
     /// numbers in decimal, bool as true/false, std::nullopt (or an empty
     /// optional) as NULL. Text cannot hold a NUL byte: such a parameter is
     /// refused with invalid_argument.
+    ///
+    /// On a temporary (`operation("touch", id).call(...)`) each of these
+    /// returns it as an rvalue, so that handing it to execute() moves it.
     template <class... Params>
-    operation& call(std::string statement, Params&&... params) {
+    operation& call(std::string statement, Params&&... params) & {
         call_info c{std::move(statement), parameters_.size(), sizeof...(Params), format::text};
         (add(c, std::forward<Params>(params)), ...);
         calls_.push_back(std::move(c));
         return *this;
     }
+    template <class... Params>
+    operation&& call(std::string statement, Params&&... params) && {
+        return std::move(call(std::move(statement), std::forward<Params>(params)...));
+    }
 
     /// The same with the parameters in a vector (nullopt: NULL).
-    operation& call_with(std::string statement, std::vector<std::optional<std::string>> params) {
+    operation& call_with(std::string statement, std::vector<std::optional<std::string>> params) & {
         call_info c{std::move(statement), parameters_.size(), params.size(), format::text};
         for (auto& p : params) add(c, std::move(p));
         calls_.push_back(std::move(c));
         return *this;
     }
+    operation&& call_with(std::string statement, std::vector<std::optional<std::string>> params) && {
+        return std::move(call_with(std::move(statement), std::move(params)));
+    }
 
     /// The last call's result comes in binary (PostgreSQL's send format).
-    operation& binary_result() {
+    operation& binary_result() & {
         if (!calls_.empty()) calls_.back().result_format = format::binary;
         return *this;
     }
+    operation&& binary_result() && { return std::move(binary_result()); }
 
     /// A deadline of its own instead of the connection's request_timeout.
-    operation& timeout(milliseconds t) {
+    operation& timeout(milliseconds t) & {
         timeout_ = t;
         return *this;
     }
+    operation&& timeout(milliseconds t) && { return std::move(timeout(t)); }
 
     std::size_t size() const noexcept { return calls_.size(); }
     bool empty() const noexcept { return calls_.empty(); }
