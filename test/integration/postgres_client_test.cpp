@@ -465,7 +465,10 @@ BOOST_AUTO_TEST_CASE(a_stopped_backend_makes_the_deadline_fire_and_the_connectio
     auto cfg = test::test_config(server.url());
     cfg.request_timeout = 500ms;
     pg::connection conn(shared_io().executor(), cfg, statements());
-    const auto pid = static_cast<pid_t>(as_int(sync_wait(conn.execute(pg::operation("pid").call("pid")))[0]));
+    // The first operation also waits for the connection to open: a slow
+    // (sanitized, loaded) machine must not make it miss the short deadline.
+    const auto pid =
+        static_cast<pid_t>(as_int(sync_wait(conn.execute(pg::operation("pid").call("pid").timeout(30s)))[0]));
     BOOST_REQUIRE(pid > 0);
     BOOST_REQUIRE(::kill(pid, SIGSTOP) == 0);
     struct resume_backend {
