@@ -6,6 +6,8 @@
 #include <sessionkit/testing/io_threads.hpp>
 #include <sessionkit/testing/run.hpp>
 
+#include "support/stopped_process.hpp"
+
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -265,8 +267,8 @@ public:
         while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {}
         pid_ = -1;
     }
-    void pause() { ::kill(pid_, SIGSTOP); }
-    void resume() { ::kill(pid_, SIGCONT); }
+    void pause() { test::stop_process(pid_); }
+    void resume() { test::continue_process(pid_); }
 
 private:
     void write_config() const {

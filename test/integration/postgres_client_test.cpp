@@ -6,6 +6,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "integration/postgres_support.hpp"
+#include "support/stopped_process.hpp"
 #include <sessionkit/postgres/connection.hpp>
 #include <sessionkit/postgres/pool.hpp>
 #include <sessionkit/postgres/script.hpp>
@@ -470,10 +471,10 @@ BOOST_AUTO_TEST_CASE(a_stopped_backend_makes_the_deadline_fire_and_the_connectio
     const auto pid =
         static_cast<pid_t>(as_int(sync_wait(conn.execute(pg::operation("pid").call("pid").timeout(30s)))[0]));
     BOOST_REQUIRE(pid > 0);
-    BOOST_REQUIRE(::kill(pid, SIGSTOP) == 0);
+    test::stop_process(pid);
     struct resume_backend {
         pid_t pid;
-        ~resume_backend() { ::kill(pid, SIGCONT); }
+        ~resume_backend() { test::continue_process(pid); }
     } guard{pid};
 
     // Two operations in flight on the stalled backend: both fail at the
