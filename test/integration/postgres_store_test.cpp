@@ -103,7 +103,8 @@ BOOST_AUTO_TEST_CASE(statements_hold_no_values) {
 }
 
 BOOST_AUTO_TEST_CASE(a_bad_schema_name_is_refused_naming_it) {
-    for (const std::string& bad : std::vector<std::string>{"", "Upper", "1digit", "semi;colon", "quote\"d", std::string(64, 'a')}) {
+    for (const std::string& bad :
+         std::vector<std::string>{"", "Upper", "1digit", "semi;colon", "quote\"d", std::string(64, 'a')}) {
         postgres_store_options o;
         o.schema = bad;
         try {
@@ -142,8 +143,7 @@ BOOST_AUTO_TEST_CASE(a_schema_newer_than_the_library_is_refused) {
         BOOST_FAIL("opened a schema at version 99");
     } catch (const boost::system::system_error& e) {
         BOOST_TEST_MESSAGE(e.what());
-        BOOST_TEST(std::string(e.what()).find("version 99, newer than this sessionkit knows (1)") !=
-                   std::string::npos);
+        BOOST_TEST(std::string(e.what()).find("version 99, newer than this sessionkit knows (1)") != std::string::npos);
     }
 }
 
@@ -207,20 +207,20 @@ BOOST_AUTO_TEST_CASE(an_event_whose_transaction_commits_late_is_not_skipped) {
     const std::string events = "\"" + o.schema + "\".session_events";
     // The held transaction: a script that inserts an event and sleeps
     // before committing (run in the background).
-    auto held = boost::asio::co_spawn(
-        shared_io().executor(),
-        pg::execute_script(shared_io().executor(), config(), "held",
-                           "INSERT INTO " + events +
-                               " (partition, event_id, session_id, type, at, data)"
-                               " VALUES (0, 'held-event', 'early', 'status_changed', 1, '{}');"
-                               " SELECT pg_sleep(1.5);",
-                           10s),
-        boost::asio::use_future);
+    auto held =
+        boost::asio::co_spawn(shared_io().executor(),
+                              pg::execute_script(shared_io().executor(), config(), "held",
+                                                 "INSERT INTO " + events +
+                                                     " (partition, event_id, session_id, type, at, data)"
+                                                     " VALUES (0, 'held-event', 'early', 'status_changed', 1, '{}');"
+                                                     " SELECT pg_sleep(1.5);",
+                                                 10s),
+                              boost::asio::use_future);
     std::this_thread::sleep_for(300ms);  // the insert has its sequence number by now
     auto rec = *sync_wait(store->get("early"));
-    BOOST_REQUIRE(sync_wait(store->update(rec, rec.version,
-                                          std::vector<event>{test_event("early", "committed-first")})) ==
-                  update_result::updated);
+    BOOST_REQUIRE(
+        sync_wait(store->update(rec, rec.version, std::vector<event>{test_event("early", "committed-first")})) ==
+        update_result::updated);
     // While the held transaction runs, the committed event waits too.
     BOOST_TEST(sync_wait(store->read_outbox(0, "", 100)).empty());
     held.get();

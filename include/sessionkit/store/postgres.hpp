@@ -46,8 +46,8 @@
 #include <boost/json/serialize.hpp>
 
 #include <algorithm>
-#include <chrono>
 #include <charconv>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -95,9 +95,8 @@ public:
     /// Creates or migrates the schema (several instances may call it at
     /// once), then opens the store and checks that the schema's recorded
     /// outbox partition count is this one's.
-    static awaitable<std::unique_ptr<postgres_store>> open(boost::asio::any_io_executor ex,
-                                                           postgres::connection_options cfg,
-                                                           postgres_store_options options = {}) {
+    static awaitable<std::unique_ptr<postgres_store>>
+    open(boost::asio::any_io_executor ex, postgres::connection_options cfg, postgres_store_options options = {}) {
         check(options);
         co_await migrate(ex, cfg, options.schema);
         auto store = std::make_unique<postgres_store>(ex, std::move(cfg), std::move(options));
@@ -172,8 +171,8 @@ public:
             throw_error(error::invalid_argument, "postgres_store.claim_expired: lease must be positive");
         std::vector<session> claimed;
         if (limit == 0) co_return claimed;
-        auto rs = co_await run(postgres::operation("claim_expired")
-                                   .call("claim_expired", to_unix_ms(now), limit, lease.count()));
+        auto rs = co_await run(
+            postgres::operation("claim_expired").call("claim_expired", to_unix_ms(now), limit, lease.count()));
         std::vector<std::pair<std::int64_t, session>> rows;
         for (std::size_t r = 0; r < rs[0].rows(); ++r) {
             auto s = decode(rs[0], r, "claim_expired");
@@ -196,8 +195,8 @@ public:
             for (std::size_t i = 0; i < limit; ++i) ids += (i ? "," : "") + generate_id();
         ids += "}";
         auto rs = co_await run(postgres::operation("claim_warnings")
-                                   .call("claim_warnings", to_unix_ms(now), to_unix_ms(horizon), limit,
-                                         std::move(ids), max_events(), ids_kept()));
+                                   .call("claim_warnings", to_unix_ms(now), to_unix_ms(horizon), limit, std::move(ids),
+                                         max_events(), ids_kept()));
         warned.reserve(rs[0].rows());
         std::vector<unsigned> partitions;
         for (std::size_t r = 0; r < rs[0].rows(); ++r) {
@@ -268,15 +267,14 @@ public:
     awaitable<std::optional<std::string>> try_lock(std::string_view name, milliseconds ttl, time_point now) {
         std::string token = generate_id();
         auto rs = co_await run(postgres::operation("try_lock", std::string(name))
-                                   .call("try_lock", std::string(name), token, to_unix_ms(now + ttl),
-                                         to_unix_ms(now)));
+                                   .call("try_lock", std::string(name), token, to_unix_ms(now + ttl), to_unix_ms(now)));
         if (rs[0].empty()) co_return std::nullopt;
         co_return token;
     }
 
     awaitable<bool> unlock(std::string_view name, std::string_view token) {
-        auto rs = co_await run(postgres::operation("unlock", std::string(name))
-                                   .call("unlock", std::string(name), std::string(token)));
+        auto rs = co_await run(
+            postgres::operation("unlock", std::string(name)).call("unlock", std::string(name), std::string(token)));
         co_return rs[0].affected() > 0;
     }
 
@@ -295,9 +293,9 @@ public:
         // Only the last output_limit bytes of one write can survive it.
         const std::string_view kept =
             bytes.size() > options_.output_limit ? bytes.substr(bytes.size() - options_.output_limit) : bytes;
-        auto rs = co_await run(postgres::operation("append_output", id)
-                                   .call("append_output", id, postgres_store_codec::to_hex(kept), bytes.size(),
-                                         options_.output_limit));
+        auto rs = co_await run(
+            postgres::operation("append_output", id)
+                .call("append_output", id, postgres_store_codec::to_hex(kept), bytes.size(), options_.output_limit));
         co_return !rs[0].empty();
     }
 
@@ -316,17 +314,16 @@ public:
             std::max(oldest, end > options_.output_limit ? end - options_.output_limit : std::uint64_t{0});
         if (offset > end)
             throw_error(error::invalid_argument, "postgres_store.read_output: session '" + id + "': offset " +
-                                                     std::to_string(offset) +
-                                                     " is past the end of the output (" + std::to_string(end) +
-                                                     " bytes so far)");
+                                                     std::to_string(offset) + " is past the end of the output (" +
+                                                     std::to_string(end) + " bytes so far)");
         output_chunk out;
         out.dropped = offset < first;
         out.offset = std::max(offset, first);
         auto chunks = std::move(rs[1]);
         if (out.offset != offset) {
             // Some of what was asked for is gone: read from the oldest kept.
-            auto again = co_await run(postgres::operation("read_output", id)
-                                          .call("output_chunks", id, out.offset, out.offset + n));
+            auto again = co_await run(
+                postgres::operation("read_output", id).call("output_chunks", id, out.offset, out.offset + n));
             chunks = std::move(again[0]);
         }
         const std::uint64_t stop = std::min<std::uint64_t>(end, out.offset + n);
@@ -369,7 +366,8 @@ public:
             e.ev.time = from_unix_ms(integer(r, i, 5, where));
             boost::system::error_code ec;
             auto data = boost::json::parse(r.value(i, 6), ec);
-            if (ec || !data.is_object()) throw_error(error::corrupt_record, "event in " + where + ": data is not an object");
+            if (ec || !data.is_object())
+                throw_error(error::corrupt_record, "event in " + where + ": data is not an object");
             e.ev.data = std::move(data.get_object());
             out.push_back(std::move(e));
         }
@@ -387,8 +385,7 @@ public:
 
     awaitable<sessionkit::outbox_stats> outbox_stats() {
         check_outbox("outbox_stats");
-        auto rs =
-            co_await run(postgres::operation("outbox_stats").call("outbox_depth").call("outbox_dropped_total"));
+        auto rs = co_await run(postgres::operation("outbox_stats").call("outbox_depth").call("outbox_dropped_total"));
         sessionkit::outbox_stats st;
         st.depth = static_cast<std::uint64_t>(integer(rs[0], 0, 0, "outbox_stats"));
         if (!rs[0].is_null(0, 1)) st.oldest = from_unix_ms(integer(rs[0], 0, 1, "outbox_stats"));
@@ -418,11 +415,11 @@ private:
     static postgres_store_options check(postgres_store_options o) {
         postgres_schema::check_schema_name(o.schema);
         if (o.output_limit == 0 || o.output_limit > (std::size_t{256} << 20))
-            throw_error(error::invalid_argument, "postgres_store: output_limit must be 1 byte..256 MiB, got " +
-                                                     std::to_string(o.output_limit));
+            throw_error(error::invalid_argument,
+                        "postgres_store: output_limit must be 1 byte..256 MiB, got " + std::to_string(o.output_limit));
         if (o.outbox_partitions < 1 || o.outbox_partitions > max_outbox_partitions)
-            throw_error(error::invalid_argument, "postgres_store: outbox_partitions must be 1..256, got " +
-                                                     std::to_string(o.outbox_partitions));
+            throw_error(error::invalid_argument,
+                        "postgres_store: outbox_partitions must be 1..256, got " + std::to_string(o.outbox_partitions));
         if (o.outbox && (o.outbox->max_events == 0 || o.outbox->max_events > 100'000'000))
             throw_error(error::invalid_argument, "postgres_store: outbox max_events must be 1..100000000, got " +
                                                      std::to_string(o.outbox->max_events));
@@ -436,10 +433,10 @@ private:
         auto rs = co_await run(
             postgres::operation("check settings", "outbox_partitions").call("setting", "outbox_partitions", mine));
         if (!rs[0].empty() && rs[0].value(0, 0) != mine)
-            throw_error(error::invalid_argument,
-                        "postgres_store: schema '" + options_.schema + "' was set up with " +
-                            std::string(rs[0].value(0, 0)) + " outbox partitions; this store has " + mine +
-                            " (every instance must use the same number)");
+            throw_error(error::invalid_argument, "postgres_store: schema '" + options_.schema + "' was set up with " +
+                                                     std::string(rs[0].value(0, 0)) +
+                                                     " outbox partitions; this store has " + mine +
+                                                     " (every instance must use the same number)");
     }
 
     bool outbox_on() const noexcept { return options_.outbox.has_value(); }
@@ -548,8 +545,7 @@ private:
         return postgres_store_codec::decode_record(values, id_hint);
     }
 
-    static std::int64_t integer(const postgres::result& r, std::size_t row, std::size_t column,
-                                std::string_view what) {
+    static std::int64_t integer(const postgres::result& r, std::size_t row, std::size_t column, std::string_view what) {
         const auto text = r.value(row, column);
         std::int64_t v = 0;
         auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
@@ -573,7 +569,8 @@ private:
         for (std::size_t i = 0; i < out.size(); ++i) {
             const int hi = digit(text[2 + 2 * i]), lo = digit(text[3 + 2 * i]);
             if (hi < 0 || lo < 0)
-                throw_error(error::corrupt_record, "session '" + std::string(id) + "': output is not bytea in hex form");
+                throw_error(error::corrupt_record,
+                            "session '" + std::string(id) + "': output is not bytea in hex form");
             out[i] = static_cast<char>(hi * 16 + lo);
         }
         return out;

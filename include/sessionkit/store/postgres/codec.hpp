@@ -42,8 +42,10 @@ using row_values = std::array<std::optional<std::string_view>, record_column_cou
 namespace detail {
 
 inline constexpr std::array<std::string_view, record_column_count> column_names{
-    "id",           "owner",      "status",  "created_at", "last_active",  "idle_timeout_ms", "idle_deadline",
-    "absolute_deadline", "ended_at", "end_reason", "version", "worker", "warning_sent", "attributes", "extra"};
+    "id",           "owner",           "status",        "created_at",
+    "last_active",  "idle_timeout_ms", "idle_deadline", "absolute_deadline",
+    "ended_at",     "end_reason",      "version",       "worker",
+    "warning_sent", "attributes",      "extra"};
 
 [[noreturn]] inline void fail(std::string_view id, std::string_view column, std::string_view what) {
     throw_error(error::corrupt_record, "session '" + sessionkit::detail::printable(id) + "': field '" +

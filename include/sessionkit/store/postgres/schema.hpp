@@ -60,8 +60,7 @@ inline std::string in_schema(std::string_view sql, std::string_view schema) {
 /// The advisory lock key that serialises migrations of `schema` (64 bits
 /// of FNV-1a of "sessionkit:" + schema, as PostgreSQL's signed bigint).
 inline std::int64_t migration_lock_key(std::string_view schema) {
-    return static_cast<std::int64_t>(
-        sessionkit::detail::fnv1a_64(schema, sessionkit::detail::fnv1a_64("sessionkit:")));
+    return static_cast<std::int64_t>(sessionkit::detail::fnv1a_64(schema, sessionkit::detail::fnv1a_64("sessionkit:")));
 }
 
 /// Step 1: sessions, their output, their events (outbox and activity log),

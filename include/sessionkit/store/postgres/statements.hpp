@@ -78,18 +78,17 @@ inline postgres::statement_set statements(std::string_view schema) {
     // `now` moves nothing back): last_active is the later of the two, and
     // the deadline follows from it. A stopping or final record is returned
     // unchanged by the second half.
-    add("touch",
-        "WITH t AS ("
-        " UPDATE {S}.sessions SET last_active = GREATEST(last_active, $2::bigint),"
-        "  idle_deadline = CASE WHEN absolute_deadline IS NOT NULL"
-        "   AND GREATEST(last_active, $2::bigint) + idle_timeout_ms > absolute_deadline THEN absolute_deadline"
-        "   ELSE GREATEST(last_active, $2::bigint) + idle_timeout_ms END,"
-        "  warning_sent = false, version = version + 1"
-        " WHERE id = $1 AND status NOT IN ('stopping', 'terminated', 'failed')"
-        " RETURNING status, last_active, idle_deadline, absolute_deadline, version)"
-        " SELECT status, last_active, idle_deadline, absolute_deadline, version FROM t"
-        " UNION ALL SELECT status, last_active, idle_deadline, absolute_deadline, version FROM {S}.sessions"
-        " WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM t)");
+    add("touch", "WITH t AS ("
+                 " UPDATE {S}.sessions SET last_active = GREATEST(last_active, $2::bigint),"
+                 "  idle_deadline = CASE WHEN absolute_deadline IS NOT NULL"
+                 "   AND GREATEST(last_active, $2::bigint) + idle_timeout_ms > absolute_deadline THEN absolute_deadline"
+                 "   ELSE GREATEST(last_active, $2::bigint) + idle_timeout_ms END,"
+                 "  warning_sent = false, version = version + 1"
+                 " WHERE id = $1 AND status NOT IN ('stopping', 'terminated', 'failed')"
+                 " RETURNING status, last_active, idle_deadline, absolute_deadline, version)"
+                 " SELECT status, last_active, idle_deadline, absolute_deadline, version FROM t"
+                 " UNION ALL SELECT status, last_active, idle_deadline, absolute_deadline, version FROM {S}.sessions"
+                 " WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM t)");
 
     // $1 id, $2 expected version, $3..$15 record_parameters, $16 events,
     // $17 bound, $18 refuse, $19 ids kept. Returns the stored status and
@@ -164,10 +163,9 @@ inline postgres::statement_set statements(std::string_view schema) {
             cols + ", (SELECT count(*) FROM appended) FROM numbered ORDER BY n");
 
     // $1 before, $2 limit.
-    add("purge_ended",
-        "WITH gone AS (SELECT id FROM {S}.sessions WHERE status IN ('terminated', 'failed')"
-        " AND ended_at <= $1::bigint ORDER BY ended_at LIMIT $2::bigint FOR UPDATE SKIP LOCKED)"
-        " DELETE FROM {S}.sessions s USING gone WHERE s.id = gone.id");
+    add("purge_ended", "WITH gone AS (SELECT id FROM {S}.sessions WHERE status IN ('terminated', 'failed')"
+                       " AND ended_at <= $1::bigint ORDER BY ended_at LIMIT $2::bigint FOR UPDATE SKIP LOCKED)"
+                       " DELETE FROM {S}.sessions s USING gone WHERE s.id = gone.id");
     // $1 before, $2 limit: relayed events older than the retention.
     add("purge_relayed",
         "DELETE FROM {S}.session_events WHERE seq IN (SELECT seq FROM {S}.session_events"
@@ -187,55 +185,49 @@ inline postgres::statement_set statements(std::string_view schema) {
                                  " FROM {S}.sessions WHERE owner = $1 AND status = $2 AND id > $3"
                                  " ORDER BY owner, id LIMIT $4::bigint");
     add("count_by_status", "SELECT status, count(*) FROM {S}.sessions GROUP BY status");
-    add("counters",
-        "SELECT (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM {S}.created_total),"
-        " (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM {S}.expired_total),"
-        " (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM {S}.terminated_total)");
+    add("counters", "SELECT (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM {S}.created_total),"
+                    " (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM {S}.expired_total),"
+                    " (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM {S}.terminated_total)");
 
     // ---- locks ------------------------------------------------------------
 
     // $1 name, $2 token, $3 expires, $4 now.
-    add("try_lock",
-        "INSERT INTO {S}.session_locks AS l (name, token, expires_at) VALUES ($1, $2, $3::bigint)"
-        " ON CONFLICT (name) DO UPDATE SET token = excluded.token, expires_at = excluded.expires_at"
-        " WHERE l.expires_at <= $4::bigint RETURNING token");
+    add("try_lock", "INSERT INTO {S}.session_locks AS l (name, token, expires_at) VALUES ($1, $2, $3::bigint)"
+                    " ON CONFLICT (name) DO UPDATE SET token = excluded.token, expires_at = excluded.expires_at"
+                    " WHERE l.expires_at <= $4::bigint RETURNING token");
     add("unlock", "DELETE FROM {S}.session_locks WHERE name = $1 AND token = $2");
-    add("extend_lock",
-        "UPDATE {S}.session_locks SET expires_at = $3::bigint"
-        " WHERE name = $1 AND token = $2 AND expires_at > $4::bigint");
+    add("extend_lock", "UPDATE {S}.session_locks SET expires_at = $3::bigint"
+                       " WHERE name = $1 AND token = $2 AND expires_at > $4::bigint");
 
     // ---- output -----------------------------------------------------------
 
     // $1 id, $2 the bytes kept (hex), $3 bytes written (may exceed what is
     // kept), $4 output limit. The record's row lock orders appends.
-    add("append_output",
-        "WITH s AS (UPDATE {S}.sessions SET output_end = output_end + $3::bigint WHERE id = $1"
-        " RETURNING output_end),"
-        " ins AS (INSERT INTO {S}.session_output (session_id, \"offset\", data)"
-        "  SELECT $1, s.output_end - length(decode($2, 'hex')), decode($2, 'hex') FROM s"
-        "  WHERE length($2) > 0),"
-        " cut AS (DELETE FROM {S}.session_output o USING s"
-        "  WHERE o.session_id = $1 AND o.\"offset\" + length(o.data) <= s.output_end - $4::bigint)"
-        " SELECT output_end FROM s");
+    add("append_output", "WITH s AS (UPDATE {S}.sessions SET output_end = output_end + $3::bigint WHERE id = $1"
+                         " RETURNING output_end),"
+                         " ins AS (INSERT INTO {S}.session_output (session_id, \"offset\", data)"
+                         "  SELECT $1, s.output_end - length(decode($2, 'hex')), decode($2, 'hex') FROM s"
+                         "  WHERE length($2) > 0),"
+                         " cut AS (DELETE FROM {S}.session_output o USING s"
+                         "  WHERE o.session_id = $1 AND o.\"offset\" + length(o.data) <= s.output_end - $4::bigint)"
+                         " SELECT output_end FROM s");
     // $1 id: the end, and the oldest offset still kept.
     add("output_bounds",
         "SELECT s.output_end, (SELECT min(o.\"offset\") FROM {S}.session_output o WHERE o.session_id = $1)"
         " FROM {S}.sessions s WHERE s.id = $1");
     // $1 id, $2 from, $3 to: the chunks overlapping [from, to).
-    add("output_chunks",
-        "SELECT \"offset\", data FROM {S}.session_output WHERE session_id = $1"
-        " AND \"offset\" + length(data) > $2::bigint AND \"offset\" < $3::bigint ORDER BY \"offset\"");
+    add("output_chunks", "SELECT \"offset\", data FROM {S}.session_output WHERE session_id = $1"
+                         " AND \"offset\" + length(data) > $2::bigint AND \"offset\" < $3::bigint ORDER BY \"offset\"");
 
     // ---- the outbox -------------------------------------------------------
 
     // $1 partition, $2 after-xid, $3 after-seq, $4 limit. Only events whose
     // transaction ended before every transaction still running: see
     // postgres.hpp on why positions are (xid, seq).
-    add("read_outbox",
-        "SELECT xid::text, seq, event_id, session_id, type, at, data FROM {S}.session_events"
-        " WHERE partition = $1::integer AND relayed_at IS NULL"
-        " AND xid < pg_snapshot_xmin(pg_current_snapshot())"
-        " AND (xid, seq) > ($2::xid8, $3::bigint) ORDER BY xid, seq LIMIT $4::bigint");
+    add("read_outbox", "SELECT xid::text, seq, event_id, session_id, type, at, data FROM {S}.session_events"
+                       " WHERE partition = $1::integer AND relayed_at IS NULL"
+                       " AND xid < pg_snapshot_xmin(pg_current_snapshot())"
+                       " AND (xid, seq) > ($2::xid8, $3::bigint) ORDER BY xid, seq LIMIT $4::bigint");
     // $1 partition, $2 xid, $3 seq: marks them relayed (the server's clock:
     // the retention purge removes them later).
     add("trim_outbox",
@@ -251,10 +243,9 @@ inline postgres::statement_set statements(std::string_view schema) {
     // ---- settings ---------------------------------------------------------
 
     // $1 name, $2 value: the value stored first wins; returns it.
-    add("setting",
-        "WITH ins AS (INSERT INTO {S}.settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING"
-        " RETURNING value) SELECT value FROM ins UNION ALL SELECT value FROM {S}.settings WHERE name = $1"
-        " AND NOT EXISTS (SELECT 1 FROM ins)");
+    add("setting", "WITH ins AS (INSERT INTO {S}.settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING"
+                   " RETURNING value) SELECT value FROM ins UNION ALL SELECT value FROM {S}.settings WHERE name = $1"
+                   " AND NOT EXISTS (SELECT 1 FROM ins)");
     return set;
 }
 
