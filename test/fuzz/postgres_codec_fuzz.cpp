@@ -49,9 +49,21 @@ void record(std::string_view in) {
     }
     // Round trip: what the store would write for it reads back the same.
     auto p = codec::record_parameters(s);
-    std::vector<std::optional<std::string>> text{s.id, p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8],
-                                                 std::to_string(s.version), p[9],
-                                                 std::string(*p[10] == "true" ? "t" : "f"), p[11], p[12]};
+    std::vector<std::optional<std::string>> text{s.id,
+                                                 p[0],
+                                                 p[1],
+                                                 p[2],
+                                                 p[3],
+                                                 p[4],
+                                                 p[5],
+                                                 p[6],
+                                                 p[7],
+                                                 p[8],
+                                                 std::to_string(s.version),
+                                                 p[9],
+                                                 std::string(*p[10] == "true" ? "t" : "f"),
+                                                 p[11],
+                                                 p[12]};
     codec::row_values again{};
     for (std::size_t i = 0; i < again.size(); ++i)
         if (text[i]) again[i] = std::string_view(*text[i]);

@@ -43,8 +43,21 @@ struct stored_row {
         auto p = codec::record_parameters(s);
         // owner status created_at last_active idle_timeout_ms idle_deadline
         // absolute_deadline ended_at end_reason worker warning_sent attributes extra
-        text = {s.id, p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], std::to_string(s.version), p[9],
-                std::string(*p[10] == "true" ? "t" : "f"), p[11], p[12]};
+        text = {s.id,
+                p[0],
+                p[1],
+                p[2],
+                p[3],
+                p[4],
+                p[5],
+                p[6],
+                p[7],
+                p[8],
+                std::to_string(s.version),
+                p[9],
+                std::string(*p[10] == "true" ? "t" : "f"),
+                p[11],
+                p[12]};
     }
     codec::row_values values() const {
         codec::row_values v;
@@ -92,19 +105,19 @@ BOOST_AUTO_TEST_CASE(every_bad_column_is_named_with_the_session) {
         std::optional<std::string> value;
         std::string says;
     };
-    for (const auto& b : std::vector<bad>{
-             {2, std::string("exploded"), "field 'status' is not a known status: 'exploded'"},
-             {2, std::nullopt, "field 'status' is NULL"},
-             {3, std::string("-5"), "field 'created_at' must be a time"},
-             {3, std::string("soon"), "field 'created_at' is not an integer: 'soon'"},
-             {5, std::string("-1"), "field 'idle_timeout_ms' must be between 0"},
-             {10, std::string("-2"), "field 'version' must not be negative"},
-             {11, std::string("\"docker\""), "field 'worker' must be an object"},
-             {11, std::string("{\"kind\":1,\"id\":\"x\"}"), "field 'worker' must be an object"},
-             {12, std::string("maybe"), "field 'warning_sent' must be a boolean"},
-             {13, std::string("[1,2]"), "field 'attributes' must be an object, got an array"},
-             {13, std::string("{not json"), "field 'attributes' is not JSON"},
-             {14, std::string("3"), "field 'extra' must be an object"}}) {
+    for (const auto& b :
+         std::vector<bad>{{2, std::string("exploded"), "field 'status' is not a known status: 'exploded'"},
+                          {2, std::nullopt, "field 'status' is NULL"},
+                          {3, std::string("-5"), "field 'created_at' must be a time"},
+                          {3, std::string("soon"), "field 'created_at' is not an integer: 'soon'"},
+                          {5, std::string("-1"), "field 'idle_timeout_ms' must be between 0"},
+                          {10, std::string("-2"), "field 'version' must not be negative"},
+                          {11, std::string("\"docker\""), "field 'worker' must be an object"},
+                          {11, std::string("{\"kind\":1,\"id\":\"x\"}"), "field 'worker' must be an object"},
+                          {12, std::string("maybe"), "field 'warning_sent' must be a boolean"},
+                          {13, std::string("[1,2]"), "field 'attributes' must be an object, got an array"},
+                          {13, std::string("{not json"), "field 'attributes' is not JSON"},
+                          {14, std::string("3"), "field 'extra' must be an object"}}) {
         stored_row row(sample());
         row.text[b.column] = b.value;
         const auto what = failure_of(row.values());
@@ -143,7 +156,9 @@ BOOST_AUTO_TEST_CASE(positions_are_xid_colon_seq_and_nothing_else) {
 }
 
 BOOST_AUTO_TEST_CASE(bytes_travel_as_hex) {
-    BOOST_TEST(codec::to_hex(std::string_view("\0\x01\xff" "a", 4)) == "0001ff61");
+    BOOST_TEST(codec::to_hex(std::string_view("\0\x01\xff"
+                                              "a",
+                                              4)) == "0001ff61");
     BOOST_TEST(codec::to_hex("").empty());
 }
 
@@ -152,8 +167,7 @@ BOOST_AUTO_TEST_CASE(schema_names_are_plain_identifiers_and_the_only_text_substi
         BOOST_CHECK_NO_THROW(postgres_schema::check_schema_name(good));
     for (std::string_view bad : {"", "A", "1a", "a-b", "a b", "a\"b", "a;b"})
         BOOST_CHECK_THROW(postgres_schema::check_schema_name(bad), boost::system::system_error);
-    BOOST_TEST(postgres_schema::in_schema("SELECT 1 FROM {S}.t, {S}.u", "abc") ==
-               "SELECT 1 FROM \"abc\".t, \"abc\".u");
+    BOOST_TEST(postgres_schema::in_schema("SELECT 1 FROM {S}.t, {S}.u", "abc") == "SELECT 1 FROM \"abc\".t, \"abc\".u");
     const auto script = postgres_schema::migration_script("abc");
     BOOST_TEST(contains(script, "SELECT pg_advisory_xact_lock(" +
                                     std::to_string(postgres_schema::migration_lock_key("abc")) + ");"));
