@@ -1,5 +1,9 @@
-// memory_store: the conformance suite, plus what only the memory store promises.
+// memory_store: the conformance suite, plus what only the memory store
+// promises. The suite also runs on write_through<memory_store, memory_cache>
+// (its logic; on real servers: test/integration/write_through_test.cpp).
+#include "support/owned_write_through.hpp"
 #include <sessionkit/store/memory.hpp>
+#include <sessionkit/store/memory_cache.hpp>
 
 #include <boost/test/unit_test.hpp>
 
@@ -14,9 +18,32 @@ struct memory_store_factory {
         return std::make_unique<sessionkit::memory_store>(sessionkit::memory_store_options{.outbox = outbox});
     }
 };
+
+/// Every touch reaches the primary (coalescing off) or none does within a
+/// case (a long window): the suite must pass both ways.
+template <int CoalesceMs>
+struct write_through_memory_factory {
+    using store_type = sessionkit::test::owned_write_through<sessionkit::memory_store, sessionkit::memory_cache>;
+    static constexpr bool coalesces_touches = CoalesceMs > 0;
+    static sessionkit::write_through_options options() {
+        sessionkit::write_through_options o;
+        o.touch_coalesce = std::chrono::milliseconds{CoalesceMs};
+        return o;
+    }
+    std::unique_ptr<store_type> make() {
+        return std::make_unique<store_type>(std::make_unique<sessionkit::memory_store>(),
+                                            std::make_unique<sessionkit::memory_cache>(), options());
+    }
+    std::unique_ptr<store_type> make_with_outbox(sessionkit::outbox_options outbox) {
+        return std::make_unique<store_type>(
+            std::make_unique<sessionkit::memory_store>(sessionkit::memory_store_options{.outbox = outbox}),
+            std::make_unique<sessionkit::memory_cache>(), options());
+    }
+};
 }  // namespace
 
-using conformance_factories = std::tuple<memory_store_factory>;
+using conformance_factories =
+    std::tuple<memory_store_factory, write_through_memory_factory<0>, write_through_memory_factory<3600000>>;
 #include <sessionkit/testing/store_conformance.hpp>
 
 using namespace sessionkit;

@@ -31,6 +31,15 @@ using testing::sync_wait;
 
 inline const time_point t0 = from_unix_ms(1'893'456'000'000);  // 2030-01-01
 
+/// A factory whose store coalesces touches (write_through with a window):
+/// a touch it absorbs keeps the version, so the cases that count versions
+/// after a touch check only that it did not go down. Declared by the
+/// factory: `static constexpr bool coalesces_touches = true;`.
+template <class F>
+concept coalesces_touches = requires {
+    requires F::coalesces_touches;
+};
+
 inline session make_record(std::string id, std::string owner = "alice", milliseconds idle = 60s,
                            std::optional<milliseconds> lifetime = std::nullopt, time_point now = t0) {
     session s;

