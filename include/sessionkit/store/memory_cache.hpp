@@ -8,6 +8,7 @@
 #pragma once
 
 #include <sessionkit/cache.hpp>
+#include <sessionkit/concepts.hpp>
 #include <sessionkit/error.hpp>
 
 #include <mutex>
