@@ -107,7 +107,7 @@ bool recovers(Op op, std::chrono::milliseconds limit) {
 BOOST_AUTO_TEST_SUITE(postgres_client)
 
 BOOST_AUTO_TEST_CASE(prepared_statements_round_trip_their_parameters) {
-    pg::connection conn(shared_io().executor(), test::test_config(), statements());
+    pg::connection conn(shared_io().executor(), test::postgres_test_config(), statements());
     auto results = sync_wait(conn.execute(pg::operation("echo", "k1")
                                               .call("echo", "héllo 'quoted' \\ text", 42, true, std::nullopt)
                                               .call("echo", std::string(), -7, false, "x")
@@ -147,7 +147,7 @@ BOOST_AUTO_TEST_CASE(prepared_statements_round_trip_their_parameters) {
 }
 
 BOOST_AUTO_TEST_CASE(many_coroutines_on_several_threads_pipeline_on_one_connection) {
-    pg::connection conn(shared_io().executor(), test::test_config(), statements());
+    pg::connection conn(shared_io().executor(), test::postgres_test_config(), statements());
     sync_wait(conn.ping());
     const auto before = conn.stats();
     boost::asio::io_context ctx;
@@ -179,7 +179,7 @@ BOOST_AUTO_TEST_CASE(many_coroutines_on_several_threads_pipeline_on_one_connecti
 
 BOOST_AUTO_TEST_CASE(an_error_in_one_operation_does_not_fail_the_next) {
     const std::string table = fresh_table("err");
-    auto cfg = test::test_config();
+    auto cfg = test::postgres_test_config();
     create_table(cfg, table);
     pg::connection conn(shared_io().executor(), cfg, statements(table));
     sync_wait(conn.ping());
@@ -229,7 +229,7 @@ BOOST_AUTO_TEST_CASE(an_error_in_one_operation_does_not_fail_the_next) {
 }
 
 BOOST_AUTO_TEST_CASE(a_statement_timeout_is_reported_naming_postgresql_and_keeps_the_connection) {
-    auto cfg = test::test_config();
+    auto cfg = test::postgres_test_config();
     cfg.statement_timeout = 200ms;
     pg::connection conn(shared_io().executor(), cfg, statements());
     BOOST_TEST(sync_wait(conn.execute(pg::operation("setting").call("setting", "statement_timeout")))[0].value(0, 0) ==
@@ -259,7 +259,7 @@ BOOST_AUTO_TEST_CASE(a_statement_timeout_is_reported_naming_postgresql_and_keeps
 }
 
 BOOST_AUTO_TEST_CASE(a_pool_spreads_operations_over_its_connections) {
-    auto cfg = test::test_config();
+    auto cfg = test::postgres_test_config();
     cfg.pool_size = 3;
     pg::pool pool(shared_io().executor(), cfg, statements());
     BOOST_TEST(pool.size() == 3u);
@@ -285,7 +285,7 @@ BOOST_AUTO_TEST_CASE(a_pool_spreads_operations_over_its_connections) {
 }
 
 BOOST_AUTO_TEST_CASE(scripts_run_outside_the_pipeline_and_name_the_failing_line) {
-    auto cfg = test::test_config();
+    auto cfg = test::postgres_test_config();
     const std::string table = fresh_table("script");
     auto results = sync_wait(pg::execute_script(shared_io().executor(), cfg, "migrate",
                                                 "SELECT pg_advisory_xact_lock(7425);\n"
@@ -324,7 +324,8 @@ BOOST_AUTO_TEST_CASE(scripts_run_outside_the_pipeline_and_name_the_failing_line)
 }
 
 BOOST_AUTO_TEST_CASE(an_unreachable_server_fails_fast_naming_it) {
-    auto cfg = test::test_config("postgresql://sessionkit@127.0.0.1:" + std::to_string(test::free_port()) + "/x");
+    auto cfg =
+        test::postgres_test_config("postgresql://sessionkit@127.0.0.1:" + std::to_string(test::free_port()) + "/x");
     pg::connection conn(shared_io().executor(), cfg, statements());
     const auto started = clock_type::now();
     auto e = expect_failure(conn.execute(pg::operation("add", "k").call("add", 1, 2)));
@@ -338,7 +339,7 @@ BOOST_AUTO_TEST_CASE(an_unreachable_server_fails_fast_naming_it) {
     BOOST_TEST((script.code() == error::backend_unavailable));
     BOOST_TEST(contains(script.what(), "Connection refused"));
 
-    auto unknown_host = test::test_config("postgresql://sessionkit@no-such-host.invalid/x");
+    auto unknown_host = test::postgres_test_config("postgresql://sessionkit@no-such-host.invalid/x");
     auto dns = expect_failure(pg::execute_script(shared_io().executor(), unknown_host, "schema", "SELECT 1"));
     BOOST_TEST(contains(dns.what(), "cannot resolve 'no-such-host.invalid'"));
 }
@@ -346,19 +347,19 @@ BOOST_AUTO_TEST_CASE(an_unreachable_server_fails_fast_naming_it) {
 BOOST_AUTO_TEST_CASE(a_statement_the_server_refuses_to_prepare_is_named) {
     auto set = statements();
     set.push_back({"broken", "SELECT * FROM sktest_no_such_table_at_all", {}});
-    pg::connection conn(shared_io().executor(), test::test_config(), set);
+    pg::connection conn(shared_io().executor(), test::postgres_test_config(), set);
     auto e = expect_failure(conn.execute(pg::operation("add", "k").call("add", 1, 2)));
     BOOST_TEST((e.code() == error::backend_unavailable));
     BOOST_TEST(contains(e.what(), "PREPARE 'broken' failed: ERROR 42P01"));
     BOOST_TEST_MESSAGE("a bad statement: " << e.what());
 
-    BOOST_CHECK_THROW(pg::connection(shared_io().executor(), test::test_config(),
+    BOOST_CHECK_THROW(pg::connection(shared_io().executor(), test::postgres_test_config(),
                                      {{"twice", "SELECT 1", {}}, {"twice", "SELECT 2", {}}}),
                       boost::system::system_error);
 }
 
 BOOST_AUTO_TEST_CASE(an_idle_connection_checks_its_health) {
-    auto cfg = test::test_config();
+    auto cfg = test::postgres_test_config();
     cfg.health_check_interval = 100ms;
     pg::connection conn(shared_io().executor(), cfg, statements());
     sync_wait(conn.ping());
@@ -381,7 +382,7 @@ BOOST_AUTO_TEST_CASE(a_unix_socket_by_encoded_host_and_by_parameter) {
     for (const auto& url :
          {"postgresql://sessionkit@" + encoded + ":" + std::to_string(server.port()) + "/sessionkit",
           "postgresql:///sessionkit?user=sessionkit&host=" + dir + "&port=" + std::to_string(server.port())}) {
-        auto cfg = test::test_config(url);
+        auto cfg = test::postgres_test_config(url);
         BOOST_TEST(cfg.is_unix_socket());
         pg::connection conn(shared_io().executor(), cfg, statements());
         auto r = sync_wait(conn.execute(pg::operation("socket").call("setting", "unix_socket_directories")));
@@ -391,7 +392,7 @@ BOOST_AUTO_TEST_CASE(a_unix_socket_by_encoded_host_and_by_parameter) {
 
 BOOST_AUTO_TEST_CASE(a_restart_fails_what_is_in_flight_naming_postgresql_then_recovers_by_itself) {
     test::private_postgres server;
-    auto cfg = test::test_config(server.url());
+    auto cfg = test::postgres_test_config(server.url());
     cfg.request_timeout = 3s;
     cfg.pool_size = 2;
     pg::pool pool(shared_io().executor(), cfg, statements());
@@ -463,7 +464,7 @@ BOOST_AUTO_TEST_CASE(a_restart_fails_what_is_in_flight_naming_postgresql_then_re
 
 BOOST_AUTO_TEST_CASE(a_stopped_backend_makes_the_deadline_fire_and_the_connection_is_replaced) {
     test::private_postgres server;
-    auto cfg = test::test_config(server.url());
+    auto cfg = test::postgres_test_config(server.url());
     cfg.request_timeout = 500ms;
     pg::connection conn(shared_io().executor(), cfg, statements());
     // The first operation also waits for the connection to open: a slow

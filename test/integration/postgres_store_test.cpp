@@ -50,7 +50,7 @@ test::private_postgres& cluster() {
 }
 
 pg::connection_options config() {
-    auto cfg = test::test_config(cluster().url());
+    auto cfg = test::postgres_test_config(cluster().url());
     cfg.pool_size = 2;
     return cfg;
 }

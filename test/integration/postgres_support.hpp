@@ -6,6 +6,8 @@
 // other tests.
 #pragma once
 
+#include "support/free_port.hpp"
+
 #include <sessionkit/id.hpp>
 #include <sessionkit/postgres/config.hpp>
 
@@ -39,25 +41,13 @@ inline std::string database_url() {
 }
 
 /// Short timeouts so that fault tests finish quickly.
-inline postgres::connection_options test_config(std::string url = database_url()) {
+inline postgres::connection_options postgres_test_config(std::string url = database_url()) {
     auto cfg = postgres::connection_options::from_url(url);
     cfg.request_timeout = std::chrono::milliseconds{2000};
     cfg.connect_timeout = std::chrono::milliseconds{2000};
     cfg.reconnect_min = std::chrono::milliseconds{20};
     cfg.reconnect_max = std::chrono::milliseconds{200};
     return cfg;
-}
-
-inline std::uint16_t free_port() {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t len = sizeof a;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    ::close(fd);
-    return ntohs(a.sin_port);
 }
 
 /// Runs `args` to its end, its output to /dev/null (errors stay on

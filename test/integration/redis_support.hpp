@@ -4,6 +4,8 @@
 // processes of this same binary.
 #pragma once
 
+#include "support/free_port.hpp"
+
 #include <sessionkit/store/redis.hpp>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -74,18 +76,6 @@ inline redis::connection_options test_config(std::string url = redis_url()) {
 /// A prefix no other test (or earlier run) uses.
 inline std::string fresh_prefix(std::string_view what = "t") {
     return "sktest:" + std::string(what) + ":" + generate_id().substr(0, 10) + ":";
-}
-
-inline std::uint16_t free_port() {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t len = sizeof a;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    ::close(fd);
-    return ntohs(a.sin_port);
 }
 
 /// Starts `argv` and returns its pid.

@@ -142,7 +142,7 @@ BOOST_AUTO_TEST_CASE(an_update_never_moves_the_cached_deadline_back) {
     fixture f;
     auto s = create_ok(f.store, make_record("m", "alice", 60s));
     sync_wait(f.store.touch("m", t0 + 30s));  // cache only
-    auto stale = s;  // read before the touch
+    auto stale = s;                           // read before the touch
     stale.attributes["x"] = 1;
     BOOST_TEST((sync_wait(f.store.update(stale, s.version)) == update_result::updated));
     BOOST_TEST(to_unix_ms(sync_wait(f.store.get("m"))->idle_deadline) == to_unix_ms(t0 + 90s));

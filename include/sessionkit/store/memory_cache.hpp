@@ -84,7 +84,8 @@ private:
     void check(std::string_view operation, std::string_view id) const {
         if (failing_)
             throw_error(*failing_, "memory_cache " + std::string(operation) +
-                                       (id.empty() ? std::string() : " '" + std::string(id) + "'") + ": failing (test)");
+                                       (id.empty() ? std::string() : " '" + std::string(id) + "'") +
+                                       ": failing (test)");
     }
 
     mutable std::mutex mutex_;

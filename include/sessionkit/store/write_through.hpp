@@ -75,13 +75,13 @@ struct write_through_options {
 
 /// Counters (stats() of write_through adds these to the primary's).
 struct write_through_stats {
-    std::uint64_t hits = 0;              ///< reads answered by the cache
-    std::uint64_t misses = 0;            ///< reads that went to the primary
-    std::uint64_t cache_errors = 0;      ///< cache operations that failed
-    std::uint64_t primary_touches = 0;   ///< touches written through to the primary
-    std::uint64_t cached_touches = 0;    ///< touches the cache absorbed
-    std::uint64_t claims_undone = 0;     ///< janitor claims of sessions the cache knew to be fresh
-    std::uint64_t stale_reads = 0;       ///< reads served from the cache while the primary was down
+    std::uint64_t hits = 0;             ///< reads answered by the cache
+    std::uint64_t misses = 0;           ///< reads that went to the primary
+    std::uint64_t cache_errors = 0;     ///< cache operations that failed
+    std::uint64_t primary_touches = 0;  ///< touches written through to the primary
+    std::uint64_t cached_touches = 0;   ///< touches the cache absorbed
+    std::uint64_t claims_undone = 0;    ///< janitor claims of sessions the cache knew to be fresh
+    std::uint64_t stale_reads = 0;      ///< reads served from the cache while the primary was down
     std::uint64_t cache_switched_off = 0;
     std::uint64_t cache_restored = 0;
     bool cache_in_use = true;
@@ -209,70 +209,46 @@ public:
 
     // ---- the primary's output log and outbox ----------------------------
 
-    awaitable<bool> append_output(std::string_view id, std::string_view bytes)
-        requires output_log<Primary>
-    {
+    awaitable<bool> append_output(std::string_view id, std::string_view bytes) requires output_log<Primary> {
         co_return co_await on_primary(primary_.append_output(id, bytes));
     }
-    awaitable<std::optional<output_chunk>> read_output(std::string_view id, std::uint64_t offset, std::size_t max)
-        requires output_log<Primary>
-    {
+    awaitable<std::optional<output_chunk>> read_output(std::string_view id, std::uint64_t offset,
+                                                       std::size_t max) requires output_log<Primary> {
         co_return co_await on_primary(primary_.read_output(id, offset, max));
     }
 
-    bool has_outbox() const noexcept
-        requires outbox_store<Primary>
-    {
-        return primary_.has_outbox();
-    }
-    awaitable<create_result> create(const session& rec, const std::vector<event>& events)
-        requires outbox_store<Primary>
-    {
+    bool has_outbox() const noexcept requires outbox_store<Primary> { return primary_.has_outbox(); }
+    awaitable<create_result> create(const session& rec,
+                                    const std::vector<event>& events) requires outbox_store<Primary> {
         auto made = co_await on_primary(primary_.create(rec, events));
         co_await remember(made.record);
         co_return made;
     }
     awaitable<update_result> update(const session& rec, std::uint64_t expected_version,
-                                    const std::vector<event>& events)
-        requires outbox_store<Primary>
-    {
+                                    const std::vector<event>& events) requires outbox_store<Primary> {
         auto r = co_await on_primary(primary_.update(rec, expected_version, events));
         co_await after_update(rec, expected_version, r);
         co_return r;
     }
-    unsigned outbox_partitions() const noexcept
-        requires outbox_store<Primary>
-    {
-        return primary_.outbox_partitions();
-    }
-    awaitable<std::vector<outbox_entry>> read_outbox(unsigned partition, std::string_view after, std::size_t limit)
-        requires outbox_store<Primary>
-    {
+    unsigned outbox_partitions() const noexcept requires outbox_store<Primary> { return primary_.outbox_partitions(); }
+    awaitable<std::vector<outbox_entry>> read_outbox(unsigned partition, std::string_view after,
+                                                     std::size_t limit) requires outbox_store<Primary> {
         co_return co_await on_primary(primary_.read_outbox(partition, after, limit));
     }
-    awaitable<std::size_t> trim_outbox(unsigned partition, std::string_view upto)
-        requires outbox_store<Primary>
-    {
+    awaitable<std::size_t> trim_outbox(unsigned partition, std::string_view upto) requires outbox_store<Primary> {
         co_return co_await on_primary(primary_.trim_outbox(partition, upto));
     }
-    awaitable<sessionkit::outbox_stats> outbox_stats()
-        requires outbox_store<Primary>
-    {
+    awaitable<sessionkit::outbox_stats> outbox_stats() requires outbox_store<Primary> {
         co_return co_await on_primary(primary_.outbox_stats());
     }
-    awaitable<std::vector<dropped_event>> take_dropped(std::size_t limit)
-        requires outbox_store<Primary>
-    {
+    awaitable<std::vector<dropped_event>> take_dropped(std::size_t limit) requires outbox_store<Primary> {
         co_return co_await on_primary(primary_.take_dropped(limit));
     }
-    sessionkit::outbox_signal& outbox_signal() noexcept
-        requires outbox_store<Primary>
-    {
+    sessionkit::outbox_signal& outbox_signal() noexcept requires outbox_store<Primary> {
         return primary_.outbox_signal();
     }
-    awaitable<bool> extend_lock(std::string_view name, std::string_view token, milliseconds ttl, time_point now)
-        requires outbox_store<Primary>
-    {
+    awaitable<bool> extend_lock(std::string_view name, std::string_view token, milliseconds ttl,
+                                time_point now) requires outbox_store<Primary> {
         co_return co_await on_primary(primary_.extend_lock(name, token, ttl, now));
     }
 
@@ -500,9 +476,12 @@ private:
 
     // Notes a write of `id`; false when the cache is not in use (the id is
     // remembered, to be forgotten when the cache returns).
+    // (A write also probes a bypassed cache when the probe is due, so a
+    // write-only load brings it back too.)
     awaitable<bool> note_write(const std::string& id) {
+        if (co_await cache_ready()) co_return true;
         std::lock_guard lock(mutex_);
-        if (health_.usable()) co_return true;
+        if (health_.usable()) co_return true;  // another caller's probe just brought it back
         health_.written(id);
         co_return false;
     }
