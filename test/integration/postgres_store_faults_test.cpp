@@ -304,11 +304,11 @@ BOOST_AUTO_TEST_CASE(a_restart_under_load_fails_within_the_deadline_naming_postg
     stop = true;
     callers.join();
 
-    BOOST_TEST_MESSAGE("restart under load: " << ok << " operations ok (" << ok_before << " before the restart, "
-                                              << ok_after_restart << " begun after pg_ctl returned), " << failed
-                                              << " failed; the slowest failure took " << ms(slowest_failure)
-                                              << " ms, the slowest success " << ms(slowest_ok) << " ms; pg_ctl restart took "
-                                              << ms(restart_returned - restart_began) << " ms");
+    BOOST_TEST_MESSAGE("restart under load: "
+                       << ok << " operations ok (" << ok_before << " before the restart, " << ok_after_restart
+                       << " begun after pg_ctl returned), " << failed << " failed; the slowest failure took "
+                       << ms(slowest_failure) << " ms, the slowest success " << ms(slowest_ok)
+                       << " ms; pg_ctl restart took " << ms(restart_returned - restart_began) << " ms");
     BOOST_TEST_MESSAGE("a failure: " << one_failure);
     BOOST_TEST(ok_before > 0);
     BOOST_TEST(failed > 0);  // else the restart was not seen and the case proved nothing
@@ -346,7 +346,8 @@ BOOST_AUTO_TEST_CASE(a_restart_under_load_fails_within_the_deadline_naming_postg
             },
             boost::asio::detached);
     testing::run_threads(readers, 1);
-    BOOST_TEST_MESSAGE(created.size() << " sessions reported created, " << missing.size() << " missing after the restart");
+    BOOST_TEST_MESSAGE(created.size() << " sessions reported created, " << missing.size()
+                                      << " missing after the restart");
     BOOST_TEST(!created.empty());
     BOOST_TEST(read_errors.load() == 0);
     BOOST_TEST(missing.empty());
@@ -472,7 +473,7 @@ BOOST_AUTO_TEST_CASE(a_stopped_backend_times_its_operations_out_at_the_deadline_
     auto after = backends();
     after.erase(std::remove(after.begin(), after.end(), stalled), after.end());
     BOOST_TEST(after.size() == cfg.pool_size);
-    BOOST_TEST(std::find(after.begin(), after.end(), before.back()) != after.end());  // the healthy one stayed
+    BOOST_TEST((std::find(after.begin(), after.end(), before.back()) != after.end()));  // the healthy one stayed
 }
 
 // ---- 3. two processes acquiring one id -------------------------------------
@@ -556,8 +557,7 @@ BOOST_AUTO_TEST_CASE(three_janitor_processes_expire_each_of_10000_sessions_exact
     BOOST_TEST(start_together(dir, 3));
     const auto sweeping = steady::now();
     for (auto pid : children) BOOST_TEST(wait_exit(pid) == 0);
-    BOOST_TEST_MESSAGE("three janitors swept " << sessions << " sessions in " << ms(steady::now() - sweeping)
-                                               << " ms");
+    BOOST_TEST_MESSAGE("three janitors swept " << sessions << " sessions in " << ms(steady::now() - sweeping) << " ms");
 
     std::map<std::string, int> expired;
     std::vector<int> per_process;
@@ -573,8 +573,8 @@ BOOST_AUTO_TEST_CASE(three_janitor_processes_expire_each_of_10000_sessions_exact
     for (const auto& [id, n] : expired)
         if (n != 1 && twice++ < 10) BOOST_ERROR("session " << id << " expired " << n << " times");
     BOOST_TEST(twice == 0);
-    BOOST_TEST_MESSAGE("expired per process: " << per_process[0] << ", " << per_process[1] << ", "
-                                               << per_process[2] << "; sessions expired more than once: " << twice);
+    BOOST_TEST_MESSAGE("expired per process: " << per_process[0] << ", " << per_process[1] << ", " << per_process[2]
+                                               << "; sessions expired more than once: " << twice);
     BOOST_TEST(std::count_if(per_process.begin(), per_process.end(), [](int n) { return n > 0; }) >= 2,
                "the janitors did not overlap: one of them expired everything");
     auto st = sync_wait(store->stats());
@@ -681,14 +681,13 @@ int child_acquire(const std::string& url, const std::string& schema, const std::
 
 /// Sweeps until no session is live, writing the id of every session this
 /// process expired to `out`.
-int child_janitor(const std::string& url, const std::string& schema, const std::string& out,
-                  const std::string& dir) {
+int child_janitor(const std::string& url, const std::string& schema, const std::string& out, const std::string& dir) {
     testing::io_threads io(2);
     try {
         auto store = child_store(io, url, schema);
         test::recording_sink sink;
         basic_session_registry<postgres_store, system_clock_policy, test::recording_sink> registry(*store, {}, {},
-                                                                                                  sink);
+                                                                                                   sink);
         janitor_options jo;
         jo.batch_size = 50;  // small batches: the three processes interleave
         jo.warning_window = 0s;
@@ -714,8 +713,7 @@ int child_janitor(const std::string& url, const std::string& schema, const std::
 
 /// Opens (and so migrates) the schema at the start signal, then writes and
 /// reads a session of its own, whose id it writes to `out`.
-int child_migrate(const std::string& url, const std::string& schema, const std::string& out,
-                  const std::string& dir) {
+int child_migrate(const std::string& url, const std::string& schema, const std::string& out, const std::string& dir) {
     testing::io_threads io(2);
     try {
         wait_for_go(dir);
