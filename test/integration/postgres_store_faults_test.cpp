@@ -17,7 +17,7 @@
 //
 // The multi-process cases use the harness's server (DATABASE_URL), each on
 // a schema of its own. This binary also runs as their child processes:
-//   postgres_store_faults_test --child acquire URL SCHEMA ID COROUTINES DIR
+//   postgres_store_faults_test --child acquire URL SCHEMA ID COROUTINES OUT_FILE DIR
 //   postgres_store_faults_test --child janitor URL SCHEMA OUT_FILE DIR
 //   postgres_store_faults_test --child migrate URL SCHEMA OUT_FILE DIR
 // DIR holds the start barrier: each child creates DIR/<pid>.ready once it
@@ -487,15 +487,23 @@ BOOST_AUTO_TEST_CASE(two_processes_of_200_coroutines_acquiring_one_id_make_one_s
 
     scratch_dir dir;
     std::vector<pid_t> children;
-    for (int i = 0; i < 2; ++i)
-        children.push_back(
-            spawn({self_exe(), "--child", "acquire", test::database_url(), o.schema, "the-one", "200", dir.str()}));
+    std::vector<std::string> outputs;
+    for (int i = 0; i < 2; ++i) {
+        outputs.push_back((dir.path / ("acquire" + std::to_string(i) + ".out")).string());
+        children.push_back(spawn({self_exe(), "--child", "acquire", test::database_url(), o.schema, "the-one", "200",
+                                  outputs.back(), dir.str()}));
+    }
     BOOST_TEST(start_together(dir, 2));
+    for (auto pid : children) BOOST_TEST(wait_exit(pid) == 0);
+    // Each child wrote how many of its acquires created the session.
     int created = 0;
-    for (auto pid : children) {
-        const int rc = wait_exit(pid);
-        BOOST_TEST(rc < 100, "a child failed: exit code " << rc);  // 100+: the child failed
-        if (rc < 100) created += rc;
+    std::vector<int> per_process;
+    for (const auto& path : outputs) {
+        std::ifstream in(path);
+        int n = -1;
+        BOOST_TEST(static_cast<bool>(in >> n), "no count from " << path);
+        per_process.push_back(n);
+        created += std::max(n, 0);
     }
     BOOST_TEST(created == 1);
     auto st = sync_wait(store->stats());
@@ -507,7 +515,8 @@ BOOST_AUTO_TEST_CASE(two_processes_of_200_coroutines_acquiring_one_id_make_one_s
     auto s = sync_wait(store->get("the-one"));
     BOOST_REQUIRE(s);
     BOOST_TEST(s->version == 400u);
-    BOOST_TEST_MESSAGE("400 acquires over 2 processes: " << created << " created, version " << s->version);
+    BOOST_TEST_MESSAGE("400 acquires over 2 processes: " << created << " created (" << per_process[0] << " + "
+                                                         << per_process[1] << "), version " << s->version);
 }
 
 // ---- 4. three janitor processes ---------------------------------------------
@@ -646,10 +655,10 @@ std::unique_ptr<postgres_store> child_store(testing::io_threads& io, const std::
     return sync_wait(postgres_store::open(io.executor(), cfg, o));
 }
 
-/// Acquires one id from `coroutines` coroutines on 2 threads; the exit code
-/// is how many of them created it (100+ on failure).
+/// Acquires one id from `coroutines` coroutines on 2 threads, and writes
+/// to `out` how many of them created it; 0 when every acquire worked.
 int child_acquire(const std::string& url, const std::string& schema, const std::string& id, int coroutines,
-                  const std::string& dir) {
+                  const std::string& out, const std::string& dir) {
     testing::io_threads io(2);
     try {
         auto store = child_store(io, url, schema);
@@ -672,10 +681,12 @@ int child_acquire(const std::string& url, const std::string& schema, const std::
                 },
                 boost::asio::detached);
         testing::run_threads(ctx, 2);
-        return failed ? 100 : created.load();
+        std::ofstream f(out);
+        f << created.load() << '\n';
+        return failed ? 1 : f ? 0 : 2;
     } catch (const std::exception& e) {
         std::cerr << "acquire child failed: " << e.what() << '\n';
-        return 101;
+        return 1;
     }
 }
 
@@ -736,8 +747,8 @@ int child_migrate(const std::string& url, const std::string& schema, const std::
 int main(int argc, char** argv) {
     if (argc >= 3 && std::string_view(argv[1]) == "--child") {
         const std::string_view mode = argv[2];
-        if (mode == "acquire" && argc == 8)
-            return child_acquire(argv[3], argv[4], argv[5], std::atoi(argv[6]), argv[7]);
+        if (mode == "acquire" && argc == 9)
+            return child_acquire(argv[3], argv[4], argv[5], std::atoi(argv[6]), argv[7], argv[8]);
         if (mode == "janitor" && argc == 7) return child_janitor(argv[3], argv[4], argv[5], argv[6]);
         if (mode == "migrate" && argc == 7) return child_migrate(argv[3], argv[4], argv[5], argv[6]);
         std::cerr << "unknown child mode\n";
