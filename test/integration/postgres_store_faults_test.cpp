@@ -53,6 +53,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -371,7 +372,7 @@ BOOST_AUTO_TEST_CASE(a_stopped_backend_times_its_operations_out_at_the_deadline_
 
     // The pool's backends, found by its application_name (the migration's
     // connection, which had it too, is closed: wait until exactly the
-    // pool's are left).
+    // pool's are left, and stay).
     auto backends = [&] {
         auto rs = psql(cfg, "SELECT pid FROM pg_stat_activity WHERE application_name = '" + cfg.application_name +
                                 "' ORDER BY pid");
@@ -379,11 +380,12 @@ BOOST_AUTO_TEST_CASE(a_stopped_backend_times_its_operations_out_at_the_deadline_
         for (std::size_t r = 0; r < rs[0].rows(); ++r) pids.push_back(std::stoi(std::string(rs[0].value(r, 0))));
         return pids;
     };
-    std::vector<pid_t> before;
+    std::vector<pid_t> before, seen;
     for (auto until = steady::now() + 10s; steady::now() < until;) {
-        before = backends();
-        if (before.size() == cfg.pool_size) break;
-        std::this_thread::sleep_for(50ms);
+        // The same pool_size backends twice, 100 ms apart.
+        before = std::exchange(seen, backends());
+        if (seen.size() == cfg.pool_size && before == seen) break;
+        std::this_thread::sleep_for(100ms);
     }
     BOOST_REQUIRE_EQUAL(before.size(), cfg.pool_size);
     const pid_t stalled = before.front();
