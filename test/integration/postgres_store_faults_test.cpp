@@ -640,6 +640,91 @@ BOOST_AUTO_TEST_CASE(three_processes_migrating_one_fresh_schema_at_once_all_succ
 
 BOOST_AUTO_TEST_SUITE_END()
 
+// ---- a defect: the lifetime counters count what did not happen ---------------
+//
+// created_total and terminated_total are sequences (schema.hpp: "no hot
+// row"), and a sequence is not transactional: a write that takes its
+// number with nextval and then rolls back leaves the count raised. The
+// create and update statements (statements.hpp) take the number in their
+// last SELECT before outbox_append runs, so a write the full outbox refuses
+// (SK001, rolled back) is counted anyway. And PostgreSQL WAL-logs a
+// sequence 32 values ahead of what it hands out: after a crash the count
+// jumps by up to 32 creations that never happened. Disabled so that ctest
+// stays green until it is fixed; run it with
+//   --run_test=postgres_store_defects/lifetime_counters_count_neither_refused_writes_nor_a_crash
+BOOST_AUTO_TEST_SUITE(postgres_store_defects)
+
+BOOST_AUTO_TEST_CASE(lifetime_counters_count_neither_refused_writes_nor_a_crash, *boost::unit_test::disabled()) {
+    const time_point base = now_ms();
+    {
+        // An outbox of one event per partition that refuses writes when full.
+        auto cfg = test::test_config();
+        postgres_store_options o;
+        o.schema = fresh_schema("counts");
+        o.stats_max_age = 0ms;
+        o.outbox_partitions = 1;
+        o.outbox = outbox_options{};
+        o.outbox->max_events = 1;
+        o.outbox->overflow = outbox_overflow::refuse_writes;
+        auto store = open_store(cfg, o);
+        auto made = sync_wait(store->create(make_record("first", "o", 1h, std::nullopt, base),
+                                            std::vector<event>{make_event(event_type::created, "first", base)}));
+        BOOST_REQUIRE(made.created);
+        // The outbox is full: this create is refused and rolled back...
+        BOOST_CHECK_THROW(
+            sync_wait(store->create(make_record("refused", "o", 1h, std::nullopt, base),
+                                    std::vector<event>{make_event(event_type::created, "refused", base)})),
+            boost::system::system_error);
+        BOOST_TEST(!sync_wait(store->get("refused")).has_value());
+        // ...and so is this transition into a final status.
+        session ended = made.record;
+        ended.status = session_status::terminated;
+        ended.ended_at = base;
+        ended.end_reason = "deleted";
+        BOOST_CHECK_THROW(
+            sync_wait(store->update(ended, made.record.version,
+                                    std::vector<event>{make_event(event_type::terminated, "first", base)})),
+            boost::system::system_error);
+        BOOST_TEST(sync_wait(store->get("first"))->status == session_status::active);
+        auto st = sync_wait(store->stats());
+        BOOST_TEST_MESSAGE("after a refused create and a refused termination: "
+                           << st.sessions << " session, created_total " << st.created_total << ", terminated_total "
+                           << st.terminated_total);
+        BOOST_TEST(st.sessions == 1u);
+        BOOST_TEST(st.created_total == 1u);     // is 2
+        BOOST_TEST(st.terminated_total == 0u);  // is 1
+    }
+    {
+        // A crash after 10 creations.
+        test::private_postgres server;
+        auto cfg = test::test_config(server.url());
+        psql(cfg, "ALTER SYSTEM SET synchronous_commit = on");
+        psql(cfg, "SELECT pg_reload_conf()");
+        postgres_store_options o;
+        o.schema = fresh_schema("crash");
+        o.stats_max_age = 0ms;
+        auto store = open_store(cfg, o);
+        for (int i = 0; i < 10; ++i)
+            create_ok(*store, make_record("c" + std::to_string(i), "o", 1h, std::nullopt, base));
+        server.restart_immediate();
+        std::optional<store_stats> st;
+        for (auto until = steady::now() + 10s; !st && steady::now() < until;) {
+            try {
+                st = sync_wait(store->stats());
+            } catch (const boost::system::system_error&) {
+                std::this_thread::sleep_for(50ms);
+            }
+        }
+        BOOST_REQUIRE(st);
+        BOOST_TEST_MESSAGE("after 10 creations and a crash: " << st->sessions << " sessions, created_total "
+                                                              << st->created_total);
+        BOOST_TEST(st->sessions == 10u);
+        BOOST_TEST(st->created_total == 10u);  // up to 42
+    }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
 // ---- the child processes' bodies --------------------------------------------
 
 namespace {
