@@ -138,6 +138,9 @@ int wait_exit(pid_t pid, std::chrono::seconds limit = 120s) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+/// The application_name of the child processes' connections to `schema`.
+std::string child_application(const std::string& schema) { return "sktest_child_" + schema; }
+
 std::string self_exe() { return fs::read_symlink("/proc/self/exe").string(); }
 
 /// A directory for one case's start barrier and child output.
@@ -565,10 +568,63 @@ BOOST_AUTO_TEST_CASE(three_janitor_processes_expire_each_of_10000_sessions_exact
         children.push_back(
             spawn({self_exe(), "--child", "janitor", test::database_url(), o.schema, outputs.back(), dir.str()}));
     }
-    BOOST_TEST(start_together(dir, 3));
+    // While they sweep, pg_stat_activity is sampled for their backends
+    // waiting on a lock. SKIP LOCKED means a claim never waits for a row
+    // another janitor holds (wait events transactionid and tuple; extend,
+    // for a page of the table, is not about rows); a claim is known by its
+    // SQL (the store's own text, as far as pg_stat_activity keeps it).
+    std::string claim_sql;
+    for (const auto& st : postgres_store_sql::statements(o.schema))
+        if (st.name == "claim_expired") claim_sql = st.sql.substr(0, 200);
+    BOOST_REQUIRE(!claim_sql.empty());
+    pg::pool sampler(
+        shared_io().executor(), cfg,
+        pg::statement_set{
+            {"waits",
+             "SELECT count(*) FILTER (WHERE wait_event IN ('transactionid', 'tuple') AND left(query, 200) = $2),"
+             " count(*) FILTER (WHERE wait_event_type = 'Lock'), count(*),"
+             " coalesce(string_agg(wait_event || ': ' || left(query, 60), ' | ') FILTER"
+             " (WHERE wait_event_type = 'Lock'), ''), count(*) FILTER (WHERE left(query, 200) = $2)"
+             " FROM pg_stat_activity"
+             " WHERE application_name = $1",
+             {}}});
+    sync_wait(sampler.ping());
+    std::atomic<bool> swept{false};
+    int samples = 0, samples_with_janitors = 0, samples_with_claims = 0, claim_waits = 0, other_waits = 0;
+    std::string waiting;
+    BOOST_TEST(start_together(dir, 3));  // each has opened its store (and so migrated) by now
     const auto sweeping = steady::now();
+    std::thread sampling([&] {
+        while (!swept.load()) {
+            try {
+                auto rs = sync_wait(
+                    sampler.execute(pg::operation("waits").call("waits", child_application(o.schema), claim_sql)));
+                ++samples;
+                samples_with_janitors += rs[0].value(0, 2) != "0";
+                samples_with_claims += rs[0].value(0, 4) != "0";
+                const int claims = std::stoi(std::string(rs[0].value(0, 0)));
+                const int all = std::stoi(std::string(rs[0].value(0, 1)));
+                claim_waits += claims;
+                other_waits += all - claims;
+                if (all > 0 && waiting.empty()) waiting = std::string(rs[0].value(0, 3));
+            } catch (const std::exception& e) {
+                std::cerr << "sampling failed: " << e.what() << '\n';
+            }
+            std::this_thread::sleep_for(1ms);
+        }
+    });
     for (auto pid : children) BOOST_TEST(wait_exit(pid) == 0);
+    swept = true;
+    sampling.join();
     BOOST_TEST_MESSAGE("three janitors swept " << sessions << " sessions in " << ms(steady::now() - sweeping) << " ms");
+    BOOST_TEST_MESSAGE(samples << " samples of pg_stat_activity (" << samples_with_janitors << " saw janitors, "
+                               << samples_with_claims
+                               << " a claim as a janitor's last statement): janitor backends seen waiting on a lock "
+                               << claim_waits << " times for a row in a claim, " << other_waits << " times otherwise"
+                               << (waiting.empty() ? "" : " (") << waiting << (waiting.empty() ? "" : ")"));
+    // Else the sampling saw nothing, or did not know a claim, and proves nothing.
+    BOOST_TEST(samples_with_claims > 10);
+    BOOST_TEST(claim_waits == 0);
 
     std::map<std::string, int> expired;
     std::vector<int> per_process;
@@ -730,10 +786,11 @@ BOOST_AUTO_TEST_SUITE_END()
 namespace {
 
 /// Opens the store from another process (postgres_store::open: migrates if
-/// needed), with a pool of 4.
+/// needed), with a pool of 4, as child_application(schema).
 std::unique_ptr<postgres_store> child_store(testing::io_threads& io, const std::string& url,
                                             const std::string& schema) {
     auto cfg = test::test_config(url);
+    cfg.application_name = child_application(schema);
     cfg.pool_size = 4;
     cfg.request_timeout = 5s;
     postgres_store_options o;
