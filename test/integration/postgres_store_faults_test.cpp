@@ -12,8 +12,11 @@
 //   - 2 processes × 200 coroutines acquiring one id: one session, created
 //     once;
 //   - 3 janitor processes over 10,000 expired sessions: each expired
-//     exactly once, by more than one janitor;
-//   - 3 processes opening (migrating) one fresh schema at once.
+//     exactly once, by more than one janitor, and no claim ever waited for
+//     a row another janitor held (pg_stat_activity sampled meanwhile);
+//   - 3 processes opening (migrating) one fresh schema at once;
+//   - (disabled: a defect) the lifetime counters count writes that rolled
+//     back, and jump after a crash.
 //
 // The multi-process cases use the harness's server (DATABASE_URL), each on
 // a schema of its own. This binary also runs as their child processes:
