@@ -149,7 +149,7 @@ BOOST_AUTO_TEST_CASE(redis_killed_under_load_loses_nothing_and_comes_back) {
     BOOST_TEST(testing::eventually([&] { return !store.cache_stats().cache_in_use; }, 5s));
     BOOST_TEST(sync_wait(store.erase("erased-in-outage")));
     std::this_thread::sleep_for(700ms);  // writes go on against the primary alone
-    redis.start();  // same port, empty (no persistence)
+    redis.start();                       // same port, empty (no persistence)
     BOOST_TEST(testing::eventually([&] { return store.cache_stats().cache_in_use; }, 10s));
     std::this_thread::sleep_for(300ms);
     stop = true;

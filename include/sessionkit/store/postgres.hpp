@@ -13,9 +13,12 @@
 //   - update is compare-and-swap on version and never touches a final row;
 //   - touch keeps time from going backwards (GREATEST of last_active);
 //   - the sweeps take batches with FOR UPDATE SKIP LOCKED, so janitors in
-//     several processes get disjoint batches and never wait on each other;
+//     several processes get disjoint batches, and a claim never waits for
+//     a row another janitor holds;
 //   - stats counts by status at most once per stats_max_age (a scan of one
-//     index) and keeps lifetime counters in sequences (no hot row).
+//     index); lifetime counters are rows a counting write inserts in its
+//     own transaction (no hot row, nothing counted for a write rolled
+//     back), summed up by stats().
 //
 // The outbox is the session_events table, partitioned by a number the
 // record keeps. Why positions are transaction ids: a sequence number is
@@ -253,9 +256,13 @@ public:
             st.sessions += n;
             if (auto status = parse_status(rs[0].value(r, 0))) st.by_status[static_cast<std::size_t>(*status)] += n;
         }
-        st.created_total = static_cast<std::uint64_t>(integer(rs[1], 0, 0, "stats"));
-        st.expired_total = static_cast<std::uint64_t>(integer(rs[1], 0, 1, "stats"));
-        st.terminated_total = static_cast<std::uint64_t>(integer(rs[1], 0, 2, "stats"));
+        for (std::size_t r = 0; r < rs[1].rows(); ++r) {
+            const auto n = static_cast<std::uint64_t>(integer(rs[1], r, 1, "stats"));
+            const auto name = rs[1].value(r, 0);
+            if (name == "created") st.created_total = n;
+            if (name == "expired") st.expired_total = n;
+            if (name == "terminated") st.terminated_total = n;
+        }
         std::lock_guard lock(stats_mutex_);
         stats_ = st;
         stats_at_ = std::chrono::steady_clock::now();

@@ -177,7 +177,7 @@ private:
     [[noreturn]] void fail(std::string_view op, std::string_view id, std::string_view what) const {
         const std::string subject = id.empty() ? std::string() : " '" + std::string(id) + "'";
         throw_error(what.find("WRONGTYPE") != std::string_view::npos ? error::corrupt_record
-                                                                      : error::backend_unavailable,
+                                                                     : error::backend_unavailable,
                     "redis " + conn_->name() + ": redis_cache." + std::string(op) + subject + ": " +
                         sessionkit::detail::printable(what.substr(0, 300)));
     }
@@ -206,8 +206,8 @@ private:
         if (r.is_error()) fail(op, id, r.text);
         if (r.is_null() || r.elements.empty() || r.elements[0].is_null()) return std::nullopt;
         auto corrupt = [&](const std::string& what) {
-            throw_error(error::corrupt_record, "redis " + conn_->name() + ": redis_cache." + std::string(op) +
-                                                   " '" + id + "': " + what);
+            throw_error(error::corrupt_record,
+                        "redis " + conn_->name() + ": redis_cache." + std::string(op) + " '" + id + "': " + what);
         };
         if (r.elements.size() != 6) corrupt("the copy has " + std::to_string(r.elements.size()) + " fields, not 6");
         auto number = [&](std::size_t i, const char* field) {

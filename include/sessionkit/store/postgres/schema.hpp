@@ -134,12 +134,16 @@ inline constexpr std::string_view step_1 = R"sql(
       name  text PRIMARY KEY,
       value text NOT NULL);
 
-    -- Lifetime counters as sequences: nextval never waits for another
-    -- transaction, so counting creations is not a hot row every writer
-    -- queues on.
-    CREATE SEQUENCE {S}.created_total;
-    CREATE SEQUENCE {S}.expired_total;
-    CREATE SEQUENCE {S}.terminated_total;
+    -- Lifetime counters: a write that counts inserts a row into
+    -- counter_log in its own transaction (so a write that rolls back
+    -- counts nothing, and inserts never wait for each other, where a
+    -- counter row would be a lock every writer queues on); stats() moves
+    -- the log into counter_totals.
+    CREATE TABLE {S}.counter_log (
+      name text NOT NULL);
+    CREATE TABLE {S}.counter_totals (
+      name text PRIMARY KEY,
+      n    bigint NOT NULL);
 
     -- Appends `events` (a JSON array of event objects) to outbox partition
     -- p within the caller's transaction, keeping the partition under

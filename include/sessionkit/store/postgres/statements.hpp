@@ -70,8 +70,9 @@ inline postgres::statement_set statements(std::string_view schema) {
         " RETURNING s.version),"
         " cleared AS (DELETE FROM {S}.session_output o USING up WHERE o.session_id = $1 AND up.version > 1),"
         " appended AS (SELECT {S}.outbox_append($15::integer, $16::jsonb, $17::bigint, $18::boolean,"
-        "  $19::integer) AS n FROM up WHERE jsonb_array_length($16::jsonb) > 0)"
-        " SELECT up.version, nextval('{S}.created_total'), (SELECT count(*) FROM appended) FROM up");
+        "  $19::integer) AS n FROM up WHERE jsonb_array_length($16::jsonb) > 0),"
+        " counted AS (INSERT INTO {S}.counter_log (name) SELECT 'created' FROM up)"
+        " SELECT up.version, (SELECT count(*) FROM appended) FROM up");
     add("get", "SELECT " + cols + " FROM {S}.sessions WHERE id = $1");
 
     // $1 id, $2 now. Time never goes backwards (a late touch with an older
@@ -103,23 +104,25 @@ inline postgres::statement_set statements(std::string_view schema) {
             live_s +
             " RETURNING s.version, s.status, s.outbox_partition),"
             " appended AS (SELECT {S}.outbox_append(up.outbox_partition, $16::jsonb, $17::bigint, $18::boolean,"
-            "  $19::integer) AS n FROM up WHERE jsonb_array_length($16::jsonb) > 0)"
+            "  $19::integer) AS n FROM up WHERE jsonb_array_length($16::jsonb) > 0),"
+            " counted AS (INSERT INTO {S}.counter_log (name) SELECT 'terminated' FROM up"
+            "  WHERE up.status IN ('terminated', 'failed'))"
             " SELECT (SELECT status FROM cur), (SELECT version FROM cur), (SELECT version FROM up),"
-            " (SELECT CASE WHEN status IN ('terminated', 'failed') THEN nextval('{S}.terminated_total') END"
-            "  FROM up), (SELECT count(*) FROM appended)");
+            " (SELECT count(*) FROM appended)");
     add("erase", "DELETE FROM {S}.sessions WHERE id = $1");
 
     // ---- sweeps -----------------------------------------------------------
 
     // $1 now, $2 limit, $3 lease ms. SKIP LOCKED: janitors sweeping at once
-    // get disjoint batches and never wait for each other.
+    // get disjoint batches, and a claim never waits for a row another holds.
     add("claim_expired",
         "WITH due AS ("
         " SELECT id, status AS was, idle_deadline AS due_at FROM {S}.sessions"
         " WHERE " +
             live_s +
             " AND idle_deadline <= $1::bigint"
-            " ORDER BY idle_deadline LIMIT $2::bigint FOR UPDATE SKIP LOCKED)"
+            " ORDER BY idle_deadline LIMIT $2::bigint FOR UPDATE SKIP LOCKED),"
+            " claimed AS ("
             " UPDATE {S}.sessions s SET"
             "  end_reason = CASE WHEN coalesce(s.end_reason, '') <> '' THEN s.end_reason"
             "   WHEN s.absolute_deadline IS NOT NULL AND s.idle_deadline >= s.absolute_deadline THEN 'lifetime'"
@@ -127,7 +130,11 @@ inline postgres::statement_set statements(std::string_view schema) {
             "  status = 'stopping', idle_deadline = $1::bigint + $3::bigint, version = s.version + 1"
             " FROM due WHERE s.id = due.id"
             " RETURNING " +
-            s_cols + ", due.due_at, CASE WHEN due.was <> 'stopping' THEN nextval('{S}.expired_total') END");
+            s_cols +
+            ", due.due_at, due.was),"
+            " counted AS (INSERT INTO {S}.counter_log (name) SELECT 'expired' FROM claimed WHERE was <> 'stopping')"
+            " SELECT " +
+            cols + ", due_at FROM claimed");
 
     // $1 now, $2 horizon, $3 limit, $4 event ids (text[]: one per warning
     // when the outbox is on, else empty), $5 bound, $6 ids kept. The
@@ -185,9 +192,13 @@ inline postgres::statement_set statements(std::string_view schema) {
                                  " FROM {S}.sessions WHERE owner = $1 AND status = $2 AND id > $3"
                                  " ORDER BY owner, id LIMIT $4::bigint");
     add("count_by_status", "SELECT status, count(*) FROM {S}.sessions GROUP BY status");
-    add("counters", "SELECT (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM {S}.created_total),"
-                    " (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM {S}.expired_total),"
-                    " (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM {S}.terminated_total)");
+    // Moves the counter log into the totals and returns them (name, n).
+    add("counters", "WITH moved AS (DELETE FROM {S}.counter_log RETURNING name),"
+                    " summed AS (SELECT name, count(*) AS n FROM moved GROUP BY name),"
+                    " added AS (INSERT INTO {S}.counter_totals AS t (name, n) SELECT name, n FROM summed"
+                    "  ON CONFLICT (name) DO UPDATE SET n = t.n + excluded.n RETURNING name, n)"
+                    " SELECT name, n FROM added UNION ALL"
+                    " SELECT name, n FROM {S}.counter_totals WHERE name NOT IN (SELECT name FROM added)");
 
     // ---- locks ------------------------------------------------------------
 
