@@ -174,4 +174,75 @@ BOOST_AUTO_TEST_CASE(redis_killed_under_load_loses_nothing_and_comes_back) {
     BOOST_TEST(store.cache_stats().hits > st.hits);  // the cache is used again
 }
 
+BOOST_AUTO_TEST_CASE(postgres_down_fails_writes_fast_and_serves_stale_reads_marked) {
+    test::private_postgres server;
+    auto cfg = test::postgres_test_config(server.url());
+    cfg.pool_size = 2;
+    cfg.request_timeout = 1500ms;
+    // The private cluster runs with synchronous_commit = off, under which an
+    // immediate stop loses the last commits by design: this test checks
+    // that acknowledged writes survive, so commits must wait for the WAL.
+    for (const char* sql : {"ALTER SYSTEM SET synchronous_commit = on", "SELECT pg_reload_conf()"})
+        sync_wait(postgres::execute_script(shared_io().executor(), cfg, "configure", sql));
+    postgres_store_options po;
+    po.schema = "w_down";
+    auto primary = sync_wait(postgres_store::open(shared_io().executor(), cfg, po));
+    auto cache = fresh_cache();
+    write_through_options o;
+    o.primary_down = on_primary_down::stale;
+    o.retry = 100ms;
+    write_through<postgres_store, redis_cache> store(*primary, *cache, o);
+    std::vector<session> made;
+    for (int i = 0; i < 10; ++i) {
+        made.push_back(create_ok(store, make_record("pd" + std::to_string(i))));
+        BOOST_REQUIRE(sync_wait(store.get(made.back().id)).has_value());  // cached
+    }
+    server.stop();  // pg_ctl stop -m immediate
+    // Writes fail, fast, naming PostgreSQL.
+    auto changed = made[0];
+    changed.attributes["late"] = true;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        const auto started = std::chrono::steady_clock::now();
+        try {
+            sync_wait(store.update(changed, made[0].version));
+            BOOST_FAIL("a write succeeded with PostgreSQL down");
+        } catch (const boost::system::system_error& e) {
+            const auto took = std::chrono::steady_clock::now() - started;
+            BOOST_TEST_MESSAGE("write failed in " << std::chrono::duration_cast<milliseconds>(took).count()
+                                                  << " ms: " << e.what());
+            BOOST_TEST((e.code() == condition::unavailable));
+            BOOST_TEST(std::string(e.what()).find("PostgreSQL") != std::string::npos);
+            BOOST_TEST((took <= cfg.request_timeout + 500ms));
+        }
+    }
+    BOOST_TEST(store.cache_stats().primary_down);
+    // Reads are served from the cache, marked stale.
+    for (const auto& s : made) {
+        auto got = sync_wait(store.get(s.id));
+        BOOST_TEST_REQUIRE(got.has_value());
+        BOOST_TEST(got->extra.contains("stale"));
+        BOOST_TEST(got->version == s.version);
+    }
+    BOOST_TEST(store.cache_stats().stale_reads >= 10u);
+    server.start();
+    // It recovers by itself: the probe (every `retry`) finds it, reads are
+    // fresh again and writes land.
+    BOOST_TEST(testing::eventually(
+        [&] {
+            auto got = sync_wait(store.get(made[1].id));
+            return got && !got->extra.contains("stale");
+        },
+        20s));
+    BOOST_TEST(testing::eventually(
+        [&] {
+            try {
+                return sync_wait(store.update(changed, made[0].version)) == update_result::updated;
+            } catch (const std::exception&) {
+                return false;
+            }
+        },
+        20s));
+    BOOST_TEST(sync_wait(store.get(made[0].id))->attributes.contains("late"));
+}
+
 BOOST_AUTO_TEST_SUITE_END()
