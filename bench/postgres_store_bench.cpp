@@ -3,7 +3,9 @@
 // ratios hold on a noisy machine).
 //
 //   postgres_store_bench DATABASE_URL [--quick] [--pool N] [--seconds S] [--rounds R]
-//                        [--no-sweep] [--sweep-only] [--pgbench PATH]
+//                        [--no-sweep] [--sweep-only] [--pgbench PATH] [--cases LIST] [--keep]
+//
+// N defaults to 4 (pgbench -c 4 -j 4), S to 4 seconds per phase, R to 3.
 //
 // Everything goes into schemas of its own ("pgb_<random>..."), dropped at
 // the end. bench/run starts a private cluster for it (tools/services/postgres).
@@ -14,17 +16,21 @@
 //                      running the very SQL the store prepares for create
 //                      (the INSERT ... ON CONFLICT and the get after it, sent
 //                      together with one Sync as the store sends them), each
-//                      from an empty table
+//                      from the same table of 20,000 sessions, analysed
 //   get_vs_pgbench     our get over pgbench of the get statement, random ids
 //                      among sessions the store created beforehand
 //   touch_vs_pgbench   our touch over pgbench of the touch statement, same ids
 //   sweep_1M_vs_100k   claim_expired in batches of 1000 until none is due:
 //                      10k due among 1M sessions over the same 10k among 100k
 // Rounds interleave ours and pgbench (the order alternating), the best of
-// each side counts. Beside each throughput it prints the CPU that the server
-// (postmaster and its children, from /proc) and each client spent per
-// operation, and how busy the machine's cores were: when both sides keep
-// every core busy, throughput is CPU per operation and nothing else.
+// each side counts (three rounds; the sweep, five). Beside each throughput
+// it prints the CPU that the server (postmaster and its children, from
+// /proc) and each client spent per operation, how busy the machine's cores
+// were, and `*_cpu_bound_ratio`: pgbench's CPU per operation over ours, the
+// ratio to expect when both keep every core busy (on 2 cores they do).
+//
+// --cases create,get,touch picks cases, --keep leaves the schemas and the
+// pgbench scripts in place (both for investigating).
 #include <sessionkit/store/postgres.hpp>
 #include <sessionkit/store/postgres/statements.hpp>  // the SQL pgbench runs
 
@@ -154,9 +160,9 @@ double rusage_s(int who) {
 struct phase {
     double ops = 0;
     double ops_per_s = 0;
-    double server_us = 0;  ///< server CPU per operation
-    double client_us = 0;  ///< the client's CPU per operation
-    double busy_cores = 0; ///< the machine's busy cores on average
+    double server_us = 0;   ///< server CPU per operation
+    double client_us = 0;   ///< the client's CPU per operation
+    double busy_cores = 0;  ///< the machine's busy cores on average
 };
 
 class meter {
@@ -286,8 +292,8 @@ struct pgbench_runner {
     /// (without the initial connection time).
     phase run(const std::string& script, int secs, const std::map<std::string, std::string>& defines) const {
         std::ostringstream cmd;
-        cmd << quoted(binary) << " -n -M prepared -c " << clients << " -j " << clients << " -T " << secs
-            << " -h " << quoted(cfg.host) << " -p " << cfg.port;
+        cmd << quoted(binary) << " -n -M prepared -c " << clients << " -j " << clients << " -T " << secs << " -h "
+            << quoted(cfg.host) << " -p " << cfg.port;
         if (!cfg.user.empty()) cmd << " -U " << quoted(cfg.user);
         for (const auto& [k, v] : defines) cmd << " -D " << quoted(k + "=" + v);
         cmd << " -f " << quoted(script) << " " << quoted(cfg.dbname) << " 2>&1";
@@ -345,7 +351,7 @@ struct best_of {
 int main(int argc, char** argv) {
     if (argc < 2) {
         std::cerr << "usage: postgres_store_bench DATABASE_URL [--quick] [--pool N] [--seconds S] [--rounds R] "
-                     "[--no-sweep] [--sweep-only] [--pgbench PATH]\n";
+                     "[--no-sweep] [--sweep-only] [--pgbench PATH] [--cases LIST] [--keep]\n";
         return 2;
     }
     bool quick = false, no_sweep = false, sweep_only = false, keep = false;
@@ -432,20 +438,19 @@ int main(int argc, char** argv) {
                                     "\\startpipeline\n" +
                                         pgbench_command(create_opts.schema, "create", nulls) +
                                         pgbench_command(create_opts.schema, "get") + "\\endpipeline\n");
-            const std::map<std::string, std::string> create_vars = {
-                {"p2", "bench"},
-                {"p3", "active"},
-                {"p4", std::to_string(now_ms)},
-                {"p5", std::to_string(now_ms)},
-                {"p6", "3600000"},
-                {"p7", std::to_string(now_ms + 3600000)},
-                {"p12", "false"},
-                {"p13", "{}"},
-                {"p14", "{}"},
-                {"p16", "[]"},
-                {"p17", "0"},
-                {"p18", "false"},
-                {"p19", "0"}};
+            const std::map<std::string, std::string> create_vars = {{"p2", "bench"},
+                                                                    {"p3", "active"},
+                                                                    {"p4", std::to_string(now_ms)},
+                                                                    {"p5", std::to_string(now_ms)},
+                                                                    {"p6", "3600000"},
+                                                                    {"p7", std::to_string(now_ms + 3600000)},
+                                                                    {"p12", "false"},
+                                                                    {"p13", "{}"},
+                                                                    {"p14", "{}"},
+                                                                    {"p16", "[]"},
+                                                                    {"p17", "0"},
+                                                                    {"p18", "false"},
+                                                                    {"p19", "0"}};
             const int preload = quick ? 5000 : 20000;
             const std::string pick = "\\set p1 random(1, " + std::to_string(preload) + ")\n";
             const std::string get_script = pgb.write("get", pick + pgbench_command(read_opts.schema, "get"));
@@ -465,7 +470,8 @@ int main(int argc, char** argv) {
                         ctx,
                         [&]() -> awaitable<void> {
                             for (int i; (i = next++) < preload;) {
-                                auto made = co_await reading->create(make_session(ids[static_cast<std::size_t>(i)], now));
+                                auto made =
+                                    co_await reading->create(make_session(ids[static_cast<std::size_t>(i)], now));
                                 if (!made.created) throw std::runtime_error("preload: not created");
                             }
                         },
@@ -505,8 +511,7 @@ int main(int argc, char** argv) {
                 // Every create must have inserted a row (distinct ids).
                 const double expected = p.ops + preload, rows = count(create_table);
                 if (rows != expected)
-                    std::cerr << "postgres_store_bench: warning: " << expected << " creates left " << rows
-                              << " rows\n";
+                    std::cerr << "postgres_store_bench: warning: " << expected << " creates left " << rows << " rows\n";
             };
 
             best_of create_ours, create_ref, get_ours, get_ref, touch_ours, touch_ref;
@@ -601,7 +606,9 @@ int main(int argc, char** argv) {
             const int due_per_round = big / 100;
             const std::int64_t hour = 3'600'000;
             const std::int64_t base = now_ms;
-            const int sweep_rounds = std::min(rounds, 3);
+            // Five rounds, the best of each: one sweep is a few hundred ms,
+            // where this machine's noise is as large.
+            const int sweep_rounds = quick ? 1 : 5;
             struct population {
                 int size;
                 std::unique_ptr<postgres_store> store;
@@ -622,10 +629,11 @@ int main(int argc, char** argv) {
                             " (id, owner, status, created_at, last_active, idle_timeout_ms, idle_deadline, version)"
                             " SELECT 's' || g, 'owner' || (g % 1000), 'active', d - 2 * " +
                             std::to_string(hour) + ", d - " + std::to_string(hour) + ", " + std::to_string(hour) +
-                            ", d, 1 FROM (SELECT g, CASE WHEN g % " + std::to_string(every) + " < 3 THEN " +
-                            std::to_string(base) + " + (g % " + std::to_string(every) + ") * " +
-                            std::to_string(hour) + " - 60000 ELSE " + std::to_string(base + 7 * 24 * hour) +
-                            " END AS d FROM generate_series(0, " + std::to_string(size - 1) + ") g) x");
+                            ", d, 1 FROM (SELECT g, CASE WHEN g % " + std::to_string(every) + " < " +
+                            std::to_string(sweep_rounds) + " THEN " + std::to_string(base) + " + (g % " +
+                            std::to_string(every) + ") * " + std::to_string(hour) + " - 60000 ELSE " +
+                            std::to_string(base + 7 * 24 * hour) + " END AS d FROM generate_series(0, " +
+                            std::to_string(size - 1) + ") g) x");
                     sql(ctx, cfg, "VACUUM ANALYZE " + p.table);
                 });
                 bench::value(bench_name, "sweep_load_" + std::to_string(size), load_s, "s");
@@ -638,9 +646,10 @@ int main(int argc, char** argv) {
             // (reads from the OS and dirty pages evicted on the way), not
             // the sweep: bench/run gives its cluster 512 MB.
             {
-                auto r = sql(ctx, cfg,
-                             "SELECT setting::bigint * current_setting('block_size')::bigint / 1048576.0 FROM pg_settings"
-                             " WHERE name = 'shared_buffers'");
+                auto r =
+                    sql(ctx, cfg,
+                        "SELECT setting::bigint * current_setting('block_size')::bigint / 1048576.0 FROM pg_settings"
+                        " WHERE name = 'shared_buffers'");
                 bench::value(bench_name, "shared_buffers", std::stod(std::string(r.at(0).value(0, 0))), "MiB");
             }
             const std::size_t batch = 1000;
@@ -666,7 +675,8 @@ int main(int argc, char** argv) {
                 // The next round starts without this round's dead rows.
                 for (auto& p : pops) sql(ctx, cfg, "VACUUM " + p.table);
             }
-            for (auto& p : pops) bench::value(bench_name, "sweep_ours_" + std::to_string(p.size), p.best_s * 1000, "ms");
+            for (auto& p : pops)
+                bench::value(bench_name, "sweep_ours_" + std::to_string(p.size), p.best_s * 1000, "ms");
             bench::value(bench_name, "claim_per_session", pops[0].best_s / due_per_round * 1e6, "us");
             bench::ratio(bench_name, "sweep_1M_vs_100k", pops[0].best_s / pops[1].best_s,
                          "our sweep of the same " + std::to_string(due_per_round) + " due sessions among " +
