@@ -3,7 +3,7 @@
 // ratios hold on a noisy machine).
 //
 //   postgres_store_bench DATABASE_URL [--quick] [--pool N] [--seconds S] [--rounds R]
-//                        [--no-sweep] [--sweep-only] [--pgbench PATH] [--cases LIST] [--keep]
+//                        [--no-sweep] [--sweep-only] [--pgbench PATH] [--cases LIST] [--keep] [--verbose]
 //
 // N defaults to 4 (pgbench -c 4 -j 4), S to 4 seconds per phase, R to 3.
 //
@@ -30,7 +30,7 @@
 // ratio to expect when both keep every core busy (on 2 cores they do).
 //
 // --cases create,get,touch picks cases, --keep leaves the schemas and the
-// pgbench scripts in place (both for investigating).
+// pgbench scripts in place, --verbose prints every phase (for investigating).
 #include <sessionkit/store/postgres.hpp>
 #include <sessionkit/store/postgres/statements.hpp>  // the SQL pgbench runs
 
@@ -40,13 +40,15 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 
+#include <dirent.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
-#include <dirent.h>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -66,6 +68,7 @@ namespace {
 
 constexpr std::string_view bench_name = "postgres_store";
 constexpr int coroutines = 64;
+bool verbose = false;  // --verbose: every phase on stderr (the rounds' spread)
 
 template <class T>
 T wait(asio::io_context& ctx, awaitable<T> op) {
@@ -178,15 +181,17 @@ public:
     phase done(double ops, double secs = 0) const {
         const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
         const auto m = machine_cpu();
+        const double client = rusage_s(who_) - client_s_;  // before reading /proc, which is not the client's
+        const double server = server_.seconds() - server_s_;
         phase p;
         p.ops = ops;
         p.ops_per_s = ops / (secs > 0 ? secs : wall);
-        p.server_us = (server_.seconds() - server_s_) / ops * 1e6;
-        p.client_us = (rusage_s(who_) - client_s_) / ops * 1e6;
+        p.server_us = server / ops * 1e6;
+        p.client_us = client / ops * 1e6;
         p.busy_cores = (m.first - machine_.first) / wall;
-        if (std::getenv("PGB_DEBUG"))
-            std::cerr << "phase: wall " << wall << " ops " << ops << " server " << server_.seconds() - server_s_
-                      << " client " << rusage_s(who_) - client_s_ << " machine " << m.first - machine_.first << "\n";
+        if (verbose)
+            std::cerr << "phase: wall " << wall << " s, " << ops << " ops, server " << server << " s, client " << client
+                      << " s, machine " << m.first - machine_.first << " s\n";
         return p;
     }
 
@@ -292,6 +297,7 @@ struct pgbench_runner {
     /// (without the initial connection time).
     phase run(const std::string& script, int secs, const std::map<std::string, std::string>& defines) const {
         std::ostringstream cmd;
+        if (!cfg.password.empty()) cmd << "PGPASSWORD=" << quoted(cfg.password) << " ";
         cmd << quoted(binary) << " -n -M prepared -c " << clients << " -j " << clients << " -T " << secs << " -h "
             << quoted(cfg.host) << " -p " << cfg.port;
         if (!cfg.user.empty()) cmd << " -U " << quoted(cfg.user);
@@ -310,7 +316,7 @@ struct pgbench_runner {
         const auto tps = out.find("tps = ");
         if (status != 0 || processed == std::string::npos || tps == std::string::npos ||
             out.find("aborted") != std::string::npos)
-            throw std::runtime_error("pgbench failed:\n" + cmd.str() + "\n" + out);
+            throw std::runtime_error("pgbench failed (" + script + "):\n" + out);
         const double n = std::stod(out.substr(processed + 20));
         const double rate = std::stod(out.substr(tps + 6));
         return m.done(n, n / rate);
@@ -354,7 +360,7 @@ struct best_of {
 int main(int argc, char** argv) {
     if (argc < 2) {
         std::cerr << "usage: postgres_store_bench DATABASE_URL [--quick] [--pool N] [--seconds S] [--rounds R] "
-                     "[--no-sweep] [--sweep-only] [--pgbench PATH] [--cases LIST] [--keep]\n";
+                     "[--no-sweep] [--sweep-only] [--pgbench PATH] [--cases LIST] [--keep] [--verbose]\n";
         return 2;
     }
     bool quick = false, no_sweep = false, sweep_only = false, keep = false;
@@ -380,6 +386,8 @@ int main(int argc, char** argv) {
             rounds = std::stoi(next());
         else if (a == "--pgbench")
             pgbench_path = next();
+        else if (a == "--verbose")
+            verbose = true;
         else if (a == "--keep")
             keep = true;  // leave the schemas and pgbench scripts (investigation)
         else if (a == "--cases")
@@ -408,10 +416,20 @@ int main(int argc, char** argv) {
         // The server's processes, when it runs on this machine.
         server_cpu server;
         {
+            // A pid here is the server's only if it is a postgres process
+            // (a remote server's pid may name anything on this machine).
+            auto is_postgres = [](int pid) {
+                std::ifstream f("/proc/" + std::to_string(pid) + "/comm");
+                std::string comm;
+                return std::getline(f, comm) && (comm == "postgres" || comm == "postmaster");
+            };
             auto r = sql(ctx, cfg, "SELECT pg_backend_pid()");
-            const auto f = stat_fields(std::stoi(std::string(r.at(0).value(0, 0))));
-            if (f.size() > 1) server.postmaster = std::stoi(f[1]);
-            if (server.postmaster == 0) std::cerr << "postgres_store_bench: server CPU unknown (not local?)\n";
+            const int backend = std::stoi(std::string(r.at(0).value(0, 0)));
+            const auto f = stat_fields(backend);
+            if (is_postgres(backend) && f.size() > 1 && is_postgres(std::stoi(f[1])))
+                server.postmaster = std::stoi(f[1]);
+            else
+                std::cerr << "postgres_store_bench: the server is not on this machine: no CPU figures\n";
         }
         bench::value(bench_name, "pool_size", pool_size, "connections");
 
