@@ -17,6 +17,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <concepts>
+#include <cstdint>
 #include <optional>
 #include <string_view>
 
@@ -32,6 +33,39 @@ struct cached_session {
     time_point primary_last_active{};
 };
 
+/// What a slide reads of a copy, before it slides it: the fields a touch
+/// answers with and decides on (the whole record is not read on the hot
+/// path).
+struct cached_touch {
+    session_status status = session_status::active;
+    std::uint64_t version = 0;
+    time_point last_active{};
+    time_point idle_deadline{};
+    std::optional<time_point> absolute_deadline;
+    milliseconds idle_timeout{0};
+    bool warning_sent = false;
+    time_point primary_last_active{};
+
+    /// These fields as a record (the rest left empty), to slide or answer with.
+    session as_record() const {
+        session s;
+        s.status = status;
+        s.version = version;
+        s.last_active = last_active;
+        s.idle_deadline = idle_deadline;
+        s.absolute_deadline = absolute_deadline;
+        s.idle_timeout = idle_timeout;
+        s.warning_sent = warning_sent;
+        return s;
+    }
+};
+
+inline cached_touch cached_touch_of(const cached_session& c) {
+    const auto& r = c.record;
+    return {r.status,       r.version,      r.last_active,        r.idle_deadline, r.absolute_deadline,
+            r.idle_timeout, r.warning_sent, c.primary_last_active};
+}
+
 /// session_cache: every operation is atomic per session.
 ///   - load(id): the cached record, or nullopt when not cached;
 ///   - put(rec): caches rec (the primary's record, its version included)
@@ -42,9 +76,9 @@ struct cached_session {
 ///   - slide(id, now): a touch of the cached copy without a new version
 ///     (slide_record below: last_active = max(last_active, now), the idle
 ///     deadline from it, capped at absolute_deadline, warning_sent =
-///     false; a stopping or final copy is left as it is). Returns the copy
-///     as it was BEFORE this slide (the caller decides from it whether the
-///     touch must reach the primary); nullopt when not cached;
+///     false; a stopping or final copy is left as it is). Returns what the
+///     copy held BEFORE this slide (cached_touch: the caller decides from it
+///     whether the touch must reach the primary); nullopt when not cached;
 ///   - forget(id): drops the copy (no-op when there is none);
 ///   - clear(): drops every copy;
 ///   - ping(): returns when the cache answers, throws when it does not.
@@ -53,7 +87,7 @@ template <class C>
 concept session_cache = requires(C& c, const session& rec, std::string_view id, time_point now) {
     { c.load(id) } -> std::same_as<boost::asio::awaitable<std::optional<cached_session>>>;
     { c.put(rec) } -> std::same_as<boost::asio::awaitable<bool>>;
-    { c.slide(id, now) } -> std::same_as<boost::asio::awaitable<std::optional<cached_session>>>;
+    { c.slide(id, now) } -> std::same_as<boost::asio::awaitable<std::optional<cached_touch>>>;
     { c.forget(id) } -> std::same_as<boost::asio::awaitable<void>>;
     { c.clear() } -> std::same_as<boost::asio::awaitable<void>>;
     { c.ping() } -> std::same_as<boost::asio::awaitable<void>>;

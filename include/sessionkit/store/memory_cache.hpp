@@ -40,12 +40,12 @@ public:
         co_return true;
     }
 
-    awaitable<std::optional<cached_session>> slide(std::string_view id, time_point now) {
+    awaitable<std::optional<cached_touch>> slide(std::string_view id, time_point now) {
         std::lock_guard lock(mutex_);
         check("slide", id);
         auto it = entries_.find(std::string(id));
         if (it == entries_.end()) co_return std::nullopt;
-        cached_session before = it->second;
+        const cached_touch before = cached_touch_of(it->second);
         slide_record(it->second.record, now);
         co_return before;
     }

@@ -2,13 +2,14 @@
 // sessionkit::redis): what write_through keeps in front of PostgreSQL.
 //
 // One hash per session, `<prefix>{<id>}` (its own cluster slot):
-//   v     the primary's version of the copy
+//   v st  the primary's version of the copy, and its status
 //   doc   the record as the primary wrote it (the JSON form)
 //   pla   last_active as the primary holds it
 //   la dl ws   last_active, idle_deadline and warning_sent as slides left them
 //   live to abs   whether slides apply, the idle timeout, the absolute deadline
 // put and slide are Lua scripts (atomic, one round trip, EVALSHA with a
-// reload when the server lost them); load is one HMGET, forget one DEL.
+// reload when the server lost them); a slide reads and returns the small
+// fields only, never `doc`; load is one HMGET, forget one DEL.
 // A copy lives idle_timeout + margin past its last put or slide, so a
 // forgotten write_through leaves nothing behind for long.
 // doc/write_through.md has the layout and the scripts' arguments.
@@ -43,7 +44,8 @@ struct redis_cache_options {
 namespace detail::redis_cache {
 
 /// put: KEYS[1] the copy; ARGV version, doc, last_active, idle_deadline,
-/// warning_sent (0/1), live (0/1), idle_timeout, absolute ('' none), ttl.
+/// warning_sent (0/1), live (0/1), idle_timeout, absolute ('' none), ttl,
+/// status.
 /// Returns 1 when stored, 0 when the copy holds that version or a newer.
 inline constexpr std::string_view put = R"lua(
 local k = KEYS[1]
@@ -60,16 +62,16 @@ if v and ARGV[6] == '1' and redis.call('HGET', k, 'live') == '1' then
 end
 redis.call('DEL', k)
 redis.call('HSET', k, 'v', ARGV[1], 'doc', ARGV[2], 'pla', ARGV[3], 'la', la, 'dl', dl, 'ws', ARGV[5],
-           'live', ARGV[6], 'to', ARGV[7], 'abs', ARGV[8])
+           'live', ARGV[6], 'to', ARGV[7], 'abs', ARGV[8], 'st', ARGV[10])
 redis.call('PEXPIRE', k, ARGV[9])
 return 1
 )lua";
 
 /// slide: KEYS[1] the copy; ARGV now, margin (the copy then lives its idle
-/// timeout plus the margin). Returns the copy before the
-/// slide as {v, doc, pla, la, dl, ws}, or nil when there is none.
+/// timeout plus the margin). Returns what the copy held before the slide
+/// as {v, st, pla, la, dl, ws, to, abs}, or nil when there is none.
 inline constexpr std::string_view slide = R"lua(
-local f = redis.call('HMGET', KEYS[1], 'v', 'doc', 'pla', 'la', 'dl', 'ws', 'live', 'to', 'abs')
+local f = redis.call('HMGET', KEYS[1], 'v', 'st', 'pla', 'la', 'dl', 'ws', 'live', 'to', 'abs')
 if not f[1] then return false end
 if f[7] == '1' then
   local now = tonumber(ARGV[1])
@@ -80,7 +82,7 @@ if f[7] == '1' then
   redis.call('HSET', KEYS[1], 'la', la, 'dl', dl, 'ws', '0')
   redis.call('PEXPIRE', KEYS[1], tonumber(f[8]) + tonumber(ARGV[2]))
 end
-return {f[1], f[2], f[3], f[4], f[5], f[6]}
+return {f[1], f[2], f[3], f[4], f[5], f[6], f[8], f[9]}
 )lua";
 
 }  // namespace detail::redis_cache
@@ -118,18 +120,18 @@ public:
         cmd.arg(to_unix_ms(rec.idle_deadline)).arg(std::string(rec.warning_sent ? "1" : "0"));
         cmd.arg(std::string(live ? "1" : "0")).arg(static_cast<std::int64_t>(rec.idle_timeout.count()));
         cmd.arg(rec.absolute_deadline ? std::to_string(to_unix_ms(*rec.absolute_deadline)) : std::string());
-        cmd.arg(ttl(rec.idle_timeout));
+        cmd.arg(ttl(rec.idle_timeout)).arg(std::string(to_string(rec.status)));
         auto reply = co_await script("put", rec.id, std::move(cmd), detail::redis_cache::put);
         co_return reply.integer == 1;
     }
 
-    awaitable<std::optional<cached_session>> slide(std::string_view id_view, time_point now) {
+    awaitable<std::optional<cached_touch>> slide(std::string_view id_view, time_point now) {
         std::string id(id_view);
         redis::resp::command cmd("EVALSHA");
         cmd.arg(slide_sha_).arg(std::int64_t{1}).arg(key_of(id));
         cmd.arg(to_unix_ms(now)).arg(static_cast<std::int64_t>(options_.margin.count()));
         auto reply = co_await script("slide", id, std::move(cmd), detail::redis_cache::slide);
-        co_return decode("slide", id, reply);
+        co_return decode_touch(id, reply);
     }
 
     awaitable<void> forget(std::string_view id_view) {
@@ -199,6 +201,37 @@ private:
         }
         if (replies.front().is_error()) fail(op, id, replies.front().text);
         co_return std::move(replies.front());
+    }
+
+    // What slide returned: {v, st, pla, la, dl, ws, to, abs}.
+    std::optional<cached_touch> decode_touch(const std::string& id, const redis::resp::value& r) const {
+        if (r.is_error()) fail("slide", id, r.text);
+        if (r.is_null() || r.elements.empty() || r.elements[0].is_null()) return std::nullopt;
+        auto corrupt = [&](const std::string& what) {
+            throw_error(error::corrupt_record, "redis " + conn_->name() + ": redis_cache.slide '" + id + "': " + what);
+        };
+        if (r.elements.size() != 8) corrupt("the copy has " + std::to_string(r.elements.size()) + " fields, not 8");
+        auto number = [&](std::size_t i, const char* field) {
+            const auto& t = r.elements[i].text;
+            std::int64_t n = 0;
+            auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), n);
+            if (ec != std::errc{} || end != t.data() + t.size() || n < 0 || n > max_unix_ms)
+                corrupt(std::string("field '") + field + "' is not a number: '" + sessionkit::detail::printable(t) +
+                        "'");
+            return n;
+        };
+        cached_touch t;
+        t.version = static_cast<std::uint64_t>(number(0, "v"));
+        auto status = parse_status(r.elements[1].text);
+        if (!status) corrupt("field 'st' is not a status: '" + sessionkit::detail::printable(r.elements[1].text) + "'");
+        t.status = *status;
+        t.primary_last_active = from_unix_ms(number(2, "pla"));
+        t.last_active = from_unix_ms(number(3, "la"));
+        t.idle_deadline = from_unix_ms(number(4, "dl"));
+        t.warning_sent = r.elements[5].text == "1";
+        t.idle_timeout = milliseconds{number(6, "to")};
+        if (!r.elements[7].text.empty()) t.absolute_deadline = from_unix_ms(number(7, "abs"));
+        return t;
     }
 
     std::optional<cached_session> decode(std::string_view op, const std::string& id,

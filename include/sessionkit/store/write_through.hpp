@@ -41,6 +41,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -137,15 +138,14 @@ public:
 
     awaitable<std::optional<touch_result>> touch(std::string_view id_view, time_point now) {
         std::string id(id_view);
-        std::optional<cached_session> before;
+        std::optional<cached_touch> before;
         if (co_await cache_ready()) before = co_await from_cache([&] { return cache_.slide(id, now); }, id);
-        std::optional<session> slid;
         if (before) {
-            slid = before->record;
-            slide_record(*slid, now);
-            if (!must_reach_primary(*before, *slid, now)) {
+            session slid = before->as_record();
+            slide_record(slid, now);
+            if (!must_reach_primary(*before, slid, now)) {
                 ++stats_.cached_touches;
-                co_return touch_result_of(*slid);
+                co_return touch_result_of(slid);
             }
         }
         ++stats_.primary_touches;
@@ -154,13 +154,17 @@ public:
             co_await drop(id);  // gone from the primary: nothing may be served from a copy
             co_return touched;
         }
-        if (slid && touched->version == slid->version + 1 && touched->status == slid->status) {
-            // The copy was the primary's record: it moves to the new version.
-            touched->apply_to(*slid);
-            co_await remember(*slid);
-        } else {
-            co_await drop(id);  // someone else wrote it: read it afresh next time
+        if (before && touched->version == before->version + 1 && touched->status == before->status) {
+            // The copy was the primary's record: it moves to the new version
+            // (read whole here, once per window, not on every touch).
+            auto copy = co_await from_cache([&] { return cache_.load(id); }, id);
+            if (copy && copy->record.version == before->version) {
+                touched->apply_to(copy->record);
+                co_await remember(copy->record);
+                co_return touched;
+            }
         }
+        co_await drop(id);  // someone else wrote it: read it afresh next time
         co_return touched;
     }
 
@@ -286,13 +290,12 @@ private:
     // touch changes what a sweep of the primary decides (it re-arms a
     // warning, or makes the lifetime the deadline). A stopping or final
     // copy is answered from the cache.
-    bool must_reach_primary(const cached_session& before, const session& after, time_point now) const {
-        const auto& was = before.record;
+    bool must_reach_primary(const cached_touch& was, const session& after, time_point now) const {
         if (is_final(was.status) || was.status == session_status::stopping) return false;
         if (was.warning_sent) return true;
-        if (after.lifetime_bound() && !was.lifetime_bound()) return true;
+        if (after.lifetime_bound() && !was.as_record().lifetime_bound()) return true;
         return detail::write_through::touch_reaches_primary(
-            before.primary_last_active, now,
+            was.primary_last_active, now,
             detail::write_through::coalesce_window(options_.touch_coalesce, was.idle_timeout));
     }
 
@@ -383,8 +386,8 @@ private:
     // A cache operation; its failure switches the cache off (or, under
     // on_cache_down::fail, fails the caller). A copy that cannot be read
     // (corrupt) is forgotten and reads as a miss.
-    template <class F>
-    awaitable<std::optional<cached_session>> from_cache(F&& call, const std::string& id) {
+    template <class F, class Result = typename std::invoke_result_t<F&>::value_type>
+    awaitable<Result> from_cache(F&& call, const std::string& id) {
         std::optional<std::string> failed;
         bool corrupt = false;
         try {
