@@ -1,7 +1,9 @@
 // sessiond — the session service: an HTTP JSON API over a session_registry,
 // with a janitor that ends idle sessions, and lifecycle events kept in the
 // store's outbox and relayed to JSON lines and/or NATS JetStream.
-// Runs on the in-memory store with nothing else installed.
+// Runs on the in-memory store with nothing else installed; --store redis or
+// --store postgres (where sessionkit::postgres was built) share sessions
+// between every sessiond on that store.
 //
 //   sessiond [--listen 127.0.0.1:8080] [--idle-timeout S] [--token T] ...
 //   sessiond --help
@@ -24,6 +26,9 @@
 #include <sessionkit/spawner/any.hpp>
 #include <sessionkit/spawner/docker.hpp>
 #include <sessionkit/spawner/process.hpp>
+#ifdef SESSIOND_WITH_POSTGRES
+#include <sessionkit/store/postgres.hpp>
+#endif
 #include <sessionkit/store/redis.hpp>
 
 #include "common/daemon.hpp"
@@ -62,7 +67,14 @@ using example::log_line;
 using example::shown;
 using example::to_ms;
 
-constexpr const char* version = "sessiond 0.4.0 (sessionkit; stores: memory, redis; spawners: none, process, docker)";
+#ifdef SESSIOND_WITH_POSTGRES
+constexpr const char* version =
+    "sessiond 0.5.0 (sessionkit; stores: memory, redis, postgres; spawners: none, process, docker)";
+constexpr const char* stores_available = "memory, redis, postgres";
+#else
+constexpr const char* version = "sessiond 0.5.0 (sessionkit; stores: memory, redis; spawners: none, process, docker)";
+constexpr const char* stores_available = "memory, redis";
+#endif
 
 struct config {
     std::string listen = "127.0.0.1:8080";
@@ -80,6 +92,12 @@ struct config {
     std::string redis_url = "redis://127.0.0.1:6379/0";
     std::string redis_prefix = "session:";
     double redis_timeout_s = 2;
+    std::string database_url;
+    std::string pg_schema = "sessionkit";
+    std::int64_t pg_pool = 4;
+    double pg_timeout_s = 5;
+    bool pg_pool_given = false;     // else the URL's pool_size, if it has one
+    bool pg_timeout_given = false;  // else the URL's request_timeout, if it has one
     double idle_timeout_s = 1800;
     double max_lifetime_s = 0;
     double janitor_interval_s = 10;
@@ -184,7 +202,7 @@ std::optional<config> parse(int argc, char** argv) {
         ("listen", po::value(&c.listen)->default_value(c.listen), "HOST:PORT to serve HTTP on (port 0: any free port)")
         ("threads", po::value(&c.threads)->default_value(c.threads), "threads running the server")
         ("store", po::value(&c.store)->default_value(c.store),
-         "session store: memory or redis (USE_REDIS=true also selects redis)")
+         "session store: memory, redis or postgres (USE_REDIS=true also selects redis)")
         ("spawner", po::value(&c.spawner)->default_value(c.spawner),
          "what each session owns: none, process (one --worker-command process per session) or docker "
          "(one --worker-image container per session, on DOCKER_HOST)")
@@ -206,6 +224,15 @@ std::optional<config> parse(int argc, char** argv) {
         ("redis-prefix", po::value(&c.redis_prefix)->default_value(c.redis_prefix), "key prefix of the redis store")
         ("redis-timeout", po::value(&c.redis_timeout_s)->default_value(c.redis_timeout_s),
          "seconds a Redis request may take before it fails")
+        ("database-url", po::value(&c.database_url),
+         "--store postgres: postgresql://[user[:pass]@]host[:port]/db[?param=value...] (also DATABASE_URL)")
+        ("pg-schema", po::value(&c.pg_schema)->default_value(c.pg_schema),
+         "--store postgres: the schema holding sessionkit's tables (created or migrated at start)")
+        ("pg-pool", po::value(&c.pg_pool)->default_value(c.pg_pool),
+         "--store postgres: pipelined connections to PostgreSQL, 1..256 (default: the URL's pool_size, else 4)")
+        ("pg-timeout", po::value(&c.pg_timeout_s)->default_value(c.pg_timeout_s),
+         "--store postgres: seconds a PostgreSQL request may take before it fails (default: the URL's "
+         "request_timeout, else 5)")
         ("idle-timeout", po::value(&c.idle_timeout_s)->default_value(c.idle_timeout_s),
          "default seconds without use before a session expires")
         ("max-lifetime", po::value(&c.max_lifetime_s)->default_value(c.max_lifetime_s),
@@ -262,7 +289,8 @@ std::optional<config> parse(int argc, char** argv) {
         throw po::error("SESSIOND_TOKEN and SESSIONKIT_TOKEN are both set, to different tokens: set one of them");
     // SESSIOND_IDLE_TIMEOUT=60 is --idle-timeout 60, SESSIOND_TOKEN is
     // --token (and so is SESSIONKIT_TOKEN, unless SESSIOND_TOKEN is set).
-    std::map<std::string, std::string> aliases{{"REDIS_URL", "redis-url"}, {"NATS_URL", "nats-url"}};
+    std::map<std::string, std::string> aliases{
+        {"REDIS_URL", "redis-url"}, {"NATS_URL", "nats-url"}, {"DATABASE_URL", "database-url"}};
     if (!sessiond_token) aliases.emplace("SESSIONKIT_TOKEN", "token");
     example::store_environment(opts, "SESSIOND_", aliases, vm);
     if (example::answered_help_or_version(vm, "usage: sessiond [options]", opts, version,
@@ -295,9 +323,38 @@ std::optional<config> parse(int argc, char** argv) {
         else if (v != "false" && v != "0" && v != "no" && !v.empty())
             throw po::error("USE_REDIS must be true or false, got '" + v + "'");
     }
-    if (c.store != "memory" && c.store != "redis")
-        throw po::error("--store '" + c.store + "' is not a store (available: memory, redis)");
+    if (c.store == "postgres") {
+#ifndef SESSIOND_WITH_POSTGRES
+        throw po::error("--store postgres: this sessiond was built without PostgreSQL support (libpq >= 14 was not "
+                        "found)");
+#endif
+    } else if (c.store != "memory" && c.store != "redis") {
+        throw po::error("--store '" + c.store + "' is not a store (available: " + stores_available + ")");
+    }
     if (c.store == "redis") redis::connection_options::from_url(c.redis_url);  // a bad URL is named now
+    c.pg_pool_given = !vm["pg-pool"].defaulted();
+    c.pg_timeout_given = !vm["pg-timeout"].defaulted();
+    if (c.pg_pool < 1 || c.pg_pool > 256)
+        throw po::error("--pg-pool must be between 1 and 256 connections, got " + std::to_string(c.pg_pool));
+    need_seconds("pg-timeout", c.pg_timeout_s);
+#ifdef SESSIOND_WITH_POSTGRES
+    if (c.store == "postgres") {
+        if (c.database_url.empty())
+            throw po::error("--store postgres needs --database-url (or DATABASE_URL): where PostgreSQL is, e.g. "
+                            "postgresql://user@127.0.0.1:5432/db");
+        // A bad URL or schema name is named now, not at the first request.
+        try {
+            postgres::connection_options::from_url(c.database_url);
+        } catch (const sessionkit::system_error& e) {
+            throw po::error("--database-url: " + e.message());
+        }
+        try {
+            postgres_schema::check_schema_name(c.pg_schema);
+        } catch (const sessionkit::system_error& e) {
+            throw po::error("--pg-schema: " + e.message());
+        }
+    }
+#endif
     need_seconds("stop-grace", c.stop_grace_s);
     if (c.output_limit < 1 || c.output_limit > (std::int64_t{128} << 20))
         throw po::error("--output-limit must be 1 .. 134217728 bytes (128 MiB), got " + std::to_string(c.output_limit));
@@ -466,8 +523,10 @@ struct relay_for<Store, false> {
     };
 };
 
+/// `described` is how a failing /healthz names the store ("PostgreSQL
+/// postgresql://user@host:port/db").
 template <class Store>
-int serve(const config& c, asio::io_context& ctx, Store& store, event_outputs& events) {
+int serve(const config& c, asio::io_context& ctx, Store& store, event_outputs& events, std::string described) {
     const config* cfg = &c;
     using registry_t = basic_session_registry<Store, system_clock_policy, sink_list, any_spawner>;
     using handler_t = http::api_handler<registry_t>;
@@ -521,6 +580,8 @@ int serve(const config& c, asio::io_context& ctx, Store& store, event_outputs& e
     rcfg.token = cfg->token;
     handler_t handler(registry, rcfg, metrics);
     handler.log = jopts.log;
+    handler.store_name = cfg->store;
+    handler.store_description = std::move(described);
     http::server_options sopts;
     sopts.body_limit = static_cast<std::size_t>(cfg->body_limit);
     sopts.max_connections = static_cast<std::size_t>(cfg->max_connections);
@@ -718,12 +779,44 @@ int main(int argc, char** argv) {
                 log_line("error", "cannot reach Redis", {{"redis", store.connection().name()}, {"error", e.what()}});
                 return 1;
             }
-            return serve(*cfg, ctx, store, events);
+            return serve(*cfg, ctx, store, events, "Redis " + store.connection().name());
         }
+#ifdef SESSIOND_WITH_POSTGRES
+        if (cfg->store == "postgres") {
+            auto pcfg = postgres::connection_options::from_url(cfg->database_url);
+            if (cfg->pg_pool_given) pcfg.pool_size = static_cast<std::size_t>(cfg->pg_pool);
+            if (cfg->pg_timeout_given) pcfg.request_timeout = to_ms(cfg->pg_timeout_s);
+            pcfg.application_name = "sessiond";
+            const std::string where = "PostgreSQL " + pcfg.describe();
+            postgres_store_options options;
+            options.schema = cfg->pg_schema;
+            options.output_limit = static_cast<std::size_t>(cfg->output_limit);
+            enable_outbox(options, *cfg);
+            // Refuse to start against a PostgreSQL we cannot reach or whose
+            // schema we cannot migrate: say so now. (Until the pool runs,
+            // ctx may run out of work: restart it afterwards.)
+            auto opening =
+                asio::co_spawn(ctx, postgres_store::open(ctx.get_executor(), pcfg, options), asio::use_future);
+            while (opening.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+                ctx.restart();
+                ctx.run_one_for(std::chrono::milliseconds(10));
+            }
+            ctx.restart();
+            std::unique_ptr<postgres_store> store;
+            try {
+                store = opening.get();
+            } catch (const std::exception& e) {
+                log_line("error", "cannot open the PostgreSQL store",
+                         {{"postgres", pcfg.describe()}, {"schema", cfg->pg_schema}, {"error", e.what()}});
+                return 1;
+            }
+            return serve(*cfg, ctx, *store, events, where);
+        }
+#endif
         memory_store_options options{.output_limit = static_cast<std::size_t>(cfg->output_limit)};
         enable_outbox(options, *cfg);
         memory_store store(options);
-        return serve(*cfg, ctx, store, events);
+        return serve(*cfg, ctx, store, events, "memory");
     } catch (const std::exception& e) {
         log_line("error", "sessiond failed", {{"error", e.what()}});
         return 1;

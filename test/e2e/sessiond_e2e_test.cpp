@@ -15,6 +15,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <set>
 #include <thread>
@@ -67,8 +68,10 @@ struct fixture {
     std::vector<std::thread> server_threads;
     unsigned short port = 0;
 
-    explicit fixture(std::string token, http::server_options sopts = small_limits()) {
+    explicit fixture(std::string token, http::server_options sopts = small_limits(),
+                     const std::function<void(handler_t&)>& setup = {}) {
         handler = std::make_unique<handler_t>(registry, http::router_options{std::move(token)}, metrics);
+        if (setup) setup(*handler);  // before the server threads read it
         server = std::make_unique<http::http_server<handler_t>>(server_ctx.get_executor(), *handler, sopts);
         server->listen({asio::ip::make_address("127.0.0.1"), 0});
         port = server->local_endpoint().port();
@@ -267,7 +270,9 @@ BOOST_AUTO_TEST_CASE(stats_health_and_metrics) {
     BOOST_TEST(st.json.at("created_total") == 1);
     BOOST_TEST(st.json.at("terminated_total") == 1);
     BOOST_TEST(st.json.at("by_status").at("terminated") == 1);
-    BOOST_TEST(call(bhttp::verb::get, "/healthz").status == 200u);
+    auto health = call(bhttp::verb::get, "/healthz");
+    BOOST_TEST(health.status == 200u);
+    BOOST_TEST(health.body == "{\"status\":\"ok\"}\n");  // no store_name: the store is not named
     auto m = call(bhttp::verb::get, "/metrics");
     BOOST_TEST(m.status == 200u);
     BOOST_TEST(m.body.find("sessionkit_sessions{status=\"terminated\"} 1") != std::string::npos);
@@ -348,6 +353,9 @@ BOOST_AUTO_TEST_CASE(every_error_status) {
     auto unhealthy = call(bhttp::verb::get, "/healthz");
     BOOST_TEST(unhealthy.status == 503u);
     BOOST_TEST(unhealthy.headers[bhttp::field::retry_after] == "1");
+    BOOST_TEST(unhealthy.body.find("the session store does not answer: switchable_store.ping: switched off") !=
+               std::string::npos);
+    BOOST_TEST(!unhealthy.json.as_object().contains("store"));
     store.down = false;
     BOOST_TEST(call(bhttp::verb::get, "/healthz").status == 200u);
 }
@@ -518,6 +526,31 @@ BOOST_AUTO_TEST_CASE(keep_alive_serves_many_requests_on_one_connection) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// sessiond names its store: "store" in /healthz's answers, and the backend
+// and where it is in the 503's message.
+BOOST_AUTO_TEST_CASE(healthz_names_the_store) {
+    fixture f({}, fixture::small_limits(), [](handler_t& h) {
+        h.store_name = "switchable";
+        h.store_description = "Switchable db://somewhere";
+    });
+    auto up = f.call(bhttp::verb::get, "/healthz");
+    BOOST_TEST(up.status == 200u);
+    BOOST_TEST(up.body == "{\"status\":\"ok\",\"store\":\"switchable\"}\n");
+    f.store.down = true;
+    auto down = f.call(bhttp::verb::get, "/healthz");
+    BOOST_TEST(down.status == 503u);
+    BOOST_TEST(down.headers[bhttp::field::retry_after] == "1");
+    BOOST_TEST(down.json.at("error") == "unavailable");
+    BOOST_TEST(down.json.at("store") == "switchable");
+    const std::string message(down.json.at("message").as_string());
+    BOOST_TEST(
+        message.starts_with(
+            "the session store (Switchable db://somewhere) does not answer: switchable_store.ping: switched off"),
+        message);
+    f.store.down = false;
+    BOOST_TEST(f.call(bhttp::verb::get, "/healthz").status == 200u);
+}
 
 BOOST_AUTO_TEST_CASE(a_configured_token_is_required) {
     fixture f("t0ken");

@@ -88,6 +88,12 @@ public:
 
     /// Where a 5xx answer is reported, one JSON line each (none if empty).
     std::function<void(std::string_view)> log;
+    /// What /healthz calls the store, as "store" in its answers (200 and
+    /// 503), e.g. "postgres"; left out when empty.
+    std::string store_name;
+    /// What a 503 from /healthz says does not answer, e.g. "PostgreSQL
+    /// postgresql://app@db:5432/sessions" (empty: just "the session store").
+    std::string store_description;
 
     /// Routes, validates, executes and records one request. Never throws.
     awaitable<response> handle(const request& req) {
@@ -356,8 +362,18 @@ private:
             up = false;
             why = e.what();
         }
-        if (!up) co_return error_response({503, "unavailable", "the session store does not answer: " + why, {}});
-        co_return json_response(200, boost::json::object{{"status", "ok"}});
+        if (!up) {
+            const std::string who =
+                store_description.empty() ? "the session store" : "the session store (" + store_description + ")";
+            boost::json::object body{{"error", "unavailable"}, {"message", who + " does not answer: " + why}};
+            if (!store_name.empty()) body["store"] = store_name;
+            auto res = json_response(503, body);
+            res.set(boost::beast::http::field::retry_after, "1");
+            co_return res;
+        }
+        boost::json::object body{{"status", "ok"}};
+        if (!store_name.empty()) body["store"] = store_name;
+        co_return json_response(200, body);
     }
 
     awaitable<response> do_metrics() {
