@@ -127,8 +127,7 @@ int main(int argc, char** argv) {
                               [&](int c, int) -> awaitable<void> { co_await redis_only.touch(ids[c], now_ms()); });
         };
         auto wt_get = [&] {
-            return throughput(ctx, coroutines, per,
-                              [&](int c, int) -> awaitable<void> { co_await store.get(ids[c]); });
+            return throughput(ctx, coroutines, per, [&](int c, int) -> awaitable<void> { co_await store.get(ids[c]); });
         };
         auto redis_get = [&] {
             return throughput(ctx, coroutines, per,

@@ -28,6 +28,8 @@
 #include <sessionkit/spawner/process.hpp>
 #ifdef SESSIOND_WITH_POSTGRES
 #include <sessionkit/store/postgres.hpp>
+#include <sessionkit/store/redis_cache.hpp>
+#include <sessionkit/store/write_through.hpp>
 #endif
 #include <sessionkit/store/redis.hpp>
 
@@ -69,8 +71,8 @@ using example::to_ms;
 
 #ifdef SESSIOND_WITH_POSTGRES
 constexpr const char* version =
-    "sessiond 0.5.0 (sessionkit; stores: memory, redis, postgres; spawners: none, process, docker)";
-constexpr const char* stores_available = "memory, redis, postgres";
+    "sessiond 0.5.0 (sessionkit; stores: memory, redis, postgres, postgres+redis; spawners: none, process, docker)";
+constexpr const char* stores_available = "memory, redis, postgres, postgres+redis";
 #else
 constexpr const char* version = "sessiond 0.5.0 (sessionkit; stores: memory, redis; spawners: none, process, docker)";
 constexpr const char* stores_available = "memory, redis";
@@ -96,8 +98,11 @@ struct config {
     std::string pg_schema = "sessionkit";
     std::int64_t pg_pool = 4;
     double pg_timeout_s = 5;
-    bool pg_pool_given = false;     // else the URL's pool_size, if it has one
-    bool pg_timeout_given = false;  // else the URL's request_timeout, if it has one
+    bool pg_pool_given = false;              // else the URL's pool_size, if it has one
+    bool pg_timeout_given = false;           // else the URL's request_timeout, if it has one
+    std::optional<double> touch_coalesce_s;  // --store postgres+redis; else a quarter of the idle timeout
+    std::string on_cache_down = "bypass";
+    std::string on_primary_down = "fail";
     double idle_timeout_s = 1800;
     double max_lifetime_s = 0;
     double janitor_interval_s = 10;
@@ -202,7 +207,8 @@ std::optional<config> parse(int argc, char** argv) {
         ("listen", po::value(&c.listen)->default_value(c.listen), "HOST:PORT to serve HTTP on (port 0: any free port)")
         ("threads", po::value(&c.threads)->default_value(c.threads), "threads running the server")
         ("store", po::value(&c.store)->default_value(c.store),
-         "session store: memory, redis or postgres (USE_REDIS=true also selects redis)")
+         "session store: memory, redis, postgres or postgres+redis (PostgreSQL behind a Redis cache; USE_REDIS=true "
+         "also selects redis)")
         ("spawner", po::value(&c.spawner)->default_value(c.spawner),
          "what each session owns: none, process (one --worker-command process per session) or docker "
          "(one --worker-image container per session, on DOCKER_HOST)")
@@ -226,6 +232,14 @@ std::optional<config> parse(int argc, char** argv) {
          "seconds a Redis request may take before it fails")
         ("database-url", po::value(&c.database_url),
          "--store postgres: postgresql://[user[:pass]@]host[:port]/db[?param=value...] (also DATABASE_URL)")
+        ("touch-coalesce", po::value<double>(),
+         "--store postgres+redis: seconds a touch may stay in Redis alone before it reaches PostgreSQL (default: a "
+         "quarter of each session's idle timeout; 0: every touch)")
+        ("on-cache-down", po::value(&c.on_cache_down)->default_value(c.on_cache_down),
+         "--store postgres+redis: when Redis fails, bypass it (use PostgreSQL alone until Redis answers) or fail")
+        ("on-primary-down", po::value(&c.on_primary_down)->default_value(c.on_primary_down),
+         "--store postgres+redis: reads while PostgreSQL is down: fail, or stale (served from Redis, marked "
+         "\"stale\": true)")
         ("pg-schema", po::value(&c.pg_schema)->default_value(c.pg_schema),
          "--store postgres: the schema holding sessionkit's tables (created or migrated at start)")
         ("pg-pool", po::value(&c.pg_pool)->default_value(c.pg_pool),
@@ -323,24 +337,37 @@ std::optional<config> parse(int argc, char** argv) {
         else if (v != "false" && v != "0" && v != "no" && !v.empty())
             throw po::error("USE_REDIS must be true or false, got '" + v + "'");
     }
-    if (c.store == "postgres") {
+    if (c.store == "postgres" || c.store == "postgres+redis") {
 #ifndef SESSIOND_WITH_POSTGRES
-        throw po::error("--store postgres: this sessiond was built without PostgreSQL support (libpq >= 14 was not "
-                        "found)");
+        throw po::error("--store " + c.store +
+                        ": this sessiond was built without PostgreSQL support (libpq >= 14 was not found)");
 #endif
     } else if (c.store != "memory" && c.store != "redis") {
         throw po::error("--store '" + c.store + "' is not a store (available: " + stores_available + ")");
     }
-    if (c.store == "redis") redis::connection_options::from_url(c.redis_url);  // a bad URL is named now
+    if (c.store == "redis" || c.store == "postgres+redis")
+        redis::connection_options::from_url(c.redis_url);  // a bad URL is named now
+    if (vm.count("touch-coalesce")) {
+        c.touch_coalesce_s = vm["touch-coalesce"].as<double>();
+        need_seconds("touch-coalesce", *c.touch_coalesce_s, true);
+    }
+    if (c.on_cache_down != "bypass" && c.on_cache_down != "fail")
+        throw po::error("--on-cache-down must be bypass or fail, got '" + c.on_cache_down + "'");
+    if (c.on_primary_down != "fail" && c.on_primary_down != "stale")
+        throw po::error("--on-primary-down must be fail or stale, got '" + c.on_primary_down + "'");
+    if (c.store != "postgres+redis" &&
+        (vm.count("touch-coalesce") || !vm["on-cache-down"].defaulted() || !vm["on-primary-down"].defaulted()))
+        throw po::error("--touch-coalesce, --on-cache-down and --on-primary-down apply to --store postgres+redis only");
     c.pg_pool_given = !vm["pg-pool"].defaulted();
     c.pg_timeout_given = !vm["pg-timeout"].defaulted();
     if (c.pg_pool < 1 || c.pg_pool > 256)
         throw po::error("--pg-pool must be between 1 and 256 connections, got " + std::to_string(c.pg_pool));
     need_seconds("pg-timeout", c.pg_timeout_s);
 #ifdef SESSIOND_WITH_POSTGRES
-    if (c.store == "postgres") {
+    if (c.store == "postgres" || c.store == "postgres+redis") {
         if (c.database_url.empty())
-            throw po::error("--store postgres needs --database-url (or DATABASE_URL): where PostgreSQL is, e.g. "
+            throw po::error("--store " + c.store +
+                            " needs --database-url (or DATABASE_URL): where PostgreSQL is, e.g. "
                             "postgresql://user@127.0.0.1:5432/db");
         // A bad URL or schema name is named now, not at the first request.
         try {
@@ -526,7 +553,8 @@ struct relay_for<Store, false> {
 /// `described` is how a failing /healthz names the store ("PostgreSQL
 /// postgresql://user@host:port/db").
 template <class Store>
-int serve(const config& c, asio::io_context& ctx, Store& store, event_outputs& events, std::string described) {
+int serve(const config& c, asio::io_context& ctx, Store& store, event_outputs& events, std::string described,
+          std::function<std::string()> extra_metrics = {}) {
     const config* cfg = &c;
     using registry_t = basic_session_registry<Store, system_clock_policy, sink_list, any_spawner>;
     using handler_t = http::api_handler<registry_t>;
@@ -546,6 +574,7 @@ int serve(const config& c, asio::io_context& ctx, Store& store, event_outputs& e
     if (events.any() && writes_events(store)) relay.emplace(store, events.sinks, relay_opts);
 
     http::api_metrics metrics;
+    metrics.extra = std::move(extra_metrics);
     if (relay) {
         metrics.event_source = [&store, &relay, &events]() -> awaitable<http::event_figures> {
             auto box = co_await outbox_figures(store);
@@ -782,7 +811,7 @@ int main(int argc, char** argv) {
             return serve(*cfg, ctx, store, events, "Redis " + store.connection().name());
         }
 #ifdef SESSIOND_WITH_POSTGRES
-        if (cfg->store == "postgres") {
+        if (cfg->store == "postgres" || cfg->store == "postgres+redis") {
             auto pcfg = postgres::connection_options::from_url(cfg->database_url);
             if (cfg->pg_pool_given) pcfg.pool_size = static_cast<std::size_t>(cfg->pg_pool);
             if (cfg->pg_timeout_given) pcfg.request_timeout = to_ms(cfg->pg_timeout_s);
@@ -810,7 +839,60 @@ int main(int argc, char** argv) {
                          {{"postgres", pcfg.describe()}, {"schema", cfg->pg_schema}, {"error", e.what()}});
                 return 1;
             }
-            return serve(*cfg, ctx, *store, events, where);
+            if (cfg->store == "postgres") return serve(*cfg, ctx, *store, events, where);
+
+            // postgres+redis: PostgreSQL behind a Redis cache (write_through).
+            auto rcfg = redis::connection_options::from_url(cfg->redis_url);
+            rcfg.request_timeout = to_ms(cfg->redis_timeout_s);
+            rcfg.client_name = "sessiond";
+            auto rconn = std::make_shared<redis::connection>(ctx.get_executor(), rcfg);
+            redis_cache_options copts;
+            copts.prefix = cfg->redis_prefix + "cache:";
+            redis_cache cache(rconn, copts);
+            write_through_options wopts;
+            if (cfg->touch_coalesce_s) wopts.touch_coalesce = to_ms(*cfg->touch_coalesce_s);
+            wopts.cache_down = cfg->on_cache_down == "fail" ? on_cache_down::fail : on_cache_down::bypass;
+            wopts.primary_down = cfg->on_primary_down == "stale" ? on_primary_down::stale : on_primary_down::fail;
+            wopts.log = [](const std::string& line) { log_line("warn", line, {}); };
+            write_through<postgres_store, redis_cache> cached(*store, cache, wopts);
+            auto figures = [&cached] {
+                const auto w = cached.cache_stats();
+                std::string out;
+                auto metric = [&out](std::string_view name, std::string_view type, std::string_view help,
+                                     std::string value) {
+                    out += "# HELP " + std::string(name) + " " + std::string(help) + "\n# TYPE " + std::string(name) +
+                           " " + std::string(type) + "\n" + std::string(name) + " " + value + "\n";
+                };
+                const auto reads = w.hits + w.misses;
+                char ratio[32];
+                std::snprintf(ratio, sizeof ratio, "%.4f", reads ? static_cast<double>(w.hits) / reads : 0.0);
+                metric("sessionkit_cache_hits_total", "counter", "Reads the Redis cache answered.",
+                       std::to_string(w.hits));
+                metric("sessionkit_cache_misses_total", "counter", "Reads that went to PostgreSQL.",
+                       std::to_string(w.misses));
+                metric("sessionkit_cache_hit_ratio", "gauge", "Hits over all reads since start.", ratio);
+                metric("sessionkit_cache_errors_total", "counter", "Cache operations that failed.",
+                       std::to_string(w.cache_errors));
+                metric("sessionkit_cache_in_use", "gauge", "1 while the cache is used, 0 while it is bypassed.",
+                       w.cache_in_use ? "1" : "0");
+                metric("sessionkit_cache_switched_off_total", "counter", "Times the cache was switched off.",
+                       std::to_string(w.cache_switched_off));
+                metric("sessionkit_cache_restored_total", "counter", "Times the cache came back into use.",
+                       std::to_string(w.cache_restored));
+                metric("sessionkit_primary_down", "gauge", "1 while PostgreSQL is seen down.",
+                       w.primary_down ? "1" : "0");
+                metric("sessionkit_touches_cached_total", "counter", "Touches the cache absorbed.",
+                       std::to_string(w.cached_touches));
+                metric("sessionkit_touches_written_through_total", "counter", "Touches written to PostgreSQL.",
+                       std::to_string(w.primary_touches));
+                metric("sessionkit_stale_reads_total", "counter", "Reads served stale while PostgreSQL was down.",
+                       std::to_string(w.stale_reads));
+                metric("sessionkit_claims_undone_total", "counter",
+                       "Janitor claims undone because the cache knew the session fresh.",
+                       std::to_string(w.claims_undone));
+                return out;
+            };
+            return serve(*cfg, ctx, cached, events, where + " behind Redis " + rconn->name(), figures);
         }
 #endif
         memory_store_options options{.output_limit = static_cast<std::size_t>(cfg->output_limit)};

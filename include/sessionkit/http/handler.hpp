@@ -383,6 +383,7 @@ private:
         response res{boost::beast::http::status::ok, 11};
         res.set(boost::beast::http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
         res.body() = metrics_.render(st, events);
+        if (metrics_.extra) res.body() += metrics_.extra();
         res.prepare_payload();
         co_return res;
     }

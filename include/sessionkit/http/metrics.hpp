@@ -116,6 +116,10 @@ public:
     /// the server runs. It replaces events_dropped when both are set.
     std::function<awaitable<event_figures>()> event_source;
 
+    /// More exposition text, appended at scrape time: figures of the
+    /// store's own (write_through's cache). Set it before the server runs.
+    std::function<std::string()> extra;
+
     /// The whole exposition, with the store's figures read by the caller.
     std::string render(const store_stats& st, const std::optional<event_figures>& events = std::nullopt) const {
         std::string out;
