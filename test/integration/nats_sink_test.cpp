@@ -6,6 +6,7 @@
 #include <sessionkit/testing/io_threads.hpp>
 #include <sessionkit/testing/run.hpp>
 
+#include "support/free_port.hpp"
 #include "support/stopped_process.hpp"
 
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -204,17 +205,7 @@ private:
     jsCtx* js_ = nullptr;
 };
 
-std::uint16_t free_port() {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t len = sizeof a;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    ::close(fd);
-    return ntohs(a.sin_port);
-}
+using test::free_port;
 
 std::string nats_server_program() {
     for (const char* candidate : {"/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"})

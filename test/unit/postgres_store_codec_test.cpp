@@ -160,6 +160,13 @@ BOOST_AUTO_TEST_CASE(bytes_travel_as_hex) {
                                               "a",
                                               4)) == "0001ff61");
     BOOST_TEST(codec::to_hex("").empty());
+    // And back, as PostgreSQL's text form of bytea writes them.
+    BOOST_TEST(codec::from_bytea_text("\\x0001ff61", "s") == std::string_view("\0\x01\xff"
+                                                                              "a",
+                                                                              4));
+    BOOST_TEST(codec::from_bytea_text("\\x", "s").empty());
+    for (std::string_view bad : {"0001", "\\x0", "\\xzz", "\\x0G"})
+        BOOST_CHECK_THROW(codec::from_bytea_text(bad, "s"), boost::system::system_error);
 }
 
 BOOST_AUTO_TEST_CASE(schema_names_are_plain_identifiers_and_the_only_text_substituted) {

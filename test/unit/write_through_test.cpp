@@ -205,4 +205,43 @@ BOOST_AUTO_TEST_CASE(the_cache_state_machine_probes_after_retry_and_waits_for_th
     BOOST_TEST((h.state() == wt::cache_state::bypassing));
 }
 
+BOOST_AUTO_TEST_CASE(which_touches_reach_the_primary_and_which_claims_are_undone) {
+    cached_touch was;
+    was.status = session_status::active;
+    was.version = 3;
+    was.idle_timeout = 60s;
+    was.last_active = was.primary_last_active = t0;
+    was.idle_deadline = t0 + 60s;
+    auto after = [&](time_point now) {
+        session s = was.as_record();
+        slide_record(s, now);
+        return s;
+    };
+    // Within the window (a quarter of 60 s): the cache alone; at it: the primary.
+    BOOST_TEST(!wt::touch_must_reach_primary(was, after(t0 + 14s), t0 + 14s, std::nullopt));
+    BOOST_TEST(wt::touch_must_reach_primary(was, after(t0 + 15s), t0 + 15s, std::nullopt));
+    BOOST_TEST(wt::touch_must_reach_primary(was, after(t0 + 1s), t0 + 1s, 0ms));
+    auto warned = was;
+    warned.warning_sent = true;  // re-arming a warning is the primary's business
+    BOOST_TEST(wt::touch_must_reach_primary(warned, after(t0 + 1s), t0 + 1s, std::nullopt));
+    auto bounded = was;
+    bounded.absolute_deadline = t0 + 70s;  // this touch makes the lifetime the deadline
+    session capped = bounded.as_record();
+    slide_record(capped, t0 + 20s);
+    BOOST_TEST(wt::touch_must_reach_primary(bounded, capped, t0 + 12s, std::nullopt));
+    auto stopping = was;
+    stopping.status = session_status::stopping;
+    BOOST_TEST(!wt::touch_must_reach_primary(stopping, after(t0 + 30s), t0 + 30s, 0ms));
+
+    session copy = was.as_record();
+    copy.idle_deadline = t0 + 90s;
+    session claimed = copy;
+    claimed.status = session_status::stopping;
+    claimed.version = 4;
+    BOOST_TEST(wt::claim_must_be_undone(copy, claimed, t0 + 61s));
+    BOOST_TEST(!wt::claim_must_be_undone(copy, claimed, t0 + 90s));  // really due
+    claimed.version = 5;                                             // written meanwhile by someone else
+    BOOST_TEST(!wt::claim_must_be_undone(copy, claimed, t0 + 61s));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

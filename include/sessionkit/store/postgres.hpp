@@ -336,7 +336,7 @@ public:
         const std::uint64_t stop = std::min<std::uint64_t>(end, out.offset + n);
         for (std::size_t r = 0; r < chunks.rows(); ++r) {
             const auto at = static_cast<std::uint64_t>(integer(chunks, r, 0, id));
-            const std::string data = unhex(chunks.value(r, 1), id);
+            const std::string data = postgres_store_codec::from_bytea_text(chunks.value(r, 1), id);
             const std::uint64_t from = std::max(at, out.offset), to = std::min<std::uint64_t>(at + data.size(), stop);
             if (from >= to || from != out.offset + out.data.size()) continue;
             out.data.append(data, static_cast<std::size_t>(from - at), static_cast<std::size_t>(to - from));
@@ -561,26 +561,6 @@ private:
                                                    std::string(r.column_name(column)) + " is not an integer: '" +
                                                    detail::printable(text) + "'");
         return v;
-    }
-
-    // bytea in text form: "\x" then hex digits.
-    static std::string unhex(std::string_view text, std::string_view id) {
-        auto digit = [](char c) -> int {
-            if (c >= '0' && c <= '9') return c - '0';
-            if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-            return -1;
-        };
-        if (text.size() < 2 || text[0] != '\\' || text[1] != 'x' || text.size() % 2 != 0)
-            throw_error(error::corrupt_record, "session '" + std::string(id) + "': output is not bytea in hex form");
-        std::string out((text.size() - 2) / 2, '\0');
-        for (std::size_t i = 0; i < out.size(); ++i) {
-            const int hi = digit(text[2 + 2 * i]), lo = digit(text[3 + 2 * i]);
-            if (hi < 0 || lo < 0)
-                throw_error(error::corrupt_record,
-                            "session '" + std::string(id) + "': output is not bytea in hex form");
-            out[i] = static_cast<char>(hi * 16 + lo);
-        }
-        return out;
     }
 
     postgres_store_options options_;

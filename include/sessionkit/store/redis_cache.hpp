@@ -203,15 +203,28 @@ private:
         co_return std::move(replies.front());
     }
 
-    // What slide returned: {v, st, pla, la, dl, ws, to, abs}.
-    std::optional<cached_touch> decode_touch(const std::string& id, const redis::resp::value& r) const {
-        if (r.is_error()) fail("slide", id, r.text);
-        if (r.is_null() || r.elements.empty() || r.elements[0].is_null()) return std::nullopt;
-        auto corrupt = [&](const std::string& what) {
-            throw_error(error::corrupt_record, "redis " + conn_->name() + ": redis_cache.slide '" + id + "': " + what);
-        };
-        if (r.elements.size() != 8) corrupt("the copy has " + std::to_string(r.elements.size()) + " fields, not 8");
-        auto number = [&](std::size_t i, const char* field) {
+    // Reads a copy's reply: `fields` values, each checked, every complaint
+    // naming the operation, the session and the field.
+    struct reply_reader {
+        const redis_cache& cache;
+        std::string_view op;
+        const std::string& id;
+        const redis::resp::value& r;
+
+        /// False for "no copy"; throws unless the reply has `fields` values.
+        bool present(std::size_t fields) const {
+            if (r.is_error()) cache.fail(op, id, r.text);
+            if (r.is_null() || r.elements.empty() || r.elements[0].is_null()) return false;
+            if (r.elements.size() != fields)
+                corrupt("the copy has " + std::to_string(r.elements.size()) + " fields, not " + std::to_string(fields));
+            return true;
+        }
+        [[noreturn]] void corrupt(const std::string& what) const {
+            throw_error(error::corrupt_record,
+                        "redis " + cache.conn_->name() + ": redis_cache." + std::string(op) + " '" + id + "': " + what);
+        }
+        /// A time in ms, a version or a timeout: a whole number 0..max_unix_ms.
+        std::int64_t number(std::size_t i, const char* field) const {
             const auto& t = r.elements[i].text;
             std::int64_t n = 0;
             auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), n);
@@ -219,7 +232,15 @@ private:
                 corrupt(std::string("field '") + field + "' is not a number: '" + sessionkit::detail::printable(t) +
                         "'");
             return n;
-        };
+        }
+    };
+
+    // What slide returned: {v, st, pla, la, dl, ws, to, abs}.
+    std::optional<cached_touch> decode_touch(const std::string& id, const redis::resp::value& r) const {
+        const reply_reader read{*this, "slide", id, r};
+        if (!read.present(8)) return std::nullopt;
+        auto corrupt = [&](const std::string& what) { read.corrupt(what); };
+        auto number = [&](std::size_t i, const char* field) { return read.number(i, field); };
         cached_touch t;
         t.version = static_cast<std::uint64_t>(number(0, "v"));
         auto status = parse_status(r.elements[1].text);
@@ -236,22 +257,10 @@ private:
 
     std::optional<cached_session> decode(std::string_view op, const std::string& id,
                                          const redis::resp::value& r) const {
-        if (r.is_error()) fail(op, id, r.text);
-        if (r.is_null() || r.elements.empty() || r.elements[0].is_null()) return std::nullopt;
-        auto corrupt = [&](const std::string& what) {
-            throw_error(error::corrupt_record,
-                        "redis " + conn_->name() + ": redis_cache." + std::string(op) + " '" + id + "': " + what);
-        };
-        if (r.elements.size() != 6) corrupt("the copy has " + std::to_string(r.elements.size()) + " fields, not 6");
-        auto number = [&](std::size_t i, const char* field) {
-            const auto& t = r.elements[i].text;
-            std::int64_t n = 0;
-            auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), n);
-            if (ec != std::errc{} || end != t.data() + t.size() || n < 0 || n > max_unix_ms)
-                corrupt(std::string("field '") + field + "' is not a time or version: '" +
-                        sessionkit::detail::printable(t) + "'");
-            return n;
-        };
+        const reply_reader read{*this, op, id, r};
+        if (!read.present(6)) return std::nullopt;
+        auto corrupt = [&](const std::string& what) { read.corrupt(what); };
+        auto number = [&](std::size_t i, const char* field) { return read.number(i, field); };
         cached_session c;
         boost::system::error_code ec;
         auto doc = boost::json::parse(r.elements[1].text, ec);

@@ -143,7 +143,7 @@ public:
         if (before) {
             session slid = before->as_record();
             slide_record(slid, now);
-            if (!must_reach_primary(*before, slid, now)) {
+            if (!detail::write_through::touch_must_reach_primary(*before, slid, now, options_.touch_coalesce)) {
                 ++stats_.cached_touches;
                 co_return touch_result_of(slid);
             }
@@ -284,20 +284,6 @@ private:
         std::atomic<std::uint64_t> hits{0}, misses{0}, cache_errors{0}, primary_touches{0}, cached_touches{0},
             claims_undone{0}, stale_reads{0}, switched_off{0}, restored{0};
     };
-
-    // Whether a touch the cache took must reach the primary too: the
-    // coalescing window has passed since the primary last saw one, or the
-    // touch changes what a sweep of the primary decides (it re-arms a
-    // warning, or makes the lifetime the deadline). A stopping or final
-    // copy is answered from the cache.
-    bool must_reach_primary(const cached_touch& was, const session& after, time_point now) const {
-        if (is_final(was.status) || was.status == session_status::stopping) return false;
-        if (was.warning_sent) return true;
-        if (after.lifetime_bound() && !was.as_record().lifetime_bound()) return true;
-        return detail::write_through::touch_reaches_primary(
-            was.primary_last_active, now,
-            detail::write_through::coalesce_window(options_.touch_coalesce, was.idle_timeout));
-    }
 
     void say(const std::string& line) const {
         if (options_.log) options_.log(line);
@@ -506,9 +492,7 @@ private:
         if (co_await cache_ready()) copy = co_await from_cache([&] { return cache_.load(claimed.id); }, claimed.id);
         if (!copy) co_return false;
         const auto& was = copy->record;
-        const bool fresh = !is_final(was.status) && was.status != session_status::stopping && was.idle_deadline > now &&
-                           was.version + 1 == claimed.version;
-        if (!fresh) {
+        if (!detail::write_through::claim_must_be_undone(was, claimed, now)) {
             co_await remember(claimed);
             co_return false;
         }

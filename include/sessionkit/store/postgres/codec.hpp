@@ -217,6 +217,28 @@ inline std::string to_hex(std::string_view bytes) {
     return out;
 }
 
+/// A bytea value in PostgreSQL's text form ("\x" then hex digits) as
+/// bytes. Throws error::corrupt_record naming the session for anything else.
+inline std::string from_bytea_text(std::string_view text, std::string_view id) {
+    auto digit = [](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        return -1;
+    };
+    auto fail = [&] {
+        throw_error(error::corrupt_record,
+                    "session '" + sessionkit::detail::printable(id) + "': output is not bytea in hex form");
+    };
+    if (text.size() < 2 || text[0] != '\\' || text[1] != 'x' || text.size() % 2 != 0) fail();
+    std::string out((text.size() - 2) / 2, '\0');
+    for (std::size_t i = 0; i < out.size(); ++i) {
+        const int hi = digit(text[2 + 2 * i]), lo = digit(text[3 + 2 * i]);
+        if (hi < 0 || lo < 0) fail();
+        out[i] = static_cast<char>(hi * 16 + lo);
+    }
+    return out;
+}
+
 /// An outbox position: "<xid>:<seq>", the inserting transaction's 64-bit
 /// id and the event's sequence number. Ordered by xid first (see
 /// postgres.hpp, "why positions are transaction ids").

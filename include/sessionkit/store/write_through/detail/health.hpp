@@ -14,7 +14,9 @@
 // the cache comes back cold for those, never staler than the primary.
 #pragma once
 
+#include <sessionkit/cache.hpp>
 #include <sessionkit/clock.hpp>
+#include <sessionkit/session.hpp>
 
 #include <chrono>
 #include <cstddef>
@@ -122,6 +124,28 @@ constexpr bool touch_reaches_primary(time_point primary_last_active, time_point 
 constexpr milliseconds coalesce_window(std::optional<milliseconds> configured, milliseconds idle_timeout) noexcept {
     if (configured) return *configured;
     return idle_timeout / 4;
+}
+
+/// Whether a touch the cache took must reach the primary too: the
+/// coalescing window has passed since the primary last saw one, or the
+/// touch changes what a sweep of the primary decides (it re-arms a
+/// warning, or makes the lifetime the deadline). `was` is the copy before
+/// the slide, `after` the slid record. A stopping or final copy is
+/// answered from the cache.
+inline bool touch_must_reach_primary(const cached_touch& was, const session& after, time_point now,
+                                     std::optional<milliseconds> configured_window) {
+    if (is_final(was.status) || was.status == session_status::stopping) return false;
+    if (was.warning_sent) return true;
+    if (after.lifetime_bound() && !was.as_record().lifetime_bound()) return true;
+    return touch_reaches_primary(was.primary_last_active, now, coalesce_window(configured_window, was.idle_timeout));
+}
+
+/// Whether the primary's claim of a session (its record `claimed`) must be
+/// undone: the cache's copy (`copy`, read after the claim) was live, its
+/// deadline is still ahead, and it is the version just before the claim.
+inline bool claim_must_be_undone(const session& copy, const session& claimed, time_point now) noexcept {
+    return !is_final(copy.status) && copy.status != session_status::stopping && copy.idle_deadline > now &&
+           copy.version + 1 == claimed.version;
 }
 
 }  // namespace sessionkit::detail::write_through
