@@ -14,7 +14,9 @@
 
 #include <boost/json.hpp>
 
+#include <array>
 #include <chrono>
+#include <cstddef>
 #include <optional>
 
 #include <string>
@@ -30,8 +32,15 @@ enum class event_type : std::uint8_t {
                       ///< reason of a terminate that died midway; last_active)
     timeout_warning,  ///< its deadline is near (data: deadline, reason, remaining_ms)
     worker_started,   ///< data: kind, worker
-    worker_exited,    ///< reserved for the spawners: data: kind, worker, exit_code
+    worker_exited,    ///< its worker ended by itself or was lost: data: kind, worker, exit_code
+    input_sent,       ///< input reached its worker: data: bytes (the count, never the bytes)
 };
+
+/// Every event type, in declaration order (the one list to loop over).
+inline constexpr std::array all_event_types = {
+    event_type::created,         event_type::status_changed, event_type::terminated,    event_type::expired,
+    event_type::timeout_warning, event_type::worker_started, event_type::worker_exited, event_type::input_sent};
+inline constexpr std::size_t event_type_count = all_event_types.size();
 
 constexpr std::string_view to_string(event_type t) noexcept {
     switch (t) {
@@ -42,14 +51,14 @@ constexpr std::string_view to_string(event_type t) noexcept {
     case event_type::timeout_warning: return "timeout_warning";
     case event_type::worker_started: return "worker_started";
     case event_type::worker_exited: return "worker_exited";
+    case event_type::input_sent: return "input_sent";
     }
     return "unknown";
 }
 
 /// The event type named `name` (as to_string writes it); nullopt if none.
 inline std::optional<event_type> event_type_of(std::string_view name) noexcept {
-    for (auto t : {event_type::created, event_type::status_changed, event_type::terminated, event_type::expired,
-                   event_type::timeout_warning, event_type::worker_started, event_type::worker_exited})
+    for (auto t : all_event_types)
         if (to_string(t) == name) return t;
     return std::nullopt;
 }

@@ -372,6 +372,48 @@ BOOST_AUTO_TEST_CASE(a_failed_spawn_from_every_status) {
     BOOST_TEST(only_answer(plan_spawn_failed(std::nullopt, spawned_for, "x", now)));
 }
 
+BOOST_AUTO_TEST_CASE(input_sent_from_every_status) {
+    const session delivered_to = record(session_status::active, true);
+    for (session_status from : all_statuses)
+        for (bool newer : {false, true}) BOOST_TEST_CONTEXT(name(from) << ", newer session " << newer) {
+                std::optional<session> current = record(from, true);
+                if (newer) current->created_at = t0 + 1s;
+                current->warning_sent = true;
+                auto p = plan_input_sent(current, delivered_to, 42, now);
+                if (is_final(from) || from == session_status::stopping || newer) {
+                    BOOST_TEST(only_answer(p));
+                    continue;
+                }
+                BOOST_REQUIRE(p.commit);
+                BOOST_TEST((p.on_lost == if_lost::replan));
+                const session& w = p.commit->record;
+                BOOST_TEST((w.status == from));  // input is use, not a status change
+                BOOST_TEST((w.last_active == now));
+                BOOST_TEST((w.idle_deadline == now + 60s));
+                BOOST_TEST(!w.warning_sent);  // the deadline moved: it may be warned about again
+                BOOST_TEST(w.version == 7u);  // compare-and-swap on the version read
+                BOOST_TEST(describe(p.commit->events) == R"(input_sent{"bytes":42})");
+            }
+    BOOST_TEST(only_answer(plan_input_sent(std::nullopt, delivered_to, 1, now)));
+}
+
+BOOST_AUTO_TEST_CASE(input_sent_never_moves_time_or_a_deadline_backwards) {
+    session current = record(session_status::active, true);
+    current.last_active = now + 5s;  // a touch from a clock slightly ahead
+    current.idle_deadline = now + 65s;
+    current.warning_sent = true;
+    auto p = plan_input_sent(current, current, 3, now);
+    BOOST_REQUIRE(p.commit);
+    BOOST_TEST((p.commit->record.last_active == now + 5s));
+    BOOST_TEST((p.commit->record.idle_deadline == now + 65s));
+    BOOST_TEST(p.commit->record.warning_sent);  // same deadline: its warning stands
+    current.absolute_deadline = now + 30s;      // a max lifetime caps the slide
+    current.idle_deadline = now + 20s;
+    auto capped = plan_input_sent(current, current, 3, now);
+    BOOST_REQUIRE(capped.commit);
+    BOOST_TEST((capped.commit->record.idle_deadline == now + 30s));
+}
+
 // ---- a new record -----------------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(a_new_record_takes_the_options_and_the_registrys_defaults) {

@@ -20,6 +20,8 @@
 
 #include <boost/json/object.hpp>
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -236,6 +238,30 @@ inline plan<std::monostate> plan_spawn_failed(const std::optional<session>& curr
     w.events.push_back(
         {event_type::status_changed, {{"from", to_string(current->status)}, {"to", "failed"}, {"error", message}}});
     return p::write(std::move(w), if_lost::replan_on_conflict);
+}
+
+// ---- input ----------------------------------------------------------------------
+
+/// `bytes` of input reached the worker of `delivered_to` at `now`: the
+/// session is touched (input is use) and an input_sent event says how many
+/// bytes (never which). Answers (monostate) when the record is gone, ended,
+/// stopping, or a newer session under the id: the input went to a worker
+/// that is ending, and there is nothing live to touch.
+inline plan<std::monostate> plan_input_sent(const std::optional<session>& current, const session& delivered_to,
+                                            std::size_t bytes, time_point now) {
+    using p = plan<std::monostate>;
+    if (!current || is_final(current->status) || current->status == session_status::stopping ||
+        !same_session(*current, delivered_to))
+        return p::answered({});
+    planned_write w{*current, {}};
+    // As a touch does: time never goes backwards, and a moved deadline
+    // may be warned about again.
+    w.record.last_active = std::max(current->last_active, now);
+    const time_point deadline = std::max(current->idle_deadline, sliding_deadline(*current, now));
+    if (deadline != current->idle_deadline) w.record.warning_sent = false;
+    w.record.idle_deadline = deadline;
+    w.events.push_back({event_type::input_sent, {{"bytes", bytes}}});
+    return p::write(std::move(w), if_lost::replan);
 }
 
 }  // namespace sessionkit::detail

@@ -223,8 +223,7 @@ inline void validate(const nats_sink_options& o) {
     if (!valid_subject(o.subject_prefix, false))
         bad_option("subject_prefix", shown(o.subject_prefix),
                    "not a subject without wildcards (non-empty tokens separated by '.')");
-    for (auto type : {event_type::created, event_type::status_changed, event_type::terminated, event_type::expired,
-                      event_type::timeout_warning, event_type::worker_started, event_type::worker_exited}) {
+    for (auto type : all_event_types) {
         const std::string sample = o.subject_prefix + "." + std::string(to_string(type)) + ".id";
         bool taken = false;
         for (const auto& s : o.subjects) taken = taken || subject_matches(s, sample);
