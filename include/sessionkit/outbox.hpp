@@ -21,15 +21,10 @@
 
 #include <sessionkit/clock.hpp>
 #include <sessionkit/concepts.hpp>
+#include <sessionkit/detail/wake_signal.hpp>
 #include <sessionkit/event.hpp>
 
-#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/experimental/concurrent_channel.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -96,21 +91,15 @@ class outbox_signal {
 public:
     /// Marks `partition` as having new events and wakes every waiter.
     void notify(unsigned partition) noexcept {
-        std::vector<std::shared_ptr<wake_channel>> wake;
-        {
-            std::lock_guard lock(mutex_);
+        signal_.notify([&] {
             if (dirty_.size() <= partition) dirty_.resize(partition + 1, false);
             dirty_[partition] = true;
-            ++generation_;
-            wake.swap(waiters_);
-        }
-        // A concurrent channel may be sent to from any thread.
-        for (auto& w : wake) w->try_send(boost::system::error_code{});
+        });
     }
 
     /// The partitions notified since the last call, cleared.
     std::vector<unsigned> take_dirty() {
-        std::lock_guard lock(mutex_);
+        std::lock_guard lock(signal_.mutex());
         std::vector<unsigned> out;
         for (unsigned p = 0; p < dirty_.size(); ++p)
             if (dirty_[p]) {
@@ -122,43 +111,15 @@ public:
 
     /// Returns once notify() was called after generation() returned
     /// `seen` (at once if it already was), or after `at_most`.
-    awaitable<void> wait(milliseconds at_most, std::uint64_t seen) {
-        using namespace boost::asio::experimental::awaitable_operators;
-        auto executor = co_await boost::asio::this_coro::executor;
-        auto woken = std::make_shared<wake_channel>(executor, 1);
-        {
-            std::lock_guard lock(mutex_);
-            if (generation_ != seen) co_return;
-            waiters_.push_back(woken);
-        }
-        boost::asio::steady_timer timer(executor, at_most);
-        std::exception_ptr failure;
-        try {
-            co_await (timer.async_wait(boost::asio::use_awaitable) || woken->async_receive(boost::asio::use_awaitable));
-        } catch (...) {
-            failure = std::current_exception();  // cancelled: rethrown once we are off the list
-        }
-        {
-            std::lock_guard lock(mutex_);
-            std::erase(waiters_, woken);
-        }
-        if (failure) std::rethrow_exception(failure);
-    }
+    awaitable<void> wait(milliseconds at_most, std::uint64_t seen) { return signal_.wait(at_most, seen); }
 
     /// Notifications so far: read it before looking at the outbox, pass it
     /// to wait(), and a notify() in between is not missed.
-    std::uint64_t generation() const {
-        std::lock_guard lock(mutex_);
-        return generation_;
-    }
+    std::uint64_t generation() const { return signal_.generation(); }
 
 private:
-    using wake_channel = boost::asio::experimental::concurrent_channel<void(boost::system::error_code)>;
-
-    mutable std::mutex mutex_;
-    std::vector<bool> dirty_;
-    std::vector<std::shared_ptr<wake_channel>> waiters_;
-    std::uint64_t generation_ = 0;
+    detail::wake_signal signal_;
+    std::vector<bool> dirty_;  ///< guarded by signal_.mutex()
 };
 
 /// outbox_store: a session_store whose writes can carry their events.

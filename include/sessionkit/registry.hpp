@@ -16,6 +16,7 @@
 
 #include <sessionkit/clock.hpp>
 #include <sessionkit/concepts.hpp>
+#include <sessionkit/detail/wake_signal.hpp>
 #include <sessionkit/error.hpp>
 #include <sessionkit/id.hpp>
 #include <sessionkit/outbox.hpp>
@@ -246,7 +247,8 @@ public:
     awaitable<void> ping() { co_await store_.ping(); }
 
     /// Writes `bytes` to the input of the session's worker (a process's
-    /// stdin) and touches the session: input is use. Errors, each naming
+    /// stdin), then touches the session (input is use) with an input_sent
+    /// event (the byte count) in the same write. Errors, each naming
     /// the session: not_found (no such session), invalid_transition (it is
     /// stopping or has ended), invalid_argument (it has no worker, or the
     /// spawner's workers take no input).
@@ -261,7 +263,16 @@ public:
         if constexpr (input_spawner<Spawner>) {
             if (!current->worker) throw_error(error::invalid_argument, who + " has no worker to take input");
             co_await spawner_.send_input(*current->worker, bytes);
-            co_await store_.touch(id, clock_.now());
+            // The input is delivered: record it (touch + input_sent). Only
+            // a session that keeps changing under us leaves it unrecorded.
+            const std::size_t sent = bytes.size();
+            const session delivered_to = *current;
+            auto planner = [&](const std::optional<session>& now_stored) {
+                return detail::plan_input_sent(now_stored, delivered_to, sent, clock_.now());
+            };
+            auto out =
+                co_await detail::drive<std::monostate>(*this, std::string(id), std::move(current), std::move(planner));
+            if (out.exhausted) contention("send_input", id);
         } else {
             throw_error(error::invalid_argument,
                         who + ": the '" + std::string(spawner_.kind()) + "' spawner's workers take no input");
@@ -323,6 +334,12 @@ public:
         else
             return detail::spawns_workers<Spawner>();
     }
+
+    /// Notified after this process appended worker output to the store or
+    /// ended a session whose worker exited: what followers of an output
+    /// (sessiond's ?follow=1) wait on, with a bounded poll for other
+    /// processes' writes.
+    detail::wake_signal& output_signal() noexcept { return output_signal_; }
 
     Store& store() noexcept { return store_; }
     Clock& clock() noexcept { return clock_; }
@@ -389,6 +406,7 @@ private:
     registry_options options_;
     Clock clock_;
     Sink sink_;
+    detail::wake_signal output_signal_;
     // Before spawner_: a spawner's watchers may report until it is destroyed.
     detail::worker_lifecycle<basic_session_registry> lifecycle_{*this};
     Spawner spawner_;

@@ -218,7 +218,10 @@ private:
             auto current = co_await store.get(id);
             if (!current) co_return;
             const bool ours = current->worker ? *current->worker == w : current->status == session_status::initializing;
-            if (ours) co_await store.append_output(id, bytes);
+            if (ours) {
+                co_await store.append_output(id, bytes);
+                reg_.output_signal().notify();  // wakes this process's followers of the output
+            }
         }
     }
 
@@ -256,6 +259,7 @@ private:
         std::string reason = "worker_exited";  // named: GCC 12, see doc/decisions.md
         boost::json::object detail{{"exit_code", how.exit_code}, {"signal", how.signal}};
         co_await end_for_worker(std::move(id), std::move(w), final_status, std::move(reason), std::move(detail));
+        reg_.output_signal().notify();  // followers of its output see it ended
     }
 
     Registry& reg_;
