@@ -20,6 +20,7 @@
 #include <sessionkit/http/server.hpp>
 #include <sessionkit/sessionkit.hpp>
 #include <sessionkit/sink/any.hpp>
+#include <sessionkit/sink/hub.hpp>
 #ifdef SESSIOND_WITH_NATS
 #include <sessionkit/sink/nats.hpp>
 #endif
@@ -111,6 +112,7 @@ struct config {
     std::vector<std::string> events;
     bool events_fsync = false;
     std::int64_t events_queue = static_cast<std::int64_t>(jsonl_sink::default_max_queued);
+    std::int64_t events_keep = 4096;
     std::string nats_url = "nats://127.0.0.1:4222";
     std::string nats_stream = "SESSIONS";
     std::string nats_dead_letters;
@@ -274,6 +276,9 @@ std::optional<config> parse(int argc, char** argv) {
          "seconds an outbox partition stays leased to a relay that stopped renewing (a killed sessiond)")
         ("relay-poll", po::value(&c.relay_poll_s)->default_value(c.relay_poll_s),
          "seconds between reads of an idle outbox partition (other instances' events; ours wake it at once)")
+        ("events-keep", po::value(&c.events_keep)->default_value(c.events_keep),
+         "lifecycle events kept in memory for GET /api/v1/events and its ?follow=1 streams to resume from "
+         "(0: that endpoint is off)")
         ("events-queue", po::value(&c.events_queue)->default_value(c.events_queue),
          "event lines held for a slow --events reader; events past that are dropped and counted")
         ("token", po::value(&c.token), "bearer token required on /api/ (also SESSIONKIT_TOKEN); never empty")
@@ -410,6 +415,8 @@ std::optional<config> parse(int argc, char** argv) {
     if (c.relay_lease_s < 0.1) throw po::error("--relay-lease must be at least 0.1 seconds");
     if (c.events_queue < 1 || c.events_queue > 10'000'000)
         throw po::error("--events-queue must be between 1 and 10000000 lines, got " + std::to_string(c.events_queue));
+    if (c.events_keep < 0 || c.events_keep > 10'000'000)
+        throw po::error("--events-keep must be between 0 and 10000000 events, got " + std::to_string(c.events_keep));
     // Validated now, bound later. Reachable from other hosts without a
     // token, anyone could create and end sessions: only when asked to.
     const auto where = parse_listen(c.listen);
@@ -488,7 +495,11 @@ struct event_outputs {
     std::vector<std::shared_ptr<jsonl_sink>> jsonl;  ///< files and stdout
     std::function<std::uint64_t()> dead_letters;     ///< the NATS sink's, when there is one
     std::function<std::uint64_t()> duplicates;       ///< the NATS sink's, when there is one
-    bool any() const noexcept { return !sinks.empty(); }
+    /// What GET /api/v1/events serves (unless --events-keep 0): fed like
+    /// the other sinks, added to `sinks` last by serve().
+    std::optional<event_hub> hub;
+    bool configured = false;  ///< --events named a target: the store keeps an outbox
+    bool any() const noexcept { return configured; }
     std::uint64_t dropped() const {
         std::uint64_t n = 0;
         for (const auto& j : jsonl) n += j->dropped();
@@ -498,6 +509,8 @@ struct event_outputs {
 
 event_outputs make_event_outputs(const config& c) {
     event_outputs out;
+    out.configured = !c.events.empty();
+    if (c.events_keep > 0) out.hub.emplace(static_cast<std::size_t>(c.events_keep));
     const jsonl_sink_options jopts{static_cast<std::size_t>(c.events_queue), c.events_fsync};
     for (const auto& target : c.events) {
         if (target == "nats") continue;  // added by the caller, which owns the executor
@@ -562,6 +575,9 @@ int serve(const config& c, asio::io_context& ctx, Store& store, event_outputs& e
     ropts.idle_timeout = to_ms(cfg->idle_timeout_s);
     if (cfg->max_lifetime_s > 0) ropts.max_lifetime = to_ms(cfg->max_lifetime_s);
     ropts.stop_grace = to_ms(cfg->stop_grace_s);
+    // Last, so a batch the other sinks refused still reaches followers
+    // (the relay's retry of it is recognised by id).
+    if (events.hub) events.sinks.add(any_sink(*events.hub));
     registry_t registry(store, ropts, {}, events.sinks, make_spawner(*cfg, ctx));
 
     // With --events the store keeps an outbox and this relay empties it
@@ -611,6 +627,7 @@ int serve(const config& c, asio::io_context& ctx, Store& store, event_outputs& e
     handler.log = jopts.log;
     handler.store_name = cfg->store;
     handler.store_description = std::move(described);
+    handler.events = events.hub;
     http::server_options sopts;
     sopts.body_limit = static_cast<std::size_t>(cfg->body_limit);
     sopts.max_connections = static_cast<std::size_t>(cfg->max_connections);

@@ -46,7 +46,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     boost::asio::io_context ctx;
     auto answer = boost::asio::co_spawn(ctx, handler.handle(req), boost::asio::use_future);
     ctx.run();
-    auto res = answer.get();
+    auto res = answer.get().res;  // streams (follow=1) are not run: only their head is checked
 
     static const std::set<unsigned> documented = {200, 201, 400, 401, 404, 405, 409, 411,
                                                   412, 413, 415, 431, 500, 502, 503};

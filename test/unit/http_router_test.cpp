@@ -172,7 +172,7 @@ BOOST_AUTO_TEST_CASE(a_cursor_the_store_did_not_issue_is_400_naming_it) {
         boost::asio::io_context ctx;
         auto f = boost::asio::co_spawn(ctx, handler.handle(req), boost::asio::use_future);
         ctx.run();
-        return f.get();
+        return f.get().res;
     };
     for (int i = 0; i < 3; ++i)
         answer(make(bhttp::verb::post, "/api/v1/sessions", R"({"id":"c)" + std::to_string(i) + "\"}"));
@@ -213,6 +213,42 @@ BOOST_AUTO_TEST_CASE(delete_reason_and_output_offset_are_checked) {
     BOOST_TEST(says(refused(make(bhttp::verb::delete_, "/api/v1/sessions/s1?why=x"), 400), "'why'"));
     BOOST_TEST(std::get<output_cmd>(ok(make(bhttp::verb::get, "/api/v1/sessions/s1/output?from=42")).cmd).from == 42u);
     BOOST_TEST(says(refused(make(bhttp::verb::get, "/api/v1/sessions/s1/output?from=-1"), 400), "'from'"));
+}
+
+BOOST_AUTO_TEST_CASE(follow_parameters_are_checked) {
+    auto out = std::get<output_cmd>(ok(make(bhttp::verb::get, "/api/v1/sessions/s1/output?follow=1&from=3")).cmd);
+    BOOST_TEST(out.follow);
+    BOOST_TEST(out.from == 3u);
+    BOOST_TEST(!std::get<output_cmd>(ok(make(bhttp::verb::get, "/api/v1/sessions/s1/output?follow=false")).cmd).follow);
+    BOOST_TEST(says(refused(make(bhttp::verb::get, "/api/v1/sessions/s1/output?follow=yes"), 400), "'follow'"));
+    // A reconnecting EventSource sends the last id it saw: the offset.
+    auto resumed = make(bhttp::verb::get, "/api/v1/sessions/s1/output?follow=1&from=3");
+    resumed.set("Last-Event-ID", "17");
+    BOOST_TEST(std::get<output_cmd>(ok(resumed).cmd).from == 17u);
+    resumed.set("Last-Event-ID", "x");
+    BOOST_TEST(says(refused(resumed, 400), "Last-Event-ID"));
+
+    auto ev = ok(make(bhttp::verb::get, "/api/v1/events?follow=1&session=s1&type=created,expired,created"));
+    BOOST_TEST(ev.route == route_id::events);
+    auto cmd = std::get<events_cmd>(ev.cmd);
+    BOOST_TEST(cmd.follow);
+    BOOST_TEST(cmd.session.value_or("") == "s1");
+    BOOST_REQUIRE(cmd.types.size() == 2u);
+    BOOST_TEST((cmd.types[1] == event_type::expired));
+    BOOST_TEST(!std::get<events_cmd>(ok(make(bhttp::verb::get, "/api/v1/events")).cmd).follow);
+    BOOST_TEST(says(refused(make(bhttp::verb::get, "/api/v1/events?type=created,nope"), 400), "'nope'"));
+    BOOST_TEST(says(refused(make(bhttp::verb::get, "/api/v1/events?type="), 400), "unknown event type"));
+    BOOST_TEST(says(refused(make(bhttp::verb::get, "/api/v1/events?session=a%20b"), 400), "a"));
+    BOOST_TEST(says(refused(make(bhttp::verb::get, "/api/v1/events?since=1"), 400), "'since'"));
+    refused(make(bhttp::verb::post, "/api/v1/events"), 405);
+    refused(make(bhttp::verb::get, "/api/v1/events/x"), 404);
+    auto after = make(bhttp::verb::get, "/api/v1/events?follow=1");
+    after.set("Last-Event-ID", "01hx");
+    BOOST_TEST(std::get<events_cmd>(ok(after).cmd).last_event_id == "01hx");
+    after.set("Last-Event-ID", "a\"b");
+    BOOST_TEST(says(refused(after, 400), "Last-Event-ID"));
+    // The token guards the events too.
+    refused(make(bhttp::verb::get, "/api/v1/events"), 401, router_options{"s3cret"});
 }
 
 BOOST_AUTO_TEST_CASE(a_configured_token_guards_the_api_but_not_health) {

@@ -1,6 +1,7 @@
-// sessionkit/detail/text.hpp — bytes written as hex, and untrusted bytes
-// made safe to put in an error message. Written once for every folder
-// (ids, RESP replies, Docker answers, script digests, URLs).
+// sessionkit/detail/text.hpp — bytes written as hex or base64, untrusted
+// bytes made safe to put in an error message, and UTF-8 checks. Written
+// once for every folder (ids, RESP replies, Docker answers, script
+// digests, URLs, worker output streamed as JSON).
 #pragma once
 
 #include <cstddef>
@@ -73,5 +74,72 @@ inline std::string quote_untrusted(std::string_view s, std::size_t max = 32) {
     out += s.size() > max ? "'..." : "'";
     return out;
 }
+
+/// Standard base64 (RFC 4648 section 4, with padding). Beast has one only
+/// in its detail namespace, so we keep our own (doc/decisions.md).
+inline std::string to_base64(std::string_view bytes) {
+    static constexpr char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    out.reserve((bytes.size() + 2) / 3 * 4);
+    std::size_t i = 0;
+    auto at = [&](std::size_t k) { return static_cast<unsigned>(static_cast<unsigned char>(bytes[k])); };
+    for (; i + 3 <= bytes.size(); i += 3) {
+        const unsigned n = at(i) << 16 | at(i + 1) << 8 | at(i + 2);
+        for (int shift : {18, 12, 6, 0}) out += digits[(n >> shift) & 63];
+    }
+    if (const std::size_t left = bytes.size() - i; left > 0) {
+        const unsigned n = at(i) << 16 | (left == 2 ? at(i + 1) << 8 : 0u);
+        out += digits[(n >> 18) & 63];
+        out += digits[(n >> 12) & 63];
+        out += left == 2 ? digits[(n >> 6) & 63] : '=';
+        out += '=';
+    }
+    return out;
+}
+
+/// The length of the UTF-8 sequence starting at `text[i]` if it is a
+/// whole, valid one (no overlong form, no surrogate, at most U+10FFFF);
+/// 0 if it is invalid; and -n if it is a valid start cut off by the end
+/// of `text` after n bytes.
+inline int utf8_sequence(std::string_view text, std::size_t i) noexcept {
+    auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
+    const unsigned char b0 = byte(i);
+    if (b0 < 0x80) return 1;
+    int len = 0;
+    unsigned char lo = 0x80, hi = 0xBF;  // the range of the second byte
+    if (b0 >= 0xC2 && b0 <= 0xDF) {
+        len = 2;
+    } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+        len = 3;
+        if (b0 == 0xE0) lo = 0xA0;  // no overlong form
+        if (b0 == 0xED) hi = 0x9F;  // no surrogate
+    } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+        len = 4;
+        if (b0 == 0xF0) lo = 0x90;  // no overlong form
+        if (b0 == 0xF4) hi = 0x8F;  // at most U+10FFFF
+    } else {
+        return 0;
+    }
+    for (int k = 1; k < len; ++k) {
+        if (i + k >= text.size()) return -k;
+        const unsigned char b = byte(i + k);
+        if (k == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF)) return 0;
+    }
+    return len;
+}
+
+/// The length of the longest prefix of `text` that is whole, valid UTF-8.
+inline std::size_t valid_utf8_prefix(std::string_view text) noexcept {
+    std::size_t i = 0;
+    while (i < text.size()) {
+        const int n = utf8_sequence(text, i);
+        if (n <= 0) break;
+        i += static_cast<std::size_t>(n);
+    }
+    return i;
+}
+
+/// Whether `text` is wholly valid UTF-8.
+inline bool valid_utf8(std::string_view text) noexcept { return valid_utf8_prefix(text) == text.size(); }
 
 }  // namespace sessionkit::detail

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <sessionkit/clock.hpp>
+#include <sessionkit/event.hpp>
 #include <sessionkit/registry_types.hpp>
 #include <sessionkit/store_types.hpp>
 
@@ -19,6 +20,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 namespace sessionkit::http {
 
@@ -37,12 +39,14 @@ enum class route_id : std::uint8_t {
     output,
     healthz,
     metrics,
+    events,
     unknown
 };
 
 constexpr std::string_view to_string(route_id r) noexcept {
-    constexpr std::array<std::string_view, 12> names = {"create", "list",  "stats",  "get",     "patch",   "delete",
-                                                        "touch",  "input", "output", "healthz", "metrics", "unknown"};
+    constexpr std::array<std::string_view, 13> names = {"create",  "list",   "stats",  "get",    "patch",
+                                                        "delete",  "touch",  "input",  "output", "healthz",
+                                                        "metrics", "events", "unknown"};
     return names[static_cast<std::size_t>(r)];
 }
 
@@ -88,13 +92,22 @@ struct input_cmd {
 };
 struct output_cmd {
     std::string id;
-    std::uint64_t from = 0;
+    std::uint64_t from = 0;  ///< ?from=, or with follow the Last-Event-ID a reconnecting client sends
+    bool follow = false;     ///< ?follow=1: server-sent events until the session ends
 };
 struct health_cmd {};
 struct metrics_cmd {};
+/// GET /api/v1/events: the lifecycle events this server keeps (its hub),
+/// or with follow, those and every later one as server-sent events.
+struct events_cmd {
+    std::optional<std::string> session;  ///< ?session=: only this session's
+    std::vector<event_type> types;       ///< ?type=a,b: only these (empty: all)
+    bool follow = false;                 ///< ?follow=1
+    std::string last_event_id;           ///< Last-Event-ID: resume after this event (follow only)
+};
 
 using command = std::variant<create_cmd, list_cmd, stats_cmd, get_cmd, patch_cmd, delete_cmd, touch_cmd, input_cmd,
-                             output_cmd, health_cmd, metrics_cmd>;
+                             output_cmd, health_cmd, metrics_cmd, events_cmd>;
 
 struct routed {
     route_id route = route_id::unknown;

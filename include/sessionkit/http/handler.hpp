@@ -5,9 +5,12 @@
 #pragma once
 
 #include <sessionkit/error.hpp>
+#include <sessionkit/http/follow.hpp>
 #include <sessionkit/http/metrics.hpp>
 #include <sessionkit/http/router.hpp>
+#include <sessionkit/http/stream.hpp>
 #include <sessionkit/registry.hpp>
+#include <sessionkit/sink/hub.hpp>
 
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -20,8 +23,6 @@
 #include <utility>
 
 namespace sessionkit::http {
-
-using response = boost::beast::http::response<boost::beast::http::string_body>;
 
 inline response json_response(unsigned status, const boost::json::value& body, unsigned version = 11,
                               bool keep_alive = true) {
@@ -95,11 +96,18 @@ public:
     /// postgresql://app@db:5432/sessions" (empty: just "the session store").
     std::string store_description;
 
+    /// The events GET /api/v1/events serves (a hub the daemon's sinks
+    /// feed); without one that endpoint answers 404.
+    std::optional<event_hub> events;
+    /// How the ?follow=1 streams poll and keep alive.
+    follow_options follow;
+
     /// Routes, validates, executes and records one request. Never throws.
-    awaitable<response> handle(const request& req) {
+    /// A follow request's reply is the head of a stream (http/stream.hpp).
+    awaitable<reply> handle(const request& req) {
         const auto started = std::chrono::steady_clock::now();
         route_id route = route_id::unknown;
-        response res;
+        reply rep;
         bool failed = false;
         api_error failure;
         try {
@@ -110,14 +118,15 @@ public:
             } else {
                 auto& r = std::get<routed>(routed_or_error);
                 route = r.route;
-                response answer = co_await execute(r.cmd);
-                res = std::move(answer);
+                reply answer = co_await execute(r.cmd);
+                rep = std::move(answer);
             }
         } catch (const std::exception& ex) {
             failure = error_from_exception(ex);
             failed = true;
         }
-        if (failed) res = error_response(failure);
+        if (failed) rep = reply{error_response(failure), {}};
+        response& res = rep.res;
         if (res.result_int() >= 500 && log) {
             boost::json::object line{
                 {"level", "error"},
@@ -132,11 +141,18 @@ public:
         res.version(req.version());
         res.keep_alive(req.keep_alive());
         metrics_.record_request(route, res.result_int(), std::chrono::steady_clock::now() - started);
-        co_return res;
+        co_return rep;
     }
 
 private:
-    awaitable<response> execute(command& cmd) {
+    awaitable<reply> execute(command& cmd) {
+        if (auto* out = std::get_if<output_cmd>(&cmd); out && out->follow) co_return co_await follow_output(*out);
+        if (auto* ev = std::get_if<events_cmd>(&cmd)) co_return co_await do_events(*ev);
+        response res = co_await execute_plain(cmd);
+        co_return reply{std::move(res), {}};
+    }
+
+    awaitable<response> execute_plain(command& cmd) {
         switch (cmd.index()) {
         case 0: co_return co_await do_create(std::get<create_cmd>(cmd));
         case 1: co_return co_await do_list(std::get<list_cmd>(cmd));
@@ -340,6 +356,52 @@ private:
             res.prepare_payload();
             co_return res;
         }
+    }
+
+    static response event_stream_head() {
+        response res{boost::beast::http::status::ok, 11};
+        res.set(boost::beast::http::field::content_type, "text/event-stream");
+        res.set(boost::beast::http::field::cache_control, "no-store");
+        res.set("X-Accel-Buffering", "no");  // a proxy that buffers would hold the stream back
+        return res;
+    }
+
+    // ?follow=1: checked like a plain read (so a bad offset is a 400, not
+    // a stream), then streamed from there.
+    awaitable<reply> follow_output(output_cmd& cmd) {
+        response checked = co_await do_output(cmd);
+        if (checked.result() != boost::beast::http::status::ok) co_return reply{std::move(checked), {}};
+        if constexpr (output_log<typename Registry::store_type>) {
+            auto* registry = &registry_;
+            auto options = follow;
+            std::string id = cmd.id;
+            const std::uint64_t from = cmd.from;
+            co_return reply{event_stream_head(), [registry, id, from, options](stream_writer& w) {
+                                return http::follow_output(*registry, w, id, from, options);
+                            }};
+        } else {
+            co_return reply{std::move(checked), {}};  // not reached: do_output refused
+        }
+    }
+
+    // GET /api/v1/events: what the hub keeps (filtered), or with follow=1
+    // a stream of it and of what comes.
+    awaitable<reply> do_events(events_cmd& cmd) {
+        if (!events)
+            co_return reply{error_response({404, "not_found", "this server keeps no events to serve", {}}), {}};
+        if (cmd.follow) {
+            auto hub = *events;
+            auto options = follow;
+            events_cmd wanted_events = cmd;
+            co_return reply{event_stream_head(), [hub, wanted_events, options](stream_writer& w) {
+                                return follow_events(hub, w, wanted_events, options);
+                            }};
+        }
+        auto kept = events->read(0, events->keep());
+        boost::json::array items;
+        for (const auto& e : kept.events)
+            if (wanted(cmd, e)) items.push_back(to_json(e));
+        co_return reply{json_response(200, boost::json::object{{"events", std::move(items)}}), {}};
     }
 
     static response no_worker(const std::string& id, std::string_view what) {

@@ -12,7 +12,8 @@
 //   DELETE /api/v1/sessions/{id}?reason=
 //   POST   /api/v1/sessions/{id}/touch
 //   POST   /api/v1/sessions/{id}/input
-//   GET    /api/v1/sessions/{id}/output?from=
+//   GET    /api/v1/sessions/{id}/output?from=&follow=
+//   GET    /api/v1/events?follow=&session=&type=
 //   GET    /healthz, GET /metrics            (no token needed)
 #pragma once
 
@@ -27,6 +28,7 @@
 #include <boost/url/parse.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdint>
 #include <optional>
 #include <set>
@@ -108,6 +110,58 @@ inline std::variant<routed, api_error> route_list(const boost::urls::url_view& u
         }
     }
     return routed{route_id::list, std::move(cmd)};
+}
+
+// ?follow=1|true|0|false
+inline std::variant<bool, api_error> parse_flag(std::string_view name, std::string_view value) {
+    if (value == "1" || value == "true") return true;
+    if (value == "0" || value == "false") return false;
+    return bad("invalid_field", "query parameter '" + std::string(name) + "' must be 1, true, 0 or false, got '" +
+                                    sessionkit::detail::printable(value) + "'");
+}
+
+inline std::variant<routed, api_error> route_events(const boost::urls::url_view& url, const request& req) {
+    events_cmd cmd;
+    for (auto param : url.params()) {
+        const std::string& key = param.key;
+        const std::string& value = param.value;
+        if (key == "follow") {
+            auto f = parse_flag("follow", value);
+            if (auto* e = std::get_if<api_error>(&f)) return std::move(*e);
+            cmd.follow = std::get<bool>(f);
+        } else if (key == "session") {
+            auto id = checked_id(value);
+            if (auto* e = std::get_if<api_error>(&id)) return std::move(*e);
+            cmd.session = std::move(std::get<std::string>(id));
+        } else if (key == "type") {
+            for (std::size_t start = 0; start <= value.size();) {
+                const std::size_t end = std::min(value.find(',', start), value.size());
+                const std::string_view name = std::string_view(value).substr(start, end - start);
+                auto type = event_type_of(name);
+                if (!type) {
+                    std::string known;
+                    for (auto t : all_event_types) known += (known.empty() ? "" : ", ") + std::string(to_string(t));
+                    return bad("invalid_field", "query parameter 'type': unknown event type '" +
+                                                    sessionkit::detail::printable(name) + "' (expected " + known + ")");
+                }
+                if (std::find(cmd.types.begin(), cmd.types.end(), *type) == cmd.types.end()) cmd.types.push_back(*type);
+                start = end + 1;
+            }
+        } else {
+            return bad("invalid_field", "unknown query parameter '" + sessionkit::detail::printable(key) +
+                                            "' (expected follow, session, type)");
+        }
+    }
+    if (auto h = req.find("Last-Event-ID"); cmd.follow && h != req.end()) {
+        const std::string_view given(h->value().data(), h->value().size());
+        // Event ids are 26 characters of base32: anything else is no id of ours.
+        if (given.empty() || given.size() > 64 || !std::all_of(given.begin(), given.end(), [](char c) {
+                return std::isalnum(static_cast<unsigned char>(c));
+            }))
+            return bad("invalid_field", "Last-Event-ID of the event stream must be an event id");
+        cmd.last_event_id = std::string(given);
+    }
+    return routed{route_id::events, std::move(cmd)};
 }
 
 inline std::variant<routed, api_error> route_patch(std::string id, const request& req) {
@@ -200,7 +254,8 @@ inline std::variant<routed, api_error> route(const request& req, const router_op
         if (seg[0] == "healthz") return routed{route_id::healthz, health_cmd{}};
         return routed{route_id::metrics, metrics_cmd{}};
     }
-    if (seg.size() < 3 || seg[0] != "api" || seg[1] != "v1" || seg[2] != "sessions")
+    if (seg.size() < 3 || seg[0] != "api" || seg[1] != "v1" || (seg[2] != "sessions" && seg[2] != "events") ||
+        (seg[2] == "events" && seg.size() != 3))
         return bad("not_found", "no such endpoint: " + sessionkit::detail::printable(path), 404);
 
     if (!cfg.token.empty()) {
@@ -214,6 +269,10 @@ inline std::variant<routed, api_error> route(const request& req, const router_op
     }
     if (auto e = detail::repeated_param(url)) return std::move(*e);
 
+    if (seg[2] == "events") {
+        if (method != boost::beast::http::verb::get) return detail::method_not_allowed(req, path, "GET, HEAD");
+        return detail::route_events(url, req);
+    }
     if (seg.size() == 3) {
         if (method == boost::beast::http::verb::post) return detail::route_create(req);
         if (method == boost::beast::http::verb::get) return detail::route_list(url);
@@ -272,13 +331,26 @@ inline std::variant<routed, api_error> route(const request& req, const router_op
     }
     if (action == "output") {
         if (method != boost::beast::http::verb::get) return detail::method_not_allowed(req, path, "GET, HEAD");
-        output_cmd cmd{std::move(id), 0};
+        output_cmd cmd{std::move(id), 0, false};
         for (auto param : url.params()) {
+            if (param.key == "follow") {
+                auto f = detail::parse_flag("follow", param.value);
+                if (auto* e = std::get_if<api_error>(&f)) return std::move(*e);
+                cmd.follow = std::get<bool>(f);
+                continue;
+            }
             if (param.key != "from")
                 return bad("invalid_field", "unknown query parameter '" + sessionkit::detail::printable(param.key) +
-                                                "' (expected from)");
+                                                "' (expected from, follow)");
             auto v = detail::parse_u64(param.value);
             if (!v) return bad("invalid_field", "query parameter 'from' must be a byte offset (a whole number)");
+            cmd.from = *v;
+        }
+        // A follower that reconnects resumes after the last event it saw:
+        // its id is the offset to read from.
+        if (auto h = req.find("Last-Event-ID"); cmd.follow && h != req.end()) {
+            auto v = detail::parse_u64(std::string_view(h->value().data(), h->value().size()));
+            if (!v) return bad("invalid_field", "Last-Event-ID of an output stream must be a byte offset");
             cmd.from = *v;
         }
         return routed{route_id::output, std::move(cmd)};

@@ -11,6 +11,7 @@
 
 #include <sessionkit/error.hpp>
 #include <sessionkit/http/handler.hpp>
+#include <sessionkit/http/stream.hpp>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -20,11 +21,14 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/chunk_encode.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
+#include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/write.hpp>
 
 #include <atomic>
@@ -47,7 +51,8 @@ struct server_options {
     std::chrono::milliseconds shutdown_grace{10'000};  ///< for requests in flight at stop()
 };
 
-/// Serves `Handler` (anything with `awaitable<response> handle(const request&)`).
+/// Serves `Handler` (anything with `awaitable<reply> handle(const request&)`;
+/// a reply with a stream is sent as a chunked body while it is written).
 ///
 /// Threading: the acceptor lives on a strand of its own (`executor()`): run()
 /// must be co_spawned there. Each connection gets a strand too. stop() may be
@@ -264,13 +269,19 @@ private:
                 co_return;
             }
 
-            response res = co_await respond(parser.get());
+            reply rep = co_await respond(parser.get());
+            response& res = rep.res;
             if (stopping_.load()) res.keep_alive(false);
             c->stream.expires_after(options_.write_timeout);
-            co_await boost::beast::http::async_write(c->stream, res,
-                                                     boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+            if (rep.stream) {
+                const bool whole = co_await stream_body(*c, rep);
+                if (!whole) break;
+            } else {
+                co_await boost::beast::http::async_write(c->stream, res,
+                                                         boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+            }
             if (ec) break;
-            if (!res.keep_alive()) {
+            if (!res.keep_alive() || stopping_.load()) {
                 co_await close_gracefully(c->stream);
                 co_return;
             }
@@ -278,28 +289,81 @@ private:
         c->stream.close();
     }
 
-    // The handler's answer; HEAD is answered as GET without the body.
-    awaitable<response> respond(request& req) {
+    // The handler's answer; HEAD is answered as GET without the body (and
+    // without a stream's).
+    awaitable<reply> respond(request& req) {
         const bool head = req.method() == boost::beast::http::verb::head;
         if (head) req.method(boost::beast::http::verb::get);
-        response res;
+        reply rep;
         bool failed = false;
         try {
-            response answer = co_await handler_.handle(req);
-            res = std::move(answer);
+            reply answer = co_await handler_.handle(req);
+            rep = std::move(answer);
         } catch (...) {
             failed = true;  // handle() does not throw; this is the last line of defence
         }
         if (failed) {
             report(500);
-            res = error_response({500, "internal", "the request could not be handled", {}}, req.version(), false);
+            rep = reply{error_response({500, "internal", "the request could not be handled", {}}, req.version(), false),
+                        {}};
         }
-        if (head) {
-            const auto length = res.body().size();
-            res.body().clear();
-            res.content_length(length);
+        if (head && rep.stream) {
+            rep.stream = nullptr;
+            rep.res.chunked(true);
+        } else if (head) {
+            const auto length = rep.res.body().size();
+            rep.res.body().clear();
+            rep.res.content_length(length);
         }
-        co_return res;
+        co_return rep;
+    }
+
+    // Writes pieces of a streamed body as chunks, each under the write
+    // timeout (none while the stream waits for something to say).
+    class chunk_writer final : public stream_writer {
+    public:
+        chunk_writer(connection& c, const http_server& server) : c_(c), server_(server) {}
+        awaitable<bool> send(std::string piece) override {
+            if (gone_ || piece.empty()) co_return !gone_;
+            boost::system::error_code ec;
+            c_.stream.expires_after(server_.options_.write_timeout);
+            co_await boost::asio::async_write(c_.stream, boost::beast::http::make_chunk(boost::asio::buffer(piece)),
+                                              boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+            c_.stream.expires_never();
+            gone_ = static_cast<bool>(ec);
+            co_return !gone_;
+        }
+        bool stopping() const noexcept override { return server_.stopping_.load(); }
+        bool gone() const noexcept { return gone_; }
+
+    private:
+        connection& c_;
+        const http_server& server_;
+        bool gone_ = false;
+    };
+
+    // The head with chunked encoding, the stream's pieces, the last chunk.
+    // False when the body could not be sent whole (the client left, a
+    // write timed out, the stream threw): the connection is then closed.
+    awaitable<bool> stream_body(connection& c, reply& rep) {
+        rep.res.chunked(true);
+        boost::beast::http::response_serializer<boost::beast::http::string_body> head(rep.res);
+        boost::system::error_code ec;
+        co_await boost::beast::http::async_write_header(c.stream, head,
+                                                        boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+        if (ec) co_return false;
+        chunk_writer writer(c, *this);
+        bool threw = false;
+        try {
+            co_await rep.stream(writer);
+        } catch (...) {
+            threw = true;  // a follow body does not throw; this is the last line of defence
+        }
+        if (threw || writer.gone()) co_return false;
+        c.stream.expires_after(options_.write_timeout);
+        co_await boost::asio::async_write(c.stream, boost::beast::http::make_chunk_last(),
+                                          boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+        co_return !ec;
     }
 
     awaitable<void> answer_and_close(boost::beast::tcp_stream& stream, response res) {
