@@ -16,11 +16,16 @@
 
 #include <sessionkit/janitor.hpp>
 #include <sessionkit/registry.hpp>
+#include <sessionkit/store/memory.hpp>
+#include <sessionkit/testing/manual_clock.hpp>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 
+#include <boost/json/parse.hpp>
+
 #include <algorithm>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <set>
@@ -773,6 +778,229 @@ BOOST_AUTO_TEST_CASE(three_janitor_processes_expire_each_session_exactly_once) {
     auto st = sync_wait(store.stats());
     BOOST_TEST(st.expired_total == std::uint64_t{sessions});
     BOOST_TEST(st.count(session_status::terminated) == std::uint64_t{sessions});
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---- compositions (doc/compositions.md) -----------------------------------
+//
+// Two of the systems our users started from, composed of sessionkit's parts.
+// doc/compositions.md shows the code in namespace `composed` as it is
+// here (namespace `composed`): these cases are the proof that the page is true.
+
+namespace composed {
+
+// (b) Provider/model sessions: in Redis under "sentinel:session:", a 24 h
+// sliding TTL, the provider and the model kept as attributes.
+inline redis_store_options sentinel_store_options() {
+    redis_store_options o;
+    o.prefix = "sentinel:session:";
+    return o;
+}
+inline registry_options sentinel_options() {
+    registry_options o;
+    o.idle_timeout = std::chrono::hours{24};  // every acquire and touch slides it
+    return o;
+}
+template <class Clock = system_clock_policy>
+using sentinel_registry = basic_session_registry<redis_store, Clock>;
+
+inline acquire_options for_model(std::string user, std::string provider, std::string model) {
+    acquire_options o;
+    o.owner = std::move(user);
+    o.attributes["provider"] = std::move(provider);
+    o.attributes["model"] = std::move(model);
+    return o;
+}
+
+// (d) Sessions in memory, or in Redis when USE_REDIS is true (or 1, yes), at
+// REDIS_URL, as sessiond reads them. `app(store)` runs on whichever it is:
+// a generic lambda or a function template.
+template <class App>
+auto with_store_from_env(boost::asio::any_io_executor ex, App app, redis_store_options options = {}) {
+    const char* use = std::getenv("USE_REDIS");
+    const std::string_view v = use ? use : "";
+    if (v == "true" || v == "1" || v == "yes") {
+        const char* url = std::getenv("REDIS_URL");
+        redis_store store(ex, redis::connection_options::from_url(url && *url ? url : "redis://127.0.0.1:6379/0"),
+                          std::move(options));
+        return app(store);
+    }
+    memory_store store;
+    return app(store);
+}
+
+}  // namespace composed
+
+namespace {
+
+/// Sets (or unsets, with nullptr) an environment variable for a scope.
+class scoped_env {
+public:
+    scoped_env(const char* name, const char* value) : name_(name) {
+        if (const char* old = std::getenv(name)) old_ = old;
+        value ? ::setenv(name, value, 1) : ::unsetenv(name);
+    }
+    ~scoped_env() { old_ ? ::setenv(name_, old_->c_str(), 1) : ::unsetenv(name_); }
+    scoped_env(const scoped_env&) = delete;
+    scoped_env& operator=(const scoped_env&) = delete;
+
+private:
+    const char* name_;
+    std::optional<std::string> old_;
+};
+
+/// Every key in Redis whose name contains `part`.
+std::vector<std::string> keys_containing(const std::string& part) {
+    auto conn = shared_connection();
+    std::vector<std::string> keys;
+    std::string cursor = "0";
+    do {
+        auto reply = sync_wait(conn->exec_one("SCAN", cursor, "MATCH", "*" + part + "*", "COUNT", "1000"));
+        cursor = std::string(reply.elements.at(0).as_string());
+        for (auto& k : reply.elements.at(1).elements) keys.emplace_back(k.as_string());
+    } while (cursor != "0");
+    return keys;
+}
+
+/// The score of `id` in sorted set `key`, in ms; -1 when absent.
+std::int64_t zscore_ms(const std::string& key, const std::string& id) {
+    auto v = sync_wait(shared_connection()->exec_one("ZSCORE", key, id));
+    if (v.is_null()) return -1;
+    return static_cast<std::int64_t>(v.is_string() ? std::stod(std::string(v.as_string())) : v.as_double());
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(compositions)
+
+BOOST_AUTO_TEST_CASE(sentinel_sessions_live_under_their_prefix_for_24_hours_sliding) {
+    using ::composed::for_model;
+    redis_store store(shared_connection(), ::composed::sentinel_store_options());
+    // A manual clock from the real now: Redis's safety TTLs run on real time.
+    manual_clock clock(from_unix_ms(to_unix_ms(std::chrono::system_clock::now())));
+    ::composed::sentinel_registry<manual_clock> sessions(store, ::composed::sentinel_options(), clock);
+    const std::string id = "sktest-sentinel-" + generate_id().substr(0, 12);
+
+    auto first = sync_wait(sessions.acquire(id, for_model("alice", "openai", "gpt-4o")));
+    BOOST_TEST(first.created);
+    BOOST_TEST((first.record.idle_deadline == clock.now() + 24h));
+
+    // Every key of the session is under sentinel:session:, none under the
+    // default session: prefix (neither its record nor an index entry).
+    const std::string key = store.key_of(id);
+    BOOST_TEST(key.starts_with("sentinel:session:"));
+    BOOST_TEST(sync_wait(shared_connection()->exec_one("EXISTS", key)).as_integer() == 1);
+    const auto keys = keys_containing(id);
+    BOOST_TEST(!keys.empty());
+    for (auto& k : keys) BOOST_TEST_CONTEXT(k) {
+            BOOST_TEST(k.starts_with("sentinel:session:"));
+        }
+    const std::string base = store.partition_base(id);
+    BOOST_TEST(base.starts_with("sentinel:session:{"));
+    const std::string default_base = redis_store_keys::partition_base(
+        "session:", redis_store_keys::partition_of(id, redis_store_options{}.partitions));
+    for (std::string idx : {"live", "ids", "owner:alice", "status:active"}) BOOST_TEST_CONTEXT(idx) {
+            BOOST_TEST(zscore_ms(base + idx, id) >= 0);
+            BOOST_TEST(zscore_ms(default_base + idx, id) == -1);
+        }
+
+    // Its deadline is 24 h out, in the record and in the expiry index; the
+    // record's safety TTL lies past it.
+    const auto deadline_ms = [&] { return to_unix_ms(clock.now() + 24h); };
+    BOOST_TEST(zscore_ms(base + "live", id) == deadline_ms());
+    BOOST_TEST(sync_wait(shared_connection()->exec_one("HGET", key, "idle_deadline")).as_integer() == deadline_ms());
+    BOOST_TEST(sync_wait(shared_connection()->exec_one("PTTL", key)).as_integer() > 24 * 3'600'000);
+
+    // A touch 3 h later slides it to now + 24 h.
+    clock.advance(3h);
+    auto touched = sync_wait(sessions.touch(id));
+    BOOST_REQUIRE(touched.has_value());
+    BOOST_TEST((touched->idle_deadline == clock.now() + 24h));
+    // (The expiry index keeps the deadline the session was filed under; a
+    // sweep re-files it. The record's deadline is the one that counts.)
+    BOOST_TEST(sync_wait(shared_connection()->exec_one("HGET", key, "idle_deadline")).as_integer() == deadline_ms());
+
+    // The provider and the model round-trip, in the store's JSON too; a
+    // later acquire (another model asked for) is the same session, unchanged.
+    auto again = sync_wait(sessions.acquire(id, for_model("alice", "anthropic", "other")));
+    BOOST_TEST(!again.created);
+    auto got = sync_wait(sessions.get(id));
+    BOOST_REQUIRE(got.has_value());
+    BOOST_TEST(got->owner == "alice");
+    BOOST_TEST(got->attributes.at("provider").as_string() == "openai");
+    BOOST_TEST(got->attributes.at("model").as_string() == "gpt-4o");
+    const auto doc = boost::json::parse(sync_wait(shared_connection()->exec_one("HGET", key, "doc")).as_string());
+    BOOST_TEST(doc.at("attributes").at("model").as_string() == "gpt-4o");
+    BOOST_TEST(doc.at("attributes").at("provider").as_string() == "openai");
+
+    // Not expired a second before the deadline the last acquire slid; due just after it.
+    auto claimed_ids = [&](time_point at) {
+        std::set<std::string> ids;
+        for (auto& c : sync_wait(store.claim_expired(at, 1000, 1min))) ids.insert(c.id);
+        return ids;
+    };
+    BOOST_TEST(!claimed_ids(clock.now() + 24h - 1s).contains(id));
+    clock.advance(24h + 1ms);
+    BOOST_TEST(claimed_ids(clock.now()).contains(id));
+
+    BOOST_TEST(sync_wait(store.erase(id)));
+    BOOST_TEST(keys_containing(id).empty());
+}
+
+BOOST_AUTO_TEST_CASE(use_redis_picks_the_store_at_start) {
+    const std::string prefix = test::fresh_prefix("useredis");
+    redis_store_options options;
+    options.prefix = prefix;
+    // The same scenario on whichever store the environment picked; returns
+    // which one it ran on, and leaves the session in place.
+    auto scenario = [](const std::string& id) {
+        return [id](auto& store) -> std::string {
+            using store_type = std::decay_t<decltype(store)>;
+            session_registry<store_type> sessions(store);
+            acquire_options who;
+            who.owner = "bob";
+            who.attributes["plan"] = "pro";
+            BOOST_TEST(sync_wait(sessions.acquire(id, who)).created);
+            BOOST_TEST(sync_wait(sessions.touch(id)).has_value());
+            auto got = sync_wait(sessions.get(id));
+            BOOST_REQUIRE(got.has_value());
+            BOOST_TEST(got->attributes.at("plan").as_string() == "pro");
+            if constexpr (std::is_same_v<store_type, redis_store>) {
+                const std::string key = store.key_of(id);
+                auto doc = boost::json::parse(sync_wait(shared_connection()->exec_one("HGET", key, "doc")).as_string());
+                BOOST_TEST(doc.at("owner").as_string() == "bob");
+                return "redis " + key;
+            } else {
+                return "memory";
+            }
+        };
+    };
+    // Where the Redis store would keep `id` (it must not be there on memory).
+    auto redis_key = [&](const std::string& id) {
+        return redis_store_keys::record_key(
+            redis_store_keys::partition_base(prefix, redis_store_keys::partition_of(id, options.partitions)), id);
+    };
+    auto exists = [](const std::string& key) {
+        return sync_wait(shared_connection()->exec_one("EXISTS", key)).as_integer() == 1;
+    };
+    for (const char* off : {static_cast<const char*>(nullptr), "false", "0", ""}) {
+        BOOST_TEST_CONTEXT("USE_REDIS=" << (off ? off : "(unset)")) {
+            scoped_env env("USE_REDIS", off);
+            const std::string id = "mem-" + generate_id().substr(0, 12);
+            BOOST_TEST(::composed::with_store_from_env(shared_io().executor(), scenario(id), options) == "memory");
+            BOOST_TEST(!exists(redis_key(id)));
+        }
+    }
+    for (const char* on : {"true", "1", "yes"}) {
+        BOOST_TEST_CONTEXT("USE_REDIS=" << on) {
+            scoped_env env("USE_REDIS", on);
+            const std::string id = "red-" + generate_id().substr(0, 12);
+            BOOST_TEST(::composed::with_store_from_env(shared_io().executor(), scenario(id), options) ==
+                       "redis " + redis_key(id));
+            BOOST_TEST(exists(redis_key(id)));
+        }
+    }
 }
 
 BOOST_AUTO_TEST_SUITE_END()
