@@ -871,6 +871,18 @@ int main(int argc, char** argv) {
             wopts.cache_down = cfg->on_cache_down == "fail" ? on_cache_down::fail : on_cache_down::bypass;
             wopts.primary_down = cfg->on_primary_down == "stale" ? on_primary_down::stale : on_primary_down::fail;
             wopts.log = [](const std::string& line) { log_line("warn", line, {}); };
+            // Each switch is an event too, sent straight to the targets (best
+            // effort: no session's write carries it, and with the primary
+            // down no outbox could).
+            wopts.on_switch = [sinks = events.sinks](const store_switch& s) mutable {
+                boost::json::object data{{"part", s.part}};
+                if (!s.up) {
+                    data["policy"] = s.policy;
+                    data["reason"] = s.reason;
+                }
+                sinks.emit(make_event(s.up ? event_type::store_recovered : event_type::store_degraded, "",
+                                      std::chrono::system_clock::now(), std::move(data)));
+            };
             write_through<postgres_store, redis_cache> cached(*store, cache, wopts);
             auto figures = [&cached] {
                 const auto w = cached.cache_stats();

@@ -251,3 +251,40 @@ for e in by_id.values():
 print(f"{len(by_id)} events, {repeats} repeated lines")
 PY
 echo "ok: redis flushed and sessiond restarted, everything back from PostgreSQL"
+
+# ---- Redis killed: bypassed, and each switch is an event --------------------
+# (store_degraded / store_recovered, about no session: sent straight to the
+# targets, not through the outbox.)
+{ kill -9 "$redis_pid" && wait "$redis_pid"; } 2>/dev/null || true
+metrics="${b%/api/v1/sessions}/metrics"
+for _ in $(seq 100); do
+  code=$(curl -s -o /dev/null -w '%{http_code}' "$b/s-01")
+  [[ $(curl -sf "$metrics" | awk '$1 == "sessionkit_cache_in_use" { print $2 }') == 0 ]] && break
+  sleep 0.05
+done
+[[ $(curl -sf "$metrics" | awk '$1 == "sessionkit_cache_in_use" { print $2 }') == 0 ]] ||
+  fail "the cache was not bypassed with Redis killed"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$b" -H 'Content-Type: application/json' -d '{"id":"s-99"}')
+[[ $code == 201 ]] || fail "a create with Redis down (bypass) answered $code"
+redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" \
+  --logfile "$dir/redis.log" >/dev/null &
+redis_pid=$!
+for _ in $(seq 200); do
+  curl -s -o /dev/null "$b/s-99"
+  [[ $(curl -sf "$metrics" | awk '$1 == "sessionkit_cache_in_use" { print $2 }') == 1 ]] && break
+  sleep 0.05
+done
+[[ $(curl -sf "$metrics" | awk '$1 == "sessionkit_cache_in_use" { print $2 }') == 1 ]] ||
+  fail "the cache did not come back into use after Redis restarted"
+for _ in $(seq 100); do
+  grep -q '"type":"store_recovered"' "$dir/events-b.jsonl" && break
+  sleep 0.05
+done
+python3 - "$dir/events-b.jsonl" <<'PY' || fail "the cache's switches are not events"
+import json, sys
+switches = [json.loads(l) for l in open(sys.argv[1]) if '"type":"store_' in l]
+got = [(e["type"], e["session_id"], e["data"]["part"], e["data"].get("policy")) for e in switches]
+assert got == [("store_degraded", "", "cache", "bypass"), ("store_recovered", "", "cache", None)], got
+assert switches[0]["data"]["reason"], switches[0]
+PY
+echo "ok: Redis killed and back: bypassed meanwhile, each switch an event"

@@ -34,12 +34,15 @@ enum class event_type : std::uint8_t {
     worker_started,   ///< data: kind, worker
     worker_exited,    ///< its worker ended by itself or was lost: data: kind, worker, exit_code
     input_sent,       ///< input reached its worker: data: bytes (the count, never the bytes)
+    store_degraded,   ///< about no session (session_id ""): a part of the store went down: data: part, policy, reason
+    store_recovered,  ///< about no session: that part is back: data: part
 };
 
 /// Every event type, in declaration order (the one list to loop over).
 inline constexpr std::array all_event_types = {
     event_type::created,         event_type::status_changed, event_type::terminated,    event_type::expired,
-    event_type::timeout_warning, event_type::worker_started, event_type::worker_exited, event_type::input_sent};
+    event_type::timeout_warning, event_type::worker_started, event_type::worker_exited, event_type::input_sent,
+    event_type::store_degraded,  event_type::store_recovered};
 inline constexpr std::size_t event_type_count = all_event_types.size();
 
 constexpr std::string_view to_string(event_type t) noexcept {
@@ -52,6 +55,8 @@ constexpr std::string_view to_string(event_type t) noexcept {
     case event_type::worker_started: return "worker_started";
     case event_type::worker_exited: return "worker_exited";
     case event_type::input_sent: return "input_sent";
+    case event_type::store_degraded: return "store_degraded";
+    case event_type::store_recovered: return "store_recovered";
     }
     return "unknown";
 }

@@ -115,6 +115,11 @@ BOOST_AUTO_TEST_CASE(redis_killed_under_load_loses_nothing_and_comes_back) {
         std::lock_guard lock(log_mutex);
         log.push_back(line);
     };
+    std::vector<std::string> switches;
+    o.on_switch = [&](const store_switch& s) {
+        std::lock_guard lock(log_mutex);
+        switches.push_back(s.part + (s.up ? " up" : " down " + s.policy));
+    };
     write_through<postgres_store, redis_cache> store(*primary, *cache, o);
 
     // 16 writers create sessions and update them while Redis is killed and
@@ -172,6 +177,12 @@ BOOST_AUTO_TEST_CASE(redis_killed_under_load_loses_nothing_and_comes_back) {
     }
     BOOST_TEST(!sync_wait(store.get("erased-in-outage")).has_value());
     BOOST_TEST(store.cache_stats().hits > st.hits);  // the cache is used again
+    // Every switch was told (what sessiond makes events of): down, then up.
+    std::lock_guard lock(log_mutex);
+    BOOST_REQUIRE(switches.size() >= 2u);
+    BOOST_TEST(switches.front() == "cache down bypass");
+    BOOST_TEST(switches.back() == "cache up");
+    BOOST_TEST(switches.size() == 2 * st.cache_restored);
 }
 
 BOOST_AUTO_TEST_CASE(postgres_down_fails_writes_fast_and_serves_stale_reads_marked) {
@@ -191,6 +202,12 @@ BOOST_AUTO_TEST_CASE(postgres_down_fails_writes_fast_and_serves_stale_reads_mark
     write_through_options o;
     o.primary_down = on_primary_down::stale;
     o.retry = 100ms;
+    std::mutex switches_mutex;
+    std::vector<std::string> switches;
+    o.on_switch = [&](const store_switch& s) {
+        std::lock_guard lock(switches_mutex);
+        switches.push_back(s.part + (s.up ? " up" : " down " + s.policy));
+    };
     write_through<postgres_store, redis_cache> store(*primary, *cache, o);
     std::vector<session> made;
     for (int i = 0; i < 10; ++i) {
@@ -243,6 +260,8 @@ BOOST_AUTO_TEST_CASE(postgres_down_fails_writes_fast_and_serves_stale_reads_mark
         },
         20s));
     BOOST_TEST(sync_wait(store.get(made[0].id))->attributes.contains("late"));
+    std::lock_guard lock(switches_mutex);
+    BOOST_TEST((switches == std::vector<std::string>{"primary down stale", "primary up"}));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

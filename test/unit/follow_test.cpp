@@ -95,7 +95,8 @@ BOOST_AUTO_TEST_CASE(text_goes_as_text_and_a_cut_character_waits) {
     BOOST_TEST(valid_utf8_prefix("") == 0u);
     BOOST_TEST(valid_utf8_prefix("abc") == 3u);
     BOOST_TEST(valid_utf8_prefix("a\xE2\x82") == 1u);
-    BOOST_TEST(valid_utf8_prefix("ab\xFF" "c") == 2u);
+    BOOST_TEST(valid_utf8_prefix("ab\xFF"
+                                 "c") == 2u);
     auto send = [](std::string data, bool ended) {
         const std::uint64_t at = 100;
         auto piece = http::output_to_send(output_chunk{data, at, at + data.size(), false}, ended);

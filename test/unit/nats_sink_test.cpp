@@ -86,6 +86,8 @@ BOOST_AUTO_TEST_CASE(the_subject_is_prefix_type_and_encoded_id) {
     BOOST_TEST(nd::event_subject("sessions", e) == "sessions.expired.a%2Eb");
     const auto w = event{"ev2", event_type::timeout_warning, "alice", from_unix_ms(1), {}};
     BOOST_TEST(nd::event_subject("acme.sessions", w) == "acme.sessions.timeout_warning.alice");
+    const auto store_wide = event{"ev3", event_type::store_degraded, "", from_unix_ms(1), {}};
+    BOOST_TEST(nd::event_subject("sessions", store_wide) == "sessions.store_degraded._");
 }
 
 BOOST_AUTO_TEST_CASE(subjects_and_wildcards) {

@@ -24,6 +24,7 @@ struct fixture {
     memory_store primary;
     memory_cache cache;
     std::vector<std::string> log;
+    std::vector<std::string> switches;  ///< "<part> down <policy>: <reason>" / "<part> up"
     write_through<memory_store, memory_cache> store;
 
     explicit fixture(write_through_options o = options()) : store(primary, cache, with_log(std::move(o))) {}
@@ -36,6 +37,9 @@ struct fixture {
     }
     write_through_options with_log(write_through_options o) {
         o.log = [this](const std::string& line) { log.push_back(line); };
+        o.on_switch = [this](const store_switch& s) {
+            switches.push_back(s.part + (s.up ? " up" : " down " + s.policy + ": " + s.reason));
+        };
         return o;
     }
     void wait_retry() { std::this_thread::sleep_for(20ms); }
@@ -90,6 +94,11 @@ BOOST_AUTO_TEST_CASE(a_failing_cache_is_bypassed_and_comes_back_cold_for_what_wa
     BOOST_TEST(f.store.cache_stats().cache_in_use);
     BOOST_TEST(f.store.cache_stats().cache_restored == 1u);
     BOOST_TEST(f.log.size() >= 2u);
+    // Each switch told once, as data, with what failed.
+    BOOST_REQUIRE(f.switches.size() == 2u);
+    BOOST_TEST(f.switches[0].rfind("cache down bypass: ", 0) == 0u);
+    BOOST_TEST(f.switches[0].find("memory_cache") != std::string::npos, f.switches[0]);
+    BOOST_TEST(f.switches[1] == "cache up");
 }
 
 BOOST_AUTO_TEST_CASE(a_session_erased_while_the_cache_was_down_is_not_served_from_it_afterwards) {

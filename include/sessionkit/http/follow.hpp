@@ -107,8 +107,8 @@ struct heartbeat {
 };
 
 inline std::string error_event(const std::exception& e) {
-    return sse_event("error", "", boost::json::serialize(boost::json::object{{"error", "unavailable"},
-                                                                             {"message", e.what()}}));
+    return sse_event("error", "",
+                     boost::json::serialize(boost::json::object{{"error", "unavailable"}, {"message", e.what()}}));
 }
 
 }  // namespace detail
@@ -151,8 +151,7 @@ awaitable<void> follow_output(Registry& registry, stream_writer& w, std::string 
             }
             if (piece) {
                 offset = piece->next_offset;
-                if (!co_await beat.send(w, sse_event("", std::to_string(offset), output_event_data(*piece))))
-                    co_return;
+                if (!co_await beat.send(w, sse_event("", std::to_string(offset), output_event_data(*piece)))) co_return;
                 continue;
             }
         } else if (chunk->dropped) {

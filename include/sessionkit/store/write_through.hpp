@@ -20,7 +20,8 @@
 //     cold for every session written meanwhile. Primary down: writes fail;
 //     reads fail (default) or are served from the cache marked stale
 //     (`"stale": true` among the record's unknown fields).
-// Every switch is logged through options.log and counted in stats().
+// Every switch is logged through options.log, told to options.on_switch
+// (sessiond makes it an event) and counted in stats().
 // The output log, the outbox and the locks are the primary's.
 // doc/write_through.md has the contract and the failure behaviour.
 #pragma once
@@ -59,6 +60,15 @@ enum class on_primary_down : std::uint8_t {
     stale,  ///< serve what the cache holds, marked "stale": true
 };
 
+/// A switch of write_through's degradation: which part went down or came
+/// back.
+struct store_switch {
+    std::string part;    ///< "cache" or "primary"
+    bool up = false;     ///< true: back in use (the cache) or answering again (the primary)
+    std::string policy;  ///< what write_through does meanwhile: "bypass", "fail", "stale" (empty when up)
+    std::string reason;  ///< what failed (empty when up)
+};
+
 struct write_through_options {
     /// How long a touch may stay in the cache alone before it reaches the
     /// primary; nullopt: a quarter of each session's idle timeout.
@@ -72,6 +82,10 @@ struct write_through_options {
     std::size_t dirty_limit = 100'000;
     /// Told about every switch and recovery (a log line).
     std::function<void(const std::string&)> log;
+    /// Told about every switch and recovery too, as data (sessiond makes
+    /// each a store_degraded or store_recovered event). Called on the
+    /// thread of the operation that noticed; must not block or throw.
+    std::function<void(const store_switch&)> on_switch;
 };
 
 /// Counters (stats() of write_through adds these to the primary's).
@@ -288,6 +302,11 @@ private:
     void say(const std::string& line) const {
         if (options_.log) options_.log(line);
     }
+    // A switch: its log line, and on_switch.
+    void switched(const std::string& line, store_switch what) const {
+        say(line);
+        if (options_.on_switch) options_.on_switch(what);
+    }
 
     // Runs a primary operation, noting whether the primary is reachable.
     template <class T>
@@ -308,11 +327,23 @@ private:
             unreachable = e.code() == condition::unavailable;
             failure = std::current_exception();
         }
-        if (unreachable && !primary_down_.exchange(true)) say("write_through: the primary is down; writes fail");
+        if (unreachable && !primary_down_.exchange(true)) {
+            std::string reason;
+            try {
+                std::rethrow_exception(failure);
+            } catch (const std::exception& e) {
+                reason = e.what();
+            }
+            const bool stale = options_.primary_down == on_primary_down::stale;
+            switched(std::string("write_through: the primary is down; writes fail, reads ") +
+                         (stale ? "are served from the cache marked stale" : "fail"),
+                     {"primary", false, stale ? "stale" : "fail", std::move(reason)});
+        }
         std::rethrow_exception(failure);
     }
     void primary_ok() {
-        if (primary_down_.exchange(false)) say("write_through: the primary answers again");
+        if (primary_down_.exchange(false))
+            switched("write_through: the primary answers again", {"primary", true, {}, {}});
     }
     // With the primary marked down, whether it answers now (probed at most
     // every `retry`).
@@ -365,7 +396,8 @@ private:
             co_return false;
         }
         ++stats_.restored;
-        say("write_through: the cache is back in use (cold for the sessions written while it was bypassed)");
+        switched("write_through: the cache is back in use (cold for the sessions written while it was bypassed)",
+                 {"cache", true, {}, {}});
         co_return true;
     }
 
@@ -396,15 +428,16 @@ private:
         ++stats_.cache_errors;
         if (options_.cache_down == on_cache_down::fail)
             throw_error(error::backend_unavailable, "write_through: the cache failed: " + what);
-        bool switched = false;
+        bool switched_off = false;
         {
             std::lock_guard lock(mutex_);
-            switched = health_.failed(steady::now());
+            switched_off = health_.failed(steady::now());
         }
-        if (switched) {
+        if (switched_off) {
             ++stats_.switched_off;
-            say("write_through: the cache failed (" + what + "); bypassing it, probing every " +
-                std::to_string(options_.retry.count()) + " ms");
+            switched("write_through: the cache failed (" + what + "); bypassing it, probing every " +
+                         std::to_string(options_.retry.count()) + " ms",
+                     {"cache", false, "bypass", what});
         }
         co_return;
     }
@@ -452,15 +485,22 @@ private:
             failed = e.what();
         }
         if (!failed) co_return;
+        bool switched_off = false;
         {
             // Whatever the policy, a copy we could not forget must not be
             // read: the cache is switched off (and this id remembered).
             std::lock_guard lock(mutex_);
-            if (health_.failed(steady::now())) ++stats_.switched_off;
+            switched_off = health_.failed(steady::now());
+            if (switched_off) ++stats_.switched_off;
             health_.written(id);
         }
         ++stats_.cache_errors;
-        say("write_through: could not forget '" + id + "' in the cache (" + *failed + "); bypassing it");
+        const std::string line =
+            "write_through: could not forget '" + id + "' in the cache (" + *failed + "); bypassing it";
+        if (switched_off)
+            switched(line, {"cache", false, "bypass", *failed});
+        else
+            say(line);
     }
 
     // Notes a write of `id`; false when the cache is not in use (the id is

@@ -72,13 +72,16 @@ inline std::optional<std::string> decode_subject_token(std::string_view token) {
     return out;
 }
 
-/// The subject of event `e` under `prefix` ("sessions.expired.alice-1").
+/// The subject of event `e` under `prefix` ("sessions.expired.alice-1"). An
+/// event about no session (store_degraded, store_recovered: its type says
+/// so) has "_" for the id ("sessions.store_degraded._"), so every subject
+/// has the same three parts and a stream of "sessions.*.*" takes it.
 inline std::string event_subject(std::string_view prefix, const event& e) {
     std::string s(prefix);
     s += '.';
     s += to_string(e.type);
     s += '.';
-    s += encode_subject_token(e.session_id);
+    s += e.session_id.empty() ? std::string("_") : encode_subject_token(e.session_id);
     return s;
 }
 
