@@ -68,6 +68,31 @@ auto run(boost::asio::io_context& ctx, Awaitable a) {
     return f.get();
 }
 
+// A session with `initial` output, on a memory store, to follow.
+struct followed_session {
+    memory_store store;
+    session_registry<memory_store> registry{store};
+    boost::asio::io_context ctx;
+    std::string id;
+
+    followed_session(std::string name, std::string initial) {
+        id = run(ctx, registry.acquire(name, acquire_options{})).record.id;
+        run(ctx, store.append_output(id, initial));
+    }
+    // Runs `change` on another thread after `delay`, while the caller follows.
+    template <class Change>
+    std::thread later(std::chrono::milliseconds delay, Change change) {
+        return std::thread([this, delay, change] {
+            std::this_thread::sleep_for(delay);
+            boost::asio::io_context other;
+            change(other);
+        });
+    }
+    void follow(recording_writer& w, std::uint64_t from) {
+        run(ctx, http::follow_output(registry, w, id, from, http::follow_options{10ms, 10s}));
+    }
+};
+
 event numbered(int n, std::string session = "s1", event_type type = event_type::created) {
     return event{"e" + std::to_string(n), type, std::move(session), from_unix_ms(n), {}};
 }
@@ -193,21 +218,14 @@ BOOST_AUTO_TEST_CASE(a_waiting_reader_wakes_when_another_thread_emits) {
 }
 
 BOOST_AUTO_TEST_CASE(an_output_follower_gets_every_byte_once_then_the_end) {
-    memory_store store;
-    session_registry<memory_store> registry(store);
-    boost::asio::io_context ctx;
-    const std::string id = run(ctx, registry.acquire("s-follow", acquire_options{})).record.id;
-    run(ctx, store.append_output(id, "hello\n\xE2\x82"));  // € cut in two
+    followed_session f("s-follow", "hello\n\xE2\x82");  // € cut in two
     recording_writer w;
-    http::follow_options fast{10ms, 10s};
-    std::thread writer([&] {
+    auto writer = f.later(60ms, [&f](boost::asio::io_context& other) {
+        run(other, f.store.append_output(f.id, "\xAC!\xFF"));
         std::this_thread::sleep_for(60ms);
-        boost::asio::io_context other;
-        run(other, store.append_output(id, "\xAC!\xFF"));
-        std::this_thread::sleep_for(60ms);
-        run(other, registry.terminate(id, "done"));
+        run(other, f.registry.terminate(f.id, "done"));
     });
-    run(ctx, http::follow_output(registry, w, id, 0, fast));
+    f.follow(w, 0);
     writer.join();
     const auto got = w.events();
     for (const auto& e : got) BOOST_TEST_MESSAGE("got " << e);
@@ -220,16 +238,23 @@ BOOST_AUTO_TEST_CASE(an_output_follower_gets_every_byte_once_then_the_end) {
 }
 
 BOOST_AUTO_TEST_CASE(an_output_follower_resumes_from_an_offset_and_stops_with_the_server) {
-    memory_store store;
-    session_registry<memory_store> registry(store);
-    boost::asio::io_context ctx;
-    auto made = run(ctx, registry.acquire("s-resume", acquire_options{}));
-    run(ctx, store.append_output(made.record.id, "abcdef"));
+    followed_session f("s-resume", "abcdef");
     recording_writer w;
     w.stop_after = 1;
-    run(ctx, http::follow_output(registry, w, made.record.id, 4, http::follow_options{10ms, 10s}));
+    f.follow(w, 4);
     BOOST_REQUIRE(w.events().size() == 1u);
     BOOST_TEST(w.events()[0] == R"({"offset":4,"next_offset":6,"text":"ef"})");
+}
+
+BOOST_AUTO_TEST_CASE(an_output_follower_of_a_session_erased_meanwhile_is_told_so) {
+    followed_session f("s-erased", "x");
+    recording_writer w;
+    auto eraser = f.later(50ms, [&f](boost::asio::io_context& other) { run(other, f.store.erase(f.id)); });
+    f.follow(w, 0);
+    eraser.join();
+    const auto got = w.events();
+    BOOST_REQUIRE(got.size() == 2u);
+    BOOST_TEST(got[1] == R"(end {"next_offset":1,"status":null})");
 }
 
 BOOST_AUTO_TEST_CASE(an_event_follower_gets_what_it_asked_for_and_resumes_after_an_id) {

@@ -22,6 +22,7 @@
 
 #include <sessionkit/clock.hpp>
 #include <sessionkit/detail/text.hpp>
+#include <sessionkit/error.hpp>
 #include <sessionkit/event.hpp>
 #include <sessionkit/http/command.hpp>
 #include <sessionkit/http/sse.hpp>
@@ -106,9 +107,19 @@ struct heartbeat {
     }
 };
 
+// What a stream says when the store failed under it (then it ends; the
+// client may reconnect from its last id).
 inline std::string error_event(const std::exception& e) {
+    const auto* se = dynamic_cast<const boost::system::system_error*>(&e);
+    const bool unavailable = se && se->code() == condition::unavailable;
     return sse_event("error", "",
-                     boost::json::serialize(boost::json::object{{"error", "unavailable"}, {"message", e.what()}}));
+                     boost::json::serialize(boost::json::object{{"error", unavailable ? "unavailable" : "internal"},
+                                                                {"message", e.what()}}));
+}
+
+inline bool is_not_found(const std::exception& e) {
+    const auto* se = dynamic_cast<const boost::system::system_error*>(&e);
+    return se && se->code() == error::not_found;
 }
 
 }  // namespace detail
@@ -120,46 +131,39 @@ template <class Registry>
 awaitable<void> follow_output(Registry& registry, stream_writer& w, std::string id, std::uint64_t offset,
                               follow_options options) {
     detail::heartbeat beat{options.heartbeat};
-    bool ended = false;
     for (;;) {
         const std::uint64_t seen = registry.output_signal().generation();
-        std::optional<output_chunk> chunk;
+        output_chunk chunk;
         std::optional<session> now_stored;
-        bool failed = false;
+        bool erased = false;
         std::string failure;
         try {
             chunk = co_await registry.read_output(id, offset);
             // Nothing new: has it ended? (Read after the output, so bytes
             // written before the end are never left unsent.)
-            if (chunk->data.empty() && !chunk->dropped) now_stored = co_await registry.get(id);
+            if (chunk.data.empty() && !chunk.dropped) now_stored = co_await registry.get(id);
         } catch (const std::exception& e) {
-            failed = true;
-            failure = detail::error_event(e);
+            erased = detail::is_not_found(e);
+            if (!erased) failure = detail::error_event(e);
         }
-        if (failed) {
+        if (!failure.empty()) {
             co_await w.send(std::move(failure));
             co_return;
         }
-        ended = chunk->data.empty() && !chunk->dropped && (!now_stored || is_final(now_stored->status));
-        if (!chunk->data.empty()) {
-            auto piece = output_to_send(*chunk, false);
+        if (!erased && (!chunk.data.empty() || chunk.dropped)) {
+            auto piece = output_to_send(chunk, false);
             if (!piece) {
                 // Only a cut character: it waits for the rest, unless the
                 // session ended (then it goes as it is).
                 now_stored = co_await registry.get(id);
-                if (!now_stored || is_final(now_stored->status)) piece = output_to_send(std::move(*chunk), true);
+                if (!now_stored || is_final(now_stored->status)) piece = output_to_send(std::move(chunk), true);
             }
             if (piece) {
                 offset = piece->next_offset;
                 if (!co_await beat.send(w, sse_event("", std::to_string(offset), output_event_data(*piece)))) co_return;
                 continue;
             }
-        } else if (chunk->dropped) {
-            offset = chunk->next_offset;
-            if (!co_await beat.send(w, sse_event("", std::to_string(offset), output_event_data(*chunk)))) co_return;
-            continue;
-        }
-        if (ended) {
+        } else if (erased || !now_stored || is_final(now_stored->status)) {
             boost::json::object end{{"next_offset", offset}};
             if (now_stored) {
                 end["status"] = to_string(now_stored->status);

@@ -392,9 +392,8 @@ private:
         if (cmd.follow) {
             auto hub = *events;
             auto options = follow;
-            events_cmd wanted_events = cmd;
-            co_return reply{event_stream_head(), [hub, wanted_events, options](stream_writer& w) {
-                                return follow_events(hub, w, wanted_events, options);
+            co_return reply{event_stream_head(), [hub, cmd, options](stream_writer& w) {
+                                return follow_events(hub, w, cmd, options);  // copies of the hub and the request
                             }};
         }
         auto kept = events->read(0, events->keep());

@@ -9,7 +9,7 @@
 // body and the connection goes on (keep-alive) or closes.
 #pragma once
 
-#include <sessionkit/error.hpp>
+#include <sessionkit/concepts.hpp>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/beast/http/message.hpp>
