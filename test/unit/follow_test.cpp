@@ -82,7 +82,7 @@ struct followed_session {
     // Runs `change` on another thread after `delay`, while the caller follows.
     template <class Change>
     std::thread later(std::chrono::milliseconds delay, Change change) {
-        return std::thread([this, delay, change] {
+        return std::thread([delay, change] {
             std::this_thread::sleep_for(delay);
             boost::asio::io_context other;
             change(other);
