@@ -10,13 +10,16 @@
 #       [WHAT "<text>"] [ALSO "<text>"] [HINT "<text>"])  # the message when it does not
 #
 # Each DEPENDS entry is found here (QUIET, or REQUIRED) and, in an installed
-# package, again by find_dependency() when a consumer asks for the component.
+# package, again before the component's targets are defined (find_dependency
+# for a REQUIRED component; for the others, whether or not the consumer asks
+# for them: see cmake/sessionkit-config.cmake.in and doc/install.md).
 # Each PKGCONFIG entry does the same through pkg-config, for a library whose
 # CMake package is missing or broken (nats.c on Debian): it defines
 # PkgConfig::<PREFIX>, here and in a consumer that asks for the component.
 # When every FOUND_IF target exists, the function defines the INTERFACE
 # target sessionkit_<name>, its alias sessionkit::<name>, its export name
-# and install rule, and sets SESSIONKIT_HAVE_<NAME> ON in the caller; else it
+# and install rule (export set sessionkit-<name>-targets: one targets file per
+# component), and sets SESSIONKIT_HAVE_<NAME> ON in the caller; else it
 # says what is missing:
 #   sessionkit: <WHAT> not found: no sessionkit::<name><, ALSO> (<HINT>)
 # and sets SESSIONKIT_HAVE_<NAME> OFF. sessionkit_write_package_config()
