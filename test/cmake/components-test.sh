@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The installed package, component by component (issue 17, part 1):
 #  1. no file of the install holds a path of this machine's build: the build
-#     and source directories, the install prefix, the configured
-#     CMAKE_INSTALL_PREFIX;
+#     and source directories, the install prefix (and no installed CMake file
+#     the configured CMAKE_INSTALL_PREFIX); the version file is there;
 #  2. COMPONENTS core, then linking sessionkit::redis: configures (Redis's
 #     dependencies are found, so the target exists); with OpenSSL hidden
 #     (CMAKE_DISABLE_FIND_PACKAGE_OpenSSL) the configure stops, naming
@@ -33,12 +33,17 @@ cmake_dir=$prefix/share/cmake/sessionkit
 
 # 1. No absolute path of the build machine in any installed file.
 configured_prefix=$(sed -n 's/^CMAKE_INSTALL_PREFIX:PATH=//p' "$build_dir/CMakeCache.txt")
-for path in "$(cd "$build_dir" && pwd -P)" "$(cd "$source_dir" && pwd -P)" "$build_dir" "$source_dir" \
-  "$prefix" "$configured_prefix"; do
+for path in "$(cd "$build_dir" && pwd -P)" "$(cd "$source_dir" && pwd -P)" "$build_dir" "$source_dir" "$prefix"; do
   if hits=$(grep -rlF -- "$path" "$prefix"); then
     fail "installed files hold the path $path:"$'\n'"$hits"
   fi
 done
+# The configured prefix (/usr/local unless set) may be a short path such as
+# /usr that headers name for other reasons: looked for in the CMake files,
+# the only files the install writes rather than copies.
+if [[ -n ${configured_prefix%/} ]] && hits=$(grep -rlF -- "${configured_prefix%/}/" "$cmake_dir"); then
+  fail "installed CMake files hold the configured install prefix $configured_prefix:"$'\n'"$hits"
+fi
 [[ -f $cmake_dir/sessionkit-config-version.cmake ]] || fail "no sessionkit-config-version.cmake beside the config"
 grep -q "only if the requested major version is the same" "$cmake_dir/sessionkit-config-version.cmake" || fail "the version file is not SameMajorVersion"
 
