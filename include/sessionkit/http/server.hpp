@@ -281,7 +281,7 @@ private:
                                                          boost::asio::redirect_error(boost::asio::use_awaitable, ec));
             }
             if (ec) break;
-            if (!res.keep_alive() || stopping_.load()) {
+            if (!res.keep_alive()) {
                 co_await close_gracefully(c->stream);
                 co_return;
             }
